@@ -1,0 +1,99 @@
+"""Configuration dataclasses of the model side, validated when built.
+
+``app.py`` is the only place that builds them from flags, environment and config file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.errors import ConfigError
+
+__all__ = ["EngineConfig", "SamplingParams", "default_cache_dir"]
+
+DEVICES = ("auto", "cpu", "cuda", "dcu", "rocm")
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+QUANTIZATIONS = (None, "none", "4bit", "8bit", "int8")
+BACKENDS = ("transformers", "vllm", "openai")
+
+
+def default_cache_dir() -> Path:
+    """Where converted models live; shared by runs, tests and CI on one machine."""
+    env = os.environ.get("DCU_CHAT_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dcu-chat"
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """How one answer is sampled. ``temperature == 0`` means greedy decoding."""
+
+    temperature: float = 0.7
+    top_p: float = 0.9
+    top_k: int = 50
+    max_new_tokens: int = 512
+    repetition_penalty: float = 1.1
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    prompt_lookup_num_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.temperature <= 2.0:
+            raise ConfigError(f"temperature must be between 0 and 2 (got {self.temperature}).")
+        if not 0.0 < self.top_p <= 1.0:
+            raise ConfigError(f"top_p must be in (0, 1] (got {self.top_p}).")
+        if self.top_k < 0:
+            raise ConfigError(f"top_k must be 0 (off) or positive (got {self.top_k}).")
+        if self.max_new_tokens < 1:
+            raise ConfigError(f"max_new_tokens must be at least 1 (got {self.max_new_tokens}).")
+        if not 0.5 <= self.repetition_penalty <= 2.0:
+            raise ConfigError(f"repetition_penalty must be between 0.5 and 2 (got {self.repetition_penalty}).")
+        stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
+        object.__setattr__(self, "stop", tuple(s for s in stop if s))
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Which model, where, and how it is loaded. ``model=None`` is the embedded default."""
+
+    model: str | None = None
+    device: str = "auto"
+    dtype: str = "auto"
+    quantization: str | None = None
+    trust_remote_code: bool = False
+    strict_device: bool = False
+    backend: str = "transformers"
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    max_context: int | None = None
+    max_queue: int = 32
+    kv_cache_bytes: int = 512 * 1024**2
+    base_url: str | None = None
+    remote_model: str | None = None
+    remote_api_key: str | None = None
+    tensor_parallel_size: int = 1
+
+    def __post_init__(self) -> None:
+        if self.device not in DEVICES and not self.device.startswith("cuda:"):
+            raise ConfigError(f"--device must be one of {', '.join(DEVICES)} (got {self.device!r}).")
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"--dtype must be one of {', '.join(DTYPES)} (got {self.dtype!r}).")
+        if self.quantization not in QUANTIZATIONS:
+            raise ConfigError(f"--quantization must be 4bit, 8bit or int8 (got {self.quantization!r}).")
+        if self.quantization == "none":
+            object.__setattr__(self, "quantization", None)
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)} (got {self.backend!r}).")
+        if self.backend == "openai" and not self.base_url:
+            raise ConfigError("--backend openai needs --base-url, e.g. http://127.0.0.1:8000/v1.")
+        if self.max_context is not None and self.max_context < 64:
+            raise ConfigError(f"--max-context must be at least 64 tokens (got {self.max_context}).")
+        if self.max_queue < 1:
+            raise ConfigError(f"--max-queue must be at least 1 (got {self.max_queue}).")
+        object.__setattr__(self, "cache_dir", Path(self.cache_dir).expanduser())

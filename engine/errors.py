@@ -1,0 +1,60 @@
+"""Exceptions of the model side, with messages written for the person at the screen.
+
+The web layer turns these into ``gr.Error`` or HTTP errors; nothing inside ``engine`` knows
+about either.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "EngineError",
+    "ConfigError",
+    "DeviceUnavailable",
+    "ModelLoadError",
+    "OutOfMemory",
+    "EngineBusy",
+    "PromptTooLong",
+    "GenerationError",
+]
+
+
+class EngineError(Exception):
+    """Base class: ``str(err)`` is a complete sentence a user can act on."""
+
+    http_status = 500
+
+
+class ConfigError(EngineError, ValueError):
+    """An option has a value that cannot work."""
+
+    http_status = 400
+
+
+class DeviceUnavailable(EngineError):
+    """The requested device is not present (raised only with --strict-device)."""
+
+
+class ModelLoadError(EngineError):
+    """A model could not be loaded; the message names the path and what to check."""
+
+
+class OutOfMemory(EngineError):
+    """The device ran out of memory; memory was released and the server keeps serving."""
+
+    http_status = 503
+
+
+class EngineBusy(EngineError):
+    """Too many requests are waiting for the model."""
+
+    http_status = 429
+
+
+class PromptTooLong(EngineError):
+    """The prompt cannot fit the model's context even after trimming history."""
+
+    http_status = 400
+
+
+class GenerationError(EngineError):
+    """Generation failed for a reason other than memory."""
