@@ -4,7 +4,7 @@ Nothing here runs generated code. The UI (``webui/code_tab.py``) joins these wit
 """
 
 from engine.code.check import CheckResult, available_checkers, check_code
-from engine.code.extract import Extracted, answer_complete, extract_code
+from engine.code.extract import Extracted, answer_complete, clean_answer, extract_code
 from engine.code.languages import LANGUAGES, CodeRequestError, Language, get_language, suggested_filename
 from engine.code.prompts import MODES, CodeRequest, build_messages, default_params, params_for
 
@@ -20,6 +20,7 @@ __all__ = [
     "available_checkers",
     "build_messages",
     "check_code",
+    "clean_answer",
     "default_params",
     "extract_code",
     "get_language",

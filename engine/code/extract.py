@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from engine.code.languages import LANGUAGES, Language, get_language
 
-__all__ = ["Extracted", "extract_code", "answer_complete"]
+__all__ = ["Extracted", "extract_code", "answer_complete", "clean_answer"]
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,8 @@ _STARTS_CODE = frozenset({"def", "class", "import", "from", "function", "const",
                           "public", "private", "int", "void", "echo", "print", "#include", "#!/bin/bash"})
 
 
-def _clean(text: str) -> str:
+def clean_answer(text: str) -> str:
+    """The answer without an imagined next turn (``<end_of_turn>``, ``\nUser:`` ...), LF line ends."""
     match = _CUT.search(text or "")
     text = text[: match.start()] if match else (text or "")
     return text.replace("\r\n", "\n")
@@ -161,6 +162,7 @@ _CODE_START = re.compile(
     (?:SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|WITH|FROM|WHERE|GROUP\s+BY|ORDER\s+BY|JOIN|
        LEFT\s+JOIN|INNER\s+JOIN|VALUES|SET|LIMIT|HAVING)\b|
     echo\s|printf\b|print\(|local\s|readonly\s|(?:fi|done|then|do|esac)\s*;?$|case\s.*\sin$|
+    for\s+\w+\s+in\b|set\s+[-+]\w|\w+\(\)\s*\{|.*;\s*(?:do|then)$|
     [{}\])]|//|/\*|\*/
     )""",
     re.X,
@@ -187,7 +189,8 @@ def _classify(line: str) -> str:
         return _PROSE
     if stripped.endswith((";", "{", "}")) or _ASSIGN_OR_CALL.match(line):
         return _CODE
-    return _PROSE
+    # Short lines ("wc -l $f", "Example:") join code next to them but never start or end it.
+    return _WEAK if len(_WORDS.findall(stripped)) < 4 else _PROSE
 
 
 def _heuristic(text: str) -> Extracted:
@@ -203,8 +206,8 @@ def _heuristic(text: str) -> Extracted:
                 lo, hi = start, i
                 while kinds[lo] != _CODE and not lines[lo].strip().startswith(("#", "--", "//", "/*")):
                     lo += 1
-                while not lines[hi - 1].strip():
-                    hi -= 1
+                while kinds[hi - 1] != _CODE and not lines[hi - 1][:1].isspace():
+                    hi -= 1  # trailing blanks and short unindented lines ("Done.")
                 best = (count, lo, hi)
             start = i + 1
     if best is None:
@@ -217,7 +220,7 @@ def _heuristic(text: str) -> Extracted:
 
 def extract_code(text: str, language: str | Language | None = None, join: bool = False) -> Extracted:
     """The code in a model answer. ``join=True`` joins all blocks of the chosen kind in order."""
-    text = _clean(text)
+    text = clean_answer(text)
     lang = get_language(language) if language else None
     blocks, parts = _parse(text)
     if not blocks:
@@ -239,7 +242,7 @@ def answer_complete(text: str, mode: str, language: str | Language | None = None
     """
     if mode not in ("generate", "tests", "fix", "refactor"):
         return False
-    text = _clean(text)
+    text = clean_answer(text)
     lang = get_language(language) if language else None
     blocks, parts = _parse(text)
     for block in blocks:

@@ -1,0 +1,250 @@
+"""The Code tab: generate, explain, fix, refactor and write tests, with a syntax check.
+
+``run_code`` is the handler logic as a plain generator over ``CodeView`` values (no Gradio);
+``code_event`` adapts it to the tab's output components and turns engine errors into
+``gr.Error``; ``build_code_tab`` only lays out components and wires events. The streaming event
+is public as ``api_name="code"`` with the task first, so
+``Client(url).predict("write a function ...", api_name="/code")`` works.
+"""
+
+from __future__ import annotations
+
+import html
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from engine.code import (
+    LANGUAGES,
+    MODES,
+    CheckResult,
+    CodeRequest,
+    Language,
+    answer_complete,
+    build_messages,
+    check_code,
+    clean_answer,
+    extract_code,
+    get_language,
+    params_for,
+    suggested_filename,
+)
+from engine.errors import EngineError
+from engine.stats import GenerationStats
+
+__all__ = ["CodeView", "run_code", "code_event", "stop_event", "check_badge", "build_code_tab"]
+
+FILES_DIR = Path(tempfile.gettempdir()) / "dcu-chat-code"
+_FILE_TTL_S = 3600.0
+# session hash -> the cancel event of that session's running request, for the Stop button.
+_RUNNING: dict[str, threading.Event] = {}
+_RUNNING_LOCK = threading.Lock()
+
+_LABELS = {  # mode -> (task label, task placeholder, code label, error label)
+    "generate": ("Task", "Describe what the code should do", "Existing code (optional)", "Constraints (optional)"),
+    "explain": ("Question (optional)", "What do you want to know about this code?", "Code to explain",
+                "Error message (optional)"),
+    "fix": ("Instruction (optional)", "What should the fixed code do?", "Code to fix",
+            "Error message or wrong behaviour"),
+    "refactor": ("Instruction", "e.g. split into smaller functions, add type hints", "Code to refactor",
+                 "Notes (optional)"),
+    "tests": ("What the code should do (optional)", "Behaviour the tests should pin down", "Code to test",
+              "Notes (optional)"),
+}
+
+
+@dataclass(frozen=True)
+class CodeView:
+    """What the tab shows at one moment of a request."""
+
+    mode: str
+    language: Language
+    text: str = ""                    # the model's answer so far
+    code: str = ""                    # the code extracted from it
+    prose: str = ""                   # explanation / summary around the code
+    check: CheckResult | None = None  # None until the answer is complete
+    checking: bool = False
+    file: str | None = None           # downloadable file with the right extension
+    stats: GenerationStats | None = None
+    done: bool = False
+
+
+def _write_file(code: str, name: str) -> str:
+    """Save code under the temp dir (Gradio serves files from there) and drop old downloads."""
+    FILES_DIR.mkdir(parents=True, exist_ok=True)
+    cutoff = time.time() - _FILE_TTL_S
+    for old in FILES_DIR.iterdir():
+        try:
+            if old.stat().st_mtime < cutoff:
+                shutil.rmtree(old, ignore_errors=True)
+        except FileNotFoundError:
+            pass  # another request pruned it first
+    folder = FILES_DIR / uuid.uuid4().hex
+    folder.mkdir()
+    path = folder / name
+    path.write_text(code.rstrip("\n") + "\n", encoding="utf-8")
+    return str(path)
+
+
+def run_code(engine: Any, request: CodeRequest, cancel: threading.Event | None = None,
+             check_timeout: float | None = None) -> Iterator[CodeView]:
+    """Stream one request: partial views while tokens arrive, then the checked, saved result.
+
+    Generation stops early once the answer holds what the mode asks for (see
+    ``answer_complete``). Closing this generator (the Stop button) sets ``cancel``, which stops
+    the engine's work on the device.
+    """
+    cancel = cancel or threading.Event()
+    lang, mode = request.lang, request.mode
+    stream = engine.stream_chat(build_messages(request), params_for(request), cancel=cancel)
+    text, stats, stopped_early = "", None, False
+    try:
+        for item in stream:
+            if isinstance(item, GenerationStats):
+                stats = item
+                continue
+            if stopped_early:
+                continue  # tokens decoded before the engine saw the cancel event
+            text += item
+            if mode == "explain":
+                yield CodeView(mode, lang, text, prose=clean_answer(text).strip())
+                continue
+            got = extract_code(text, lang)
+            yield CodeView(mode, lang, text, got.code, got.prose)
+            if answer_complete(text, mode, lang):
+                stopped_early = True
+                cancel.set()
+    finally:
+        cancel.set()  # no-op after a normal end; stops the device work when we are closed early
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
+    if stopped_early and stats is not None and stats.finish_reason == "cancelled":
+        stats = replace(stats, finish_reason="stop")  # we stopped it because the answer was complete
+    if mode == "explain":
+        yield CodeView(mode, lang, text, prose=clean_answer(text).strip(), stats=stats, done=True)
+        return
+    got = extract_code(text, lang)
+    yield CodeView(mode, lang, text, got.code, got.prose, checking=bool(got.code), stats=stats)
+    if got.code:
+        result = check_code(got.code, lang, timeout=check_timeout)
+        path = _write_file(got.code, suggested_filename(got.code, lang, mode))
+    else:
+        result = CheckResult("not_checked", None, "Not checked: the answer contains no code.")
+        path = None
+    yield CodeView(mode, lang, text, got.code, got.prose, result, False, path, stats, True)
+
+
+def check_badge(result: CheckResult | None, checking: bool = False) -> str:
+    """A one-line HTML badge: ✓ syntax OK / ✗ error at line N / not checked / timed out."""
+    if checking:
+        return '<span class="code-check code-check-running">⏳ Checking syntax…</span>'
+    if result is None:
+        return ""
+    icon, label = {"pass": ("✓", "Syntax OK"), "fail": ("✗", "Syntax error"),
+                   "timeout": ("⌛", "Check timed out"), "not_checked": ("–", "Not checked")}[result.status]
+    where = f" at line {result.line}" if result.status == "fail" and result.line else ""
+    tool = f" · {html.escape(result.tool)}" if result.tool else ""
+    body = html.escape(result.message)
+    return (f'<details class="code-check code-check-{result.status}"><summary>{icon} {label}{where}{tool}'
+            f'</summary><pre>{body}</pre></details>')
+
+
+def _outputs(view: CodeView) -> tuple:
+    """(result code, check badge, explanation, download file, stats) for the tab's components."""
+    # Plain values, not gr.update(...): API clients then get the code as a string. The result's
+    # highlighting follows the Language dropdown through its own change event.
+    code = "" if view.mode == "explain" else view.code
+    stats = view.stats.summary() if view.stats is not None else ""
+    return (code, check_badge(view.check, view.checking), view.prose, view.file, stats)
+
+
+def code_event(engine: Any, task: str, mode: str = "generate", language: str = "python", code: str = "",
+               error: str = "", session: str | None = None,
+               check_timeout: float | None = None) -> Iterator[tuple]:
+    """The tab's streaming handler as a plain generator; ``EngineError`` becomes ``gr.Error``."""
+    cancel = threading.Event()
+    if session:
+        with _RUNNING_LOCK:
+            previous = _RUNNING.get(session)
+            _RUNNING[session] = cancel
+        if previous is not None:
+            previous.set()  # one request per browser tab: a new Run replaces the old one
+    try:
+        request = CodeRequest(mode, language, task=task, code=code, error=error)
+        for view in run_code(engine, request, cancel, check_timeout):
+            yield _outputs(view)
+    except EngineError as err:
+        raise gr.Error(str(err)) from err
+    finally:
+        if session:
+            with _RUNNING_LOCK:
+                if _RUNNING.get(session) is cancel:
+                    del _RUNNING[session]
+
+
+def stop_event(session: str | None) -> None:
+    """Set the cancel event of the session's running request (the Stop button)."""
+    with _RUNNING_LOCK:
+        event = _RUNNING.get(session or "")
+    if event is not None:
+        event.set()
+
+
+def _mode_labels(mode: str) -> tuple:
+    task, placeholder, code, error = _LABELS.get(mode, _LABELS["generate"])
+    return (gr.update(label=task, placeholder=placeholder), gr.update(label=code), gr.update(label=error))
+
+
+def _language_changed(language: str) -> tuple:
+    name = get_language(language).gradio
+    return gr.update(language=name), gr.update(language=name)
+
+
+def build_code_tab(engine: Any) -> None:
+    """Lay out the Code tab inside the current ``gr.Blocks`` and wire its events."""
+    first = _LABELS["generate"]
+    with gr.Tab("Code", id="code", elem_id="code-tab"):
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1):
+                mode = gr.Radio([(label, key) for key, label in MODES.items()], value="generate", label="Mode")
+                language = gr.Dropdown([(lang.name, key) for key, lang in LANGUAGES.items()], value="python",
+                                       label="Language", filterable=True)
+                task = gr.Textbox(value="", label=first[0], placeholder=first[1], lines=3, max_lines=12)
+                code_in = gr.Code(value="", language="python", label=first[2], interactive=True, lines=10)
+                error = gr.Textbox(value="", label=first[3], lines=2, max_lines=10)
+                with gr.Row():
+                    run = gr.Button("Run", variant="primary", elem_id="code-run")
+                    stop = gr.Button("Stop", variant="stop", elem_id="code-stop")
+            with gr.Column(scale=1):
+                badge = gr.HTML(value="", elem_id="code-check")
+                code_out = gr.Code(value="", language="python", label="Result", interactive=False, lines=16,
+                                   elem_id="code-result")
+                explanation = gr.Markdown(value="", elem_id="code-explanation")
+                download = gr.File(label="Download", interactive=False, elem_id="code-download")
+                stats = gr.Markdown(value="", elem_id="code-stats")
+
+    def code(task: str, mode: str = "generate", language: str = "python", code: str = "", error: str = "",
+             request: gr.Request = None):  # type: ignore[assignment]
+        """Generate, explain, fix, refactor or test code; returns (code, check, explanation, file, stats)."""
+        session = getattr(request, "session_hash", None)
+        yield from code_event(engine, task, mode, language, code, error, session=session)
+
+    def stop_running(request: gr.Request = None):  # type: ignore[assignment]
+        stop_event(getattr(request, "session_hash", None))
+
+    running = run.click(code, inputs=[task, mode, language, code_in, error],
+                        outputs=[code_out, badge, explanation, download, stats],
+                        api_name="code", show_progress="minimal")
+    stop.click(stop_running, inputs=None, outputs=None, cancels=[running], queue=False, api_visibility="private")
+    mode.change(_mode_labels, inputs=mode, outputs=[task, code_in, error], queue=False, api_visibility="private")
+    language.change(_language_changed, inputs=language, outputs=[code_in, code_out], queue=False,
+                    api_visibility="private")
