@@ -1,0 +1,211 @@
+"""dcu-chat entry point: CLI -> config objects -> services -> serve.
+
+    python app.py [serve] [--model PATH_OR_ID] [--device auto|cpu|cuda|dcu] ...
+    python app.py doctor
+    python app.py config show
+
+Settings come from, in increasing precedence: built-in defaults, a TOML file (``--config``),
+environment variables ``DCU_CHAT_<NAME>`` (e.g. ``DCU_CHAT_API_KEY``), and command-line flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["main", "OPTIONS", "resolve_settings"]
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str  # flag --name-with-dashes, env DCU_CHAT_NAME_WITH_UNDERSCORES, TOML key name_with_underscores
+    kind: type
+    default: object
+    help: str
+    secret: bool = False
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("model", str, None, "model directory, .gguf file or cached hub id (default: embedded Gemma 3 270M)"),
+    Option("device", str, "auto", "auto, cpu, cuda, cuda:N, dcu or rocm"),
+    Option("dtype", str, "auto", "auto, float32, float16 or bfloat16 (auto: bf16/fp16 on accelerators, fp32 on CPU)"),
+    Option("quantization", str, None, "4bit or 8bit (bitsandbytes, GPU/DCU) or int8 (CPU dynamic)"),
+    Option("trust_remote_code", bool, False, "allow model code from the model directory (ChatGLM3, Baichuan2, Qwen-1)"),
+    Option("strict_device", bool, False, "fail instead of falling back to the CPU when --device is missing"),
+    Option("max_context", int, None, "context window to use, in tokens (default: the model's, at most 8192)"),
+    Option("max_queue", int, 32, "requests that may wait for the model before new ones get 'busy'"),
+    Option("backend", str, "transformers", "transformers (in-process), vllm, or openai (remote server)"),
+    Option("base_url", str, None, "with --backend openai: the server's /v1 URL"),
+    Option("remote_model", str, None, "with --backend openai: model name on the remote server"),
+    Option("remote_api_key", str, None, "with --backend openai: API key of the remote server", secret=True),
+    Option("tensor_parallel_size", int, 1, "with --backend vllm: number of cards"),
+    Option("cache_dir", str, None, "where converted models are cached (default ~/.cache/dcu-chat)"),
+    Option("data_dir", str, "data", "where collections, sessions and exports are stored"),
+    Option("embedding_model", str, None, "local sentence-transformers directory (default: bundled all-MiniLM-L6-v2)"),
+    Option("host", str, "127.0.0.1", "address to bind; 0.0.0.0 exposes the server to the network"),
+    Option("port", int, 7860, "port to serve the UI and API on"),
+    Option("api_key", str, None, "require 'Authorization: Bearer KEY' on /v1 and /api routes", secret=True),
+    Option("auth", str, None, "UI login: user:password[,user2:password2] or a file with one user:password a line",
+           secret=True),
+    Option("log_level", str, "info", "debug, info, warning or error"),
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="app.py", description="dcu-chat: chat, document Q&A and code assistant.")
+    parser.add_argument("command", nargs="*", default=["serve"], help="serve (default), doctor, or 'config show'")
+    parser.add_argument("--config", help="TOML file with any of the options below (flags and env override it)")
+    for option in OPTIONS:
+        flag = "--" + option.name.replace("_", "-")
+        env = "DCU_CHAT_" + option.name.upper()
+        if option.kind is bool:
+            parser.add_argument(flag, action="store_true", default=None, help=f"{option.help} [env {env}]")
+        else:
+            parser.add_argument(flag, type=option.kind, default=None,
+                                help=f"{option.help} (default: {option.default}) [env {env}]")
+    return parser
+
+
+def _parse_env(option: Option, raw: str):
+    if option.kind is bool:
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    return option.kind(raw)
+
+
+def resolve_settings(args: argparse.Namespace, environ: dict[str, str] | None = None) -> dict[str, object]:
+    """Defaults < TOML file < environment < flags; returns a flat dict of option values."""
+    environ = os.environ if environ is None else environ
+    settings = {o.name: o.default for o in OPTIONS}
+    config_path = args.config or environ.get("DCU_CHAT_CONFIG")
+    if config_path:
+        with open(config_path, "rb") as handle:
+            data = tomllib.load(handle)
+        flat = {k: v for section in data.values() if isinstance(section, dict) for k, v in section.items()}
+        flat.update({k: v for k, v in data.items() if not isinstance(v, dict)})
+        unknown = sorted(set(flat) - set(settings))
+        if unknown:
+            raise SystemExit(f"{config_path}: unknown option(s) {', '.join(unknown)}; see python app.py --help.")
+        settings.update(flat)
+    for option in OPTIONS:
+        raw = environ.get("DCU_CHAT_" + option.name.upper())
+        if raw is not None and raw != "":
+            settings[option.name] = _parse_env(option, raw)
+        value = getattr(args, option.name, None)
+        if value is not None:
+            settings[option.name] = value
+    return settings
+
+
+def _parse_auth(raw: str | None) -> tuple[tuple[str, str], ...]:
+    if not raw:
+        return ()
+    entries = Path(raw).read_text(encoding="utf-8").splitlines() if Path(raw).is_file() else raw.split(",")
+    pairs = []
+    for entry in (e.strip() for e in entries):
+        if not entry or entry.startswith("#"):
+            continue
+        user, sep, password = entry.partition(":")
+        if not sep or not user or not password:
+            raise SystemExit(f"--auth entries must look like user:password (got {entry.split(':')[0]!r}…).")
+        pairs.append((user, password))
+    return tuple(pairs)
+
+
+def build_configs(settings: dict[str, object]):
+    """The one place where flags become the subsystems' config dataclasses."""
+    from engine.config import EngineConfig, default_cache_dir
+    from webui.services import WebConfig
+
+    engine = EngineConfig(
+        model=settings["model"], device=settings["device"], dtype=settings["dtype"],
+        quantization=settings["quantization"], trust_remote_code=bool(settings["trust_remote_code"]),
+        strict_device=bool(settings["strict_device"]), max_context=settings["max_context"],
+        max_queue=settings["max_queue"], backend=settings["backend"], base_url=settings["base_url"],
+        remote_model=settings["remote_model"], remote_api_key=settings["remote_api_key"],
+        tensor_parallel_size=settings["tensor_parallel_size"],
+        cache_dir=Path(settings["cache_dir"]) if settings["cache_dir"] else default_cache_dir(),
+    )
+    web = WebConfig(host=settings["host"], port=settings["port"], api_key=settings["api_key"],
+                    auth=_parse_auth(settings["auth"]), data_dir=Path(settings["data_dir"]))
+    return engine, web
+
+
+def _rag_services(settings: dict[str, object], web):
+    """The document store with the real embedder; None when the rag package is not available."""
+    try:
+        from rag.config import RagConfig
+        from rag.embedding import SentenceTransformerEmbedder
+        from rag.store import DocumentStore
+    except ImportError as exc:
+        logging.getLogger("dcu-chat").warning("Document Q&A is disabled: %s", exc)
+        return None, None, None
+    rag_config = RagConfig(data_dir=web.data_dir, embedding_model=settings["embedding_model"])
+    embedder = SentenceTransformerEmbedder(rag_config.embedding_model)
+    return DocumentStore(rag_config, embedder), embedder, rag_config
+
+
+def serve(settings: dict[str, object]) -> int:
+    from engine.engine import Engine
+    from webui.server import serve as serve_web
+    from webui.services import Services
+
+    engine_config, web = build_configs(settings)
+    if web.host not in ("127.0.0.1", "localhost", "::1") and not (web.api_key or web.auth):
+        print(f"WARNING: serving on {web.host} without --api-key or --auth: anyone on the network can use it.",
+              file=sys.stderr)
+    print("Loading the model…", flush=True)
+    engine = Engine.load(engine_config, progress=lambda message: print(message, flush=True))
+    for note in engine.info.notes:
+        print(f"note: {note}", flush=True)
+    store, embedder, rag_config = _rag_services(settings, web)
+    serve_web(Services(engine=engine, web=web, store=store, embedder=embedder, rag_config=rag_config))
+    return 0
+
+
+def doctor(settings: dict[str, object]) -> int:
+    from engine.doctor import run_doctor
+
+    engine_config, _ = build_configs(settings)
+    report = run_doctor(engine_config)
+    print(report.render())
+    return 0 if report.ok else 1
+
+
+def show_config(settings: dict[str, object]) -> int:
+    secret = {o.name for o in OPTIONS if o.secret}
+    for name, value in settings.items():
+        shown = "***" if name in secret and value else value
+        print(f"{name} = {shown!r}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = resolve_settings(args)
+    logging.basicConfig(level=str(settings["log_level"]).upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    command = " ".join(args.command)
+    try:
+        if command == "serve":
+            return serve(settings)
+        if command == "doctor":
+            return doctor(settings)
+        if command == "config show":
+            return show_config(settings)
+    except Exception as exc:
+        from engine.errors import EngineError
+
+        if isinstance(exc, EngineError):
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        raise
+    print(f"Unknown command {command!r}: use serve, doctor or 'config show'.", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""The protocol every backend implements, and what it reports about itself."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+from engine.config import SamplingParams
+from engine.stats import GenerationStats
+
+__all__ = ["EngineInfo", "ChatBackend"]
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    model: str
+    backend: str
+    device: str  # kind: dcu / cuda / rocm / cpu / remote
+    device_name: str
+    dtype: str
+    quantization: str | None
+    context_length: int
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class ChatBackend(Protocol):
+    info: EngineInfo
+
+    def stream_chat(
+        self,
+        messages: list[dict],
+        params: SamplingParams,
+        session_id: str | None,
+        cancel: threading.Event,
+    ) -> Iterator[str | GenerationStats]:
+        """Text deltas, then one GenerationStats; closing it stops generation."""
+
+    def count_tokens(self, text: str) -> int: ...

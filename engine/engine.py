@@ -1,0 +1,85 @@
+"""The ``Engine`` facade the UI and the API talk to.
+
+It owns one backend (in-process transformers, vLLM, or a remote OpenAI-compatible server),
+a fair queue in front of it, and the per-request bookkeeping (queue time, metrics hooks).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+
+from engine.backends.base import ChatBackend, EngineInfo
+from engine.config import EngineConfig, SamplingParams
+from engine.scheduler import CancelledWhileWaiting, FairQueue
+from engine.stats import GenerationStats
+
+__all__ = ["Engine", "Observer"]
+
+# Called once per finished request with its stats; metrics hang off this.
+Observer = Callable[[GenerationStats], None]
+
+
+class Engine:
+    def __init__(self, backend: ChatBackend, config: EngineConfig | None = None) -> None:
+        config = config or EngineConfig()
+        self.backend = backend
+        self.config = config
+        self.queue = FairQueue(max_waiting=config.max_queue, capacity=getattr(backend, "capacity", 1))
+        self.observers: list[Observer] = []
+
+    @classmethod
+    def load(cls, config: EngineConfig, progress: Callable[[str], None] | None = None) -> Engine:
+        """Build the configured backend; this is where the model is loaded."""
+        if config.backend == "openai":
+            from engine.backends.openai import OpenAIBackend as backend_cls
+        elif config.backend == "vllm":
+            from engine.backends.vllm import VLLMBackend as backend_cls
+        else:
+            from engine.backends.transformers import TransformersBackend as backend_cls
+        return cls(backend_cls.load(config, progress), config)
+
+    @property
+    def info(self) -> EngineInfo:
+        return self.backend.info
+
+    def count_tokens(self, text: str) -> int:
+        return self.backend.count_tokens(text)
+
+    def stream_chat(
+        self,
+        messages: list[dict],
+        params: SamplingParams | None = None,
+        session_id: str | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[str | GenerationStats]:
+        """Text deltas, then one GenerationStats. Closing the iterator or setting ``cancel`` stops it."""
+        params = params or SamplingParams()
+        cancel = cancel or threading.Event()
+        try:
+            with self.queue.slot(cancel) as waited:
+                for item in self.backend.stream_chat(messages, params, session_id, cancel):
+                    if isinstance(item, GenerationStats):
+                        item.queue_s = waited
+                        self._notify(item)
+                    yield item
+        except CancelledWhileWaiting:
+            stats = GenerationStats(finish_reason="cancelled", device=self.info.device)
+            self._notify(stats)
+            yield stats
+
+    def chat(self, messages: list[dict], params: SamplingParams | None = None,
+             session_id: str | None = None) -> tuple[str, GenerationStats]:
+        """The non-streaming call: joins the stream."""
+        parts: list[str] = []
+        stats = GenerationStats()
+        for item in self.stream_chat(messages, params, session_id):
+            if isinstance(item, GenerationStats):
+                stats = item
+            else:
+                parts.append(item)
+        return "".join(parts), stats
+
+    def _notify(self, stats: GenerationStats) -> None:
+        for observer in self.observers:
+            observer(stats)

@@ -1,0 +1,189 @@
+"""One streaming generator: text deltas, then a final ``GenerationStats``.
+
+``model.generate`` runs in a worker thread and hands token ids to us through a streamer; a
+stopping criterion checks a cancel event every decoding step, so closing the consumer (a Stop
+button, a dropped HTTP client) ends device work within one step. The worker's exception is
+re-raised in the caller; device out-of-memory becomes ``OutOfMemory`` after memory is released.
+"""
+
+from __future__ import annotations
+
+import gc
+import queue
+import threading
+import time
+from collections.abc import Iterator, Sequence
+
+import torch
+from transformers import StoppingCriteria, StoppingCriteriaList
+from transformers.generation.streamers import BaseStreamer
+
+from engine.config import SamplingParams
+from engine.device import DeviceInfo, memory_in_use
+from engine.errors import EngineError, GenerationError, OutOfMemory
+from engine.stats import GenerationStats
+
+__all__ = ["stream_generate", "is_oom", "release_memory"]
+
+_DONE = object()
+
+
+class _IdStreamer(BaseStreamer):
+    """Forwards newly generated token ids to a queue (the first ``put`` is the prompt)."""
+
+    def __init__(self, sink: queue.Queue) -> None:
+        self.sink = sink
+        self.prompt_seen = False
+
+    def put(self, value: torch.Tensor) -> None:
+        if not self.prompt_seen:
+            self.prompt_seen = True
+            return
+        self.sink.put(value.reshape(-1).tolist())
+
+    def end(self) -> None:
+        pass  # the worker signals the end itself, after generate() returns or raises
+
+
+class _CancelCriterion(StoppingCriteria):
+    def __init__(self, cancel: threading.Event) -> None:
+        self.cancel = cancel
+
+    def __call__(self, input_ids, scores, **kwargs) -> torch.Tensor:
+        return torch.full((input_ids.shape[0],), self.cancel.is_set(), dtype=torch.bool, device=input_ids.device)
+
+
+def is_oom(exc: BaseException) -> bool:
+    return isinstance(exc, torch.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+    )
+
+
+def release_memory() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _sampling_kwargs(params: SamplingParams) -> dict:
+    kwargs: dict = {"max_new_tokens": params.max_new_tokens, "repetition_penalty": params.repetition_penalty}
+    if params.greedy:
+        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    else:
+        kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p, top_k=params.top_k or None)
+    if params.prompt_lookup_num_tokens:
+        kwargs["prompt_lookup_num_tokens"] = params.prompt_lookup_num_tokens
+    return kwargs
+
+
+def _held_back(text: str, stops: Sequence[str]) -> int:
+    """How many trailing characters might be the start of a stop string (or a split character)."""
+    hold = 1 if text.endswith("\ufffd") else 0
+    for stop in stops:
+        for size in range(min(len(stop) - 1, len(text)), 0, -1):
+            if text.endswith(stop[:size]):
+                hold = max(hold, size)
+                break
+    return hold
+
+
+def stream_generate(
+    model,
+    tokenizer,
+    prompt_ids: list[int],
+    params: SamplingParams,
+    device: DeviceInfo,
+    cancel: threading.Event,
+    stop_strings: Sequence[str] = (),
+    stop_token_ids: Sequence[int] = (),
+    past_key_values=None,
+    cached_tokens: int = 0,
+) -> Iterator[str | GenerationStats]:
+    """Yield text deltas, then one ``GenerationStats``. Closing the iterator cancels generation."""
+    started = time.perf_counter()
+    if device.is_gpu:
+        torch.cuda.reset_peak_memory_stats(torch.device(device.torch_device))
+    sink: queue.Queue = queue.Queue()
+    failure: list[BaseException] = []
+    input_ids = torch.tensor([prompt_ids], device=device.torch_device)
+    eos = [i for i in {*stop_token_ids, *_as_list(model.generation_config.eos_token_id)} if i is not None]
+
+    def work() -> None:
+        try:
+            if params.seed is not None:
+                torch.manual_seed(params.seed)
+            with torch.inference_mode():
+                model.generate(
+                    input_ids=input_ids,
+                    attention_mask=torch.ones_like(input_ids),
+                    streamer=_IdStreamer(sink),
+                    stopping_criteria=StoppingCriteriaList([_CancelCriterion(cancel)]),
+                    eos_token_id=eos,
+                    pad_token_id=tokenizer.pad_token_id,
+                    **({"cache": past_key_values} if past_key_values is not None else {}),
+                    **_sampling_kwargs(params),
+                )
+        except BaseException as exc:  # re-raised in the consumer below
+            failure.append(exc)
+        finally:
+            sink.put(_DONE)
+
+    worker = threading.Thread(target=work, name="dcu-chat-generate", daemon=True)
+    worker.start()
+    stats = GenerationStats(prompt_tokens=len(prompt_ids), cached_tokens=cached_tokens, device=device.kind)
+    generated: list[int] = []
+    emitted = 0
+    stopped_by_string = False
+    try:
+        while (item := sink.get()) is not _DONE:
+            if not generated:
+                stats.ttft_s = time.perf_counter() - started
+            generated.extend(t for t in item if t not in eos)
+            stats.completion_tokens += len(item)
+            text = tokenizer.decode(generated, skip_special_tokens=True)
+            cut = min((i for i in (text.find(s, max(0, emitted - len(s))) for s in stop_strings) if i >= 0),
+                      default=-1)
+            if cut >= 0:
+                stopped_by_string = True
+                cancel.set()
+                if cut > emitted:
+                    yield text[emitted:cut]
+                emitted = cut
+                continue  # drain until the worker notices the cancel
+            end = len(text) - _held_back(text, stop_strings)
+            if end > emitted:
+                yield text[emitted:end]
+                emitted = end
+        if failure:
+            raise failure[0]
+        if not stopped_by_string:
+            text = tokenizer.decode(generated, skip_special_tokens=True)
+            if len(text) > emitted:
+                yield text[emitted:]
+    except Exception as exc:
+        if is_oom(exc):
+            release_memory()
+            raise OutOfMemory(
+                f"The {device.kind.upper()} ran out of memory for this request ({len(prompt_ids)} prompt tokens). "
+                "Memory was released; try a shorter conversation, fewer max new tokens, or --quantization 4bit."
+            ) from exc
+        if isinstance(exc, EngineError):
+            raise
+        raise GenerationError(f"Generation failed: {exc}") from exc
+    finally:
+        cancelled = cancel.is_set() and not stopped_by_string
+        cancel.set()
+        worker.join()  # at most one decoding step: the stopping criterion sees the event
+    stats.total_s = time.perf_counter() - started
+    if cancelled:
+        stats.finish_reason = "cancelled"
+    elif not stopped_by_string and stats.completion_tokens >= params.max_new_tokens:
+        stats.finish_reason = "length"
+    stats.peak_memory_bytes = memory_in_use(device)["peak"]
+    yield stats
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]

@@ -1,0 +1,35 @@
+"""HTTP routes served beside the UI: ``/api/*`` and (see openai_api) ``/v1/*``.
+
+The contract is fixed in ARCHITECTURE.md; clients and tests rely on it.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from webui.adapters import http_status_of, is_domain_error
+from webui.services import Services
+
+__all__ = ["build_api"]
+
+
+def build_api(services: Services) -> FastAPI:
+    app = FastAPI(title="dcu-chat", version=services.version, docs_url="/api/docs", openapi_url="/api/openapi.json")
+    router = APIRouter()
+
+    @router.get("/api/health")
+    def health() -> dict:
+        info = services.engine.info
+        return {"status": "ok", "model": info.model, "device": info.device, "backend": info.backend,
+                "device_name": info.device_name, "dtype": info.dtype, "version": services.version}
+
+    app.include_router(router)
+
+    @app.exception_handler(Exception)
+    async def domain_errors(request: Request, exc: Exception) -> JSONResponse:
+        status = http_status_of(exc)
+        message = str(exc) if is_domain_error(exc) else f"Internal error: {exc}"
+        return JSONResponse({"error": {"message": message, "type": type(exc).__name__}}, status_code=status)
+
+    return app

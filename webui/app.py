@@ -1,0 +1,52 @@
+"""``build_app(services) -> gr.Blocks``: the three tabs, no launching here."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from webui.chat_tab import build_chat_tab
+from webui.i18n import t
+from webui.services import Services
+
+__all__ = ["build_app", "CSS"]
+
+CSS = """
+#chatbot sub { opacity: 0.65; }
+.dcu-header { display: flex; align-items: baseline; gap: 0.8rem; }
+.dcu-header h1 { margin: 0; }
+footer { visibility: hidden; }
+"""
+
+
+def _header(services: Services) -> None:
+    info = services.engine.info
+    quant = f" · {info.quantization}" if info.quantization else ""
+    gr.Markdown(
+        f"<div class='dcu-header'><h1>dcu-chat</h1><span>{info.model} · {info.backend} · "
+        f"{info.device.upper()} ({info.device_name}) · {info.dtype}{quant}</span></div>",
+        elem_id="header",
+    )
+    for note in info.notes:
+        if "CPU instead" in note or "falling back" in note.lower():
+            gr.Markdown(f"⚠️ {note}", elem_id="device-warning")
+
+
+def build_app(services: Services) -> gr.Blocks:
+    with gr.Blocks(title="dcu-chat", analytics_enabled=False) as blocks:
+        _header(services)
+        with gr.Tabs():
+            with gr.Tab(t("tab_chat"), id="chat"):
+                build_chat_tab(services.engine)
+            if services.store is not None:
+                from webui.docs_tab import build_docs_tab
+
+                with gr.Tab(t("tab_docs"), id="docs"):
+                    build_docs_tab(services)
+            try:
+                from webui.code_tab import build_code_tab
+            except ImportError:
+                build_code_tab = None
+            if build_code_tab is not None:
+                with gr.Tab(t("tab_code"), id="code"):
+                    build_code_tab(services.engine)
+    return blocks

@@ -1,0 +1,227 @@
+"""The Chat tab: streaming answers with stop, regenerate, edit-last and clear.
+
+Handlers are plain generators over a per-browser-session history (``gr.State``), so several
+users never see each other's messages; the engine's queue orders their turns. The history
+holds engine messages plus an optional ``stats`` line per answer, shown under the reply only.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import gradio as gr
+
+from engine.config import SamplingParams
+from engine.errors import EngineError
+from engine.stats import GenerationStats
+from webui.adapters import ui_error
+from webui.i18n import register, t, text
+
+__all__ = ["ChatHandlers", "build_chat_tab", "DEFAULT_SYSTEM_PROMPT", "CancelRegistry"]
+
+DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant. Answer in the same language as the user's question."
+
+register(
+    en={
+        "chat_input": "Message", "chat_placeholder": "Ask anything… (Enter to send, Shift+Enter for a new line)",
+        "send": "Send", "stop": "Stop", "regenerate": "Regenerate", "edit_last": "Edit last", "clear": "Clear",
+        "parameters": "Parameters", "system_prompt": "System prompt", "temperature": "Temperature (0 = greedy)",
+        "top_p": "Top-p", "top_k": "Top-k", "max_new_tokens": "Max new tokens",
+        "repetition_penalty": "Repetition penalty", "seed": "Seed (-1 = random)",
+        "chat_empty": "Start a conversation: type a message below.",
+        "stopped": "stopped", "trimmed": "{n} older messages were left out to fit the model's context",
+        "nothing_to_regenerate": "There is no answer to regenerate yet.",
+        "nothing_to_edit": "There is no message to edit yet.", "empty_message": "Type a message first.",
+        "chatbot": "Conversation",
+    },
+    zh={
+        "chat_input": "消息", "chat_placeholder": "输入任何问题…（Enter 发送，Shift+Enter 换行）",
+        "send": "发送", "stop": "停止", "regenerate": "重新生成", "edit_last": "编辑上一条", "clear": "清空",
+        "parameters": "参数", "system_prompt": "系统提示词", "temperature": "温度（0 = 贪心）",
+        "top_p": "Top-p", "top_k": "Top-k", "max_new_tokens": "最大生成长度",
+        "repetition_penalty": "重复惩罚", "seed": "随机种子（-1 = 随机）",
+        "chat_empty": "开始对话：在下方输入消息。",
+        "stopped": "已停止", "trimmed": "为适应模型上下文，省略了较早的 {n} 条消息",
+        "nothing_to_regenerate": "还没有可以重新生成的回答。",
+        "nothing_to_edit": "还没有可以编辑的消息。", "empty_message": "请先输入消息。",
+        "chatbot": "对话",
+    },
+)
+
+
+class CancelRegistry:
+    """One cancel event per browser session, so Stop reaches the running answer."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def start(self, key: str) -> threading.Event:
+        with self._lock:
+            event = self._events[key] = threading.Event()
+            return event
+
+    def cancel(self, key: str) -> bool:
+        with self._lock:
+            event = self._events.get(key)
+        if event is None:
+            return False
+        event.set()
+        return True
+
+
+def to_engine_messages(history: list[dict], system_prompt: str) -> list[dict]:
+    messages = [{"role": m["role"], "content": m["content"]} for m in history]
+    return ([{"role": "system", "content": system_prompt.strip()}] if system_prompt.strip() else []) + messages
+
+
+def to_display(history: list[dict]) -> list[dict]:
+    """Chatbot value: the answer, with its stats line in small print under it."""
+    shown = []
+    for message in history:
+        content = message["content"]
+        if message.get("stats"):
+            content = f"{content}\n\n<sub>{message['stats']}</sub>"
+        shown.append({"role": message["role"], "content": content})
+    return shown
+
+
+def stats_line(stats: GenerationStats, lang: str) -> str:
+    line = stats.summary().replace(" · cancelled", "")
+    if stats.finish_reason == "cancelled":
+        line += f" · {text('stopped', lang)}"
+    if stats.trimmed_messages:
+        line += f" · {text('trimmed', lang, n=stats.trimmed_messages)}"
+    return line
+
+
+def params_from(temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed) -> SamplingParams:
+    seed = None if seed is None or int(seed) < 0 else int(seed)
+    return SamplingParams(
+        temperature=float(temperature), top_p=float(top_p), top_k=int(top_k),
+        max_new_tokens=int(max_new_tokens), repetition_penalty=float(repetition_penalty), seed=seed,
+    )
+
+
+class ChatHandlers:
+    """Event handlers of the Chat tab, independent of the component wiring (tested with fakes)."""
+
+    def __init__(self, engine, cancels: CancelRegistry | None = None) -> None:
+        self.engine = engine
+        self.cancels = cancels or CancelRegistry()
+
+    def _stream(self, history: list[dict], system_prompt: str, params: SamplingParams,
+                key: str, lang: str) -> Iterator[list[dict]]:
+        """Append an answer to ``history`` (a fresh list), yielding it as it grows."""
+        cancel = self.cancels.start(key)
+        answer = {"role": "assistant", "content": ""}
+        history = [*history, answer]
+        try:
+            for item in self.engine.stream_chat(to_engine_messages(history[:-1], system_prompt),
+                                                params, session_id=key, cancel=cancel):
+                if isinstance(item, GenerationStats):
+                    answer["stats"] = stats_line(item, lang)
+                else:
+                    answer["content"] += item
+                yield history
+        except EngineError as exc:
+            raise ui_error(exc) from exc
+        finally:
+            cancel.set()  # a closed stream (tab closed, event cancelled) frees the model too
+
+    def respond(self, message: str, system_prompt: str = DEFAULT_SYSTEM_PROMPT, temperature: float = 0.7,
+                top_p: float = 0.9, top_k: int = 50, max_new_tokens: int = 512,
+                repetition_penalty: float = 1.1, seed: int = -1, history: list[dict] | None = None,
+                request: gr.Request | None = None):
+        lang = _lang(request)
+        history = list(history or [])
+        if not (message or "").strip():
+            raise gr.Error(text("empty_message", lang))
+        try:
+            params = params_from(temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed)
+        except EngineError as exc:
+            raise ui_error(exc) from exc
+        history = [*history, {"role": "user", "content": message}]
+        yield to_display(history), history, ""
+        for current in self._stream(history, system_prompt, params, _key(request), lang):
+            yield to_display(current), current, ""
+
+    def regenerate(self, system_prompt, temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed,
+                   history, request: gr.Request | None = None):
+        lang = _lang(request)
+        history = list(history or [])
+        while history and history[-1]["role"] == "assistant":
+            history = history[:-1]
+        if not history:
+            raise gr.Error(text("nothing_to_regenerate", lang))
+        params = params_from(temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed)
+        yield to_display(history), history
+        for current in self._stream(history, system_prompt, params, _key(request), lang):
+            yield to_display(current), current
+
+    def edit_last(self, history, request: gr.Request | None = None):
+        """Put the last user message back in the input box and remove that turn."""
+        history = list(history or [])
+        users = [i for i, m in enumerate(history) if m["role"] == "user"]
+        if not users:
+            raise gr.Error(text("nothing_to_edit", _lang(request)))
+        last = users[-1]
+        kept = history[:last]
+        return to_display(kept), kept, history[last]["content"]
+
+    def stop(self, request: gr.Request | None = None) -> None:
+        self.cancels.cancel(_key(request))
+
+    @staticmethod
+    def clear():
+        return [], [], ""
+
+
+def _key(request) -> str:
+    return getattr(request, "session_hash", None) or "anonymous"
+
+
+def _lang(request) -> str:
+    from webui.i18n import language_of
+
+    return language_of(request)
+
+
+def build_chat_tab(engine, cancels: CancelRegistry | None = None) -> ChatHandlers:
+    """Lay out the Chat tab inside the current Blocks context and wire its events."""
+    handlers = ChatHandlers(engine, cancels)
+    history = gr.State([])
+    chatbot = gr.Chatbot(label=t("chatbot"), height=520, placeholder=text("chat_empty"),
+                         buttons=["copy", "copy_all"], sanitize_html=True, elem_id="chatbot")
+    with gr.Row(equal_height=True):
+        message = gr.Textbox(label=t("chat_input"), placeholder=text("chat_placeholder"), lines=2,
+                             max_lines=10, scale=8, autofocus=True, elem_id="chat-input", submit_btn=False)
+        with gr.Column(scale=1, min_width=120):
+            send = gr.Button(t("send"), variant="primary", elem_id="chat-send")
+            stop = gr.Button(t("stop"), variant="stop", elem_id="chat-stop")
+    with gr.Row():
+        regenerate = gr.Button(t("regenerate"), size="sm", elem_id="chat-regenerate")
+        edit_last = gr.Button(t("edit_last"), size="sm", elem_id="chat-edit")
+        clear = gr.Button(t("clear"), size="sm", elem_id="chat-clear")
+    with gr.Accordion(t("parameters"), open=False):
+        system_prompt = gr.Textbox(DEFAULT_SYSTEM_PROMPT, label=t("system_prompt"), lines=2)
+        with gr.Row():
+            temperature = gr.Slider(0.0, 2.0, value=0.7, step=0.05, label=t("temperature"))
+            top_p = gr.Slider(0.05, 1.0, value=0.9, step=0.05, label=t("top_p"))
+            top_k = gr.Slider(0, 200, value=50, step=1, label=t("top_k"))
+        with gr.Row():
+            max_new_tokens = gr.Slider(16, 4096, value=512, step=16, label=t("max_new_tokens"))
+            repetition_penalty = gr.Slider(1.0, 2.0, value=1.1, step=0.05, label=t("repetition_penalty"))
+            seed = gr.Number(-1, label=t("seed"), precision=0)
+    sampling = [temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed]
+    chat_inputs = [message, system_prompt, *sampling, history]
+    chat_outputs = [chatbot, history, message]
+    send.click(handlers.respond, chat_inputs, chat_outputs, api_name="chat", concurrency_limit=None)
+    message.submit(handlers.respond, chat_inputs, chat_outputs, api_visibility="private", concurrency_limit=None)
+    stop.click(handlers.stop, None, None, queue=False, api_visibility="private")
+    regenerate.click(handlers.regenerate, [system_prompt, *sampling, history], [chatbot, history],
+                     api_visibility="private", concurrency_limit=None)
+    edit_last.click(handlers.edit_last, [history], [chatbot, history, message], api_visibility="private")
+    clear.click(handlers.clear, None, [chatbot, history, message], api_visibility="private")
+    return handlers

@@ -1,0 +1,37 @@
+"""Join the HTTP API and the Gradio UI into one ASGI app, and serve it."""
+
+from __future__ import annotations
+
+import logging
+
+import gradio as gr
+import uvicorn
+
+from webui.api import build_api
+from webui.app import CSS, build_app
+from webui.i18n import build_i18n
+from webui.services import Services
+
+__all__ = ["create_asgi_app", "serve"]
+
+log = logging.getLogger(__name__)
+
+
+def create_asgi_app(services: Services):
+    """FastAPI routes first, then the UI mounted at ``/`` (routes declared earlier win)."""
+    api = build_api(services)
+    blocks = build_app(services)
+    blocks.queue(default_concurrency_limit=services.web.concurrency, max_size=256)
+    auth = list(services.web.auth) or None
+    return gr.mount_gradio_app(
+        api, blocks, path="/", auth=auth, css=CSS, i18n=build_i18n(), footer_links=["api", "settings"],
+        max_file_size=services.web.max_upload_bytes, ssr_mode=False,
+        allowed_paths=[str(services.web.data_dir / "exports")],
+    )
+
+
+def serve(services: Services) -> None:
+    app = create_asgi_app(services)
+    web = services.web
+    print(f"dcu-chat is serving on http://{web.host}:{web.port}  (API: /v1, /api; docs: /api/docs)", flush=True)
+    uvicorn.run(app, host=web.host, port=web.port, log_level="warning", timeout_graceful_shutdown=10)
