@@ -1,0 +1,177 @@
+"""Code tab handlers with a fake engine: streaming, early stop, check badge, download, errors."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+from engine.code import CodeRequest
+from engine.errors import OutOfMemory
+from engine.stats import GenerationStats
+from webui.code_tab import build_code_tab, check_badge, code_event, run_code, stop_event
+
+
+class FakeEngine:
+    """Same ``stream_chat`` signature as ``engine.Engine``; yields canned deltas then stats."""
+
+    def __init__(self, deltas, fail_after: int | None = None, gate: threading.Event | None = None):
+        self.deltas = list(deltas)
+        self.fail_after = fail_after
+        self.gate = gate
+        self.calls: list[dict] = []
+        self.sent: list[str] = []
+
+    def stream_chat(self, messages, params, session_id=None, cancel=None):
+        self.calls.append({"messages": messages, "params": params, "cancel": cancel})
+        for i, delta in enumerate(self.deltas):
+            if self.fail_after is not None and i == self.fail_after:
+                raise OutOfMemory("The device ran out of memory; try a shorter input.")
+            if cancel is not None and cancel.is_set():
+                yield GenerationStats(completion_tokens=i, finish_reason="cancelled")
+                return
+            if self.gate is not None and i == 1:
+                self.gate.wait(5)
+            self.sent.append(delta)
+            yield delta
+        yield GenerationStats(prompt_tokens=30, completion_tokens=len(self.deltas), ttft_s=0.1, total_s=1.0)
+
+
+ANSWER = ["Here you go:\n", "```python\n", "def add(a, b):\n", "    return a + b\n", "```\n",
+          "This is extra text after the block that should never be generated.\n"]
+
+
+def _final(gen):
+    items = list(gen)
+    return items, items[-1]
+
+
+def test_run_code_streams_then_checks_and_saves():
+    engine = FakeEngine(ANSWER)
+    views, last = _final(run_code(engine, CodeRequest("generate", "python", task="add two numbers")))
+    codes = [v.code for v in views]
+    assert codes[1] == "" and "def add(a, b):" in codes[2]  # partial code while streaming
+    assert all(v.check is None for v in views[:-1]) and views[-2].checking
+    assert last.done and last.code == "def add(a, b):\n    return a + b"
+    assert last.check.status == "pass" and last.prose == "Here you go:"
+    assert Path(last.file).name == "solution.py"
+    assert Path(last.file).read_text() == last.code + "\n"
+    call = engine.calls[0]
+    assert call["messages"][-1]["content"].startswith("Write Python code for this task:\nadd two numbers")
+    assert call["params"].temperature <= 0.3
+
+
+def test_generation_stops_once_the_block_is_closed():
+    engine = FakeEngine(ANSWER)
+    _, last = _final(run_code(engine, CodeRequest("generate", "python", task="add")))
+    assert engine.calls[0]["cancel"].is_set()
+    assert ANSWER[-1] not in engine.sent  # the engine saw the cancel before the extra text
+    assert last.stats.finish_reason == "stop"  # our early stop is not reported as a cancellation
+
+
+def test_code_event_outputs_for_the_components():
+    items, (code, badge, explanation, file, stats) = _final(
+        code_event(FakeEngine(ANSWER), "add two numbers", "generate", "python"))
+    assert code == "def add(a, b):\n    return a + b"
+    assert "Syntax OK" in badge and "code-check-pass" in badge
+    assert explanation == "Here you go:"
+    assert file.endswith("solution.py") and Path(file).read_text().startswith("def add")
+    assert "tok/s" in stats
+    assert "Checking" in items[-2][1]
+
+
+def test_syntax_error_badge_names_the_line():
+    broken = ["```python\n", "def add(a, b)\n", "    return a + b\n", "```\n"]
+    *_, (code, badge, _, file, _) = code_event(FakeEngine(broken), "add", "generate", "python")
+    assert "Syntax error at line 1" in badge and "code-check-fail" in badge
+    assert file.endswith(".py")  # still downloadable: the user may want to fix it by hand
+
+
+@pytest.mark.parametrize("language,mode,deltas,name", [
+    ("rust", "generate", ["```rust\nfn add(a: i32, b: i32) -> i32 {\n    a + b\n}\n```\n"], "solution.rs"),
+    ("java", "generate", ["```java\npublic class Calc {\n}\n```\n"], "Calc.java"),
+    ("sql", "generate", ["```sql\nSELECT 1;\n```\n"], "solution.sql"),
+    ("python", "tests", ["```python\ndef test_add():\n    assert add(1, 2) == 3\n```\n"], "test_solution.py"),
+    ("bash", "fix", ["```bash\necho $(( $1 + $2 ))\n```\nChanged - to +.\n\n"], "solution.sh"),
+])
+def test_download_has_the_language_extension(language, mode, deltas, name):
+    *_, (code, _, _, file, _) = code_event(FakeEngine(deltas), "task", mode, language, code="x", error="")
+    assert Path(file).name == name and Path(file).read_text() == code + "\n"
+
+
+def test_fix_keeps_the_summary_as_explanation():
+    deltas = ["```python\n", "def add(a, b):\n    return a + b\n", "```\n", "Changed `-` to `+`.\n", "\n"]
+    *_, (code, _, explanation, _, _) = code_event(
+        FakeEngine(deltas), "", "fix", "python", code="def add(a, b):\n    return a - b", error="wrong sum")
+    assert code.endswith("a + b") and explanation == "Changed `-` to `+`."
+
+
+def test_explain_mode_shows_the_text_and_checks_nothing():
+    deltas = ["The function ", "adds `a` and `b`.\n", "```python\nadd(1, 2)\n```\n", "<end_of_turn>junk"]
+    items, (code, badge, explanation, file, _) = _final(
+        code_event(FakeEngine(deltas), "", "explain", "python", code="def add(a, b): return a + b"))
+    assert code == "" and badge == "" and file is None
+    assert explanation.startswith("The function adds") and "add(1, 2)" in explanation
+    assert "junk" not in explanation
+    assert items[0][2] == "The function"
+
+
+def test_answer_without_code_is_not_checked():
+    *_, (code, badge, explanation, file, _) = code_event(
+        FakeEngine(["I cannot help with that request right now, sorry about it."]), "x", "generate", "go")
+    assert code == "" and file is None and "Not checked" in badge
+    assert explanation.startswith("I cannot help")
+
+
+def test_engine_error_becomes_gr_error():
+    with pytest.raises(gr.Error) as info:
+        list(code_event(FakeEngine(ANSWER, fail_after=2), "add", "generate", "python"))
+    assert info.value.message == "The device ran out of memory; try a shorter input."
+
+
+def test_bad_request_becomes_gr_error():
+    with pytest.raises(gr.Error) as info:
+        list(code_event(FakeEngine(ANSWER), "   ", "generate", "python"))
+    assert info.value.message == "Describe what the code should do."
+
+
+def test_closing_the_handler_cancels_the_engine():
+    engine = FakeEngine(ANSWER)
+    gen = code_event(engine, "add", "generate", "python", session="s-close")
+    next(gen)
+    gen.close()  # what Gradio does when Stop cancels the event
+    assert engine.calls[0]["cancel"].is_set()
+
+
+def test_stop_button_sets_the_sessions_cancel_event():
+    gate = threading.Event()
+    engine = FakeEngine(ANSWER, gate=gate)
+    gen = code_event(engine, "add", "generate", "python", session="s-stop")
+    next(gen)  # first delta; the engine now waits at the gate
+    stop_event("s-stop")
+    stop_event("another-session")  # harmless
+    gate.set()
+    *_, (_, _, _, _, stats) = list(gen)
+    assert engine.calls[0]["cancel"].is_set() and "cancelled" in stats
+
+
+def test_check_badge_escapes_messages():
+    from engine.code import CheckResult
+
+    badge = check_badge(CheckResult("fail", "gcc -fsyntax-only", "error: expected '<' before <script>", 3, 1))
+    assert "<script>" not in badge and "&lt;script&gt;" in badge and "line 3" in badge
+    assert "timed out" in check_badge(CheckResult("timeout", "javac", "slow"))
+    assert check_badge(None) == ""
+
+
+def test_tab_wiring_and_public_api():
+    with gr.Blocks() as demo:
+        build_code_tab(FakeEngine(ANSWER))
+    info = demo.get_api_info()
+    assert list(info["named_endpoints"]) == ["/code"]  # Stop / mode / language events stay private
+    params = info["named_endpoints"]["/code"]["parameters"]
+    assert [p["parameter_name"] for p in params] == ["task", "mode", "language", "code", "error"]
+    assert all(p["parameter_has_default"] for p in params[1:])
+    assert [p["parameter_default"] for p in params[1:]] == ["generate", "python", "", ""]
