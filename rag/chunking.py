@@ -1,0 +1,188 @@
+"""Split page text into overlapping chunks that respect sentences, CJK punctuation and headings.
+
+Sizes are measured with the embedder's own tokenizer (``count_tokens``) so a chunk never gets
+silently truncated by the embedding model. Each ``Chunk`` remembers where it came from
+(document, file name, page, character offsets into ``Page.text``). In heading-aware formats a
+chunk never spans two sections, and its text starts with the section's heading path
+(``"Guide > Install"``) so that a chunk about "step 3" still says what it is a step of.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from rag.parsing import HEADING_FORMATS, ParsedDocument
+
+__all__ = ["Chunk", "chunk_document", "chunk_text", "split_sentences"]
+
+CountTokens = Callable[[str], int]
+
+# Sentence ends: CJK and Latin terminators (plus closing quotes/brackets), a period only when
+# followed by whitespace (keeps "3.14" and "v1.2" whole), and every newline.
+_BOUNDARY = re.compile(r"[。！？；!?;]+[”’\"」』）)\]]*|\.+[”’\"」』）)\]]*(?=\s|$)|\n")
+_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+_SOFT_BREAKS = " ，,、：:（("
+
+
+@dataclass(frozen=True)
+class Chunk:
+    document_id: str
+    source: str
+    page: int | None
+    char_start: int
+    char_end: int
+    text: str
+    heading: str = ""
+
+    @property
+    def body(self) -> str:
+        """The chunk text without the heading prefix: equals ``page.text[char_start:char_end]``."""
+        return self.text[len(self.heading) + 1:] if self.heading else self.text
+
+
+def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Spans ``(start, end)`` of the sentences of ``text[start:end]``, whitespace trimmed."""
+    end = len(text) if end is None else end
+    spans: list[tuple[int, int]] = []
+    pos = start
+    for match in _BOUNDARY.finditer(text, start, end):
+        _add_span(spans, text, pos, match.end())
+        pos = match.end()
+    _add_span(spans, text, pos, end)
+    return spans
+
+
+def _add_span(spans: list[tuple[int, int]], text: str, s: int, e: int) -> None:
+    while s < e and text[s].isspace():
+        s += 1
+    while e > s and text[e - 1].isspace():
+        e -= 1
+    if s < e:
+        spans.append((s, e))
+
+
+def chunk_document(
+    doc: ParsedDocument,
+    document_id: str,
+    count_tokens: CountTokens,
+    chunk_tokens: int = 200,
+    chunk_overlap: int = 40,
+) -> list[Chunk]:
+    """All chunks of a parsed document, page by page, in reading order."""
+    chunks: list[Chunk] = []
+    for page in doc.pages:
+        chunks.extend(chunk_text(
+            page.text, page=page.number, source=doc.name, document_id=document_id,
+            count_tokens=count_tokens, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap,
+            headings=doc.format in HEADING_FORMATS,
+        ))
+    return chunks
+
+
+def chunk_text(
+    text: str,
+    *,
+    page: int | None,
+    source: str,
+    document_id: str,
+    count_tokens: CountTokens,
+    chunk_tokens: int = 200,
+    chunk_overlap: int = 40,
+    headings: bool = False,
+) -> list[Chunk]:
+    """Chunks of one page of text; ``headings`` turns on Markdown heading tracking."""
+    chunks = []
+    for path, spans in _sections(text, headings):
+        prefix_tokens = count_tokens(path) if path else 0
+        # A very long heading path must not starve the body; the chunk may then run a bit long.
+        budget = max(chunk_tokens - prefix_tokens, chunk_tokens // 2)
+        units: list[tuple[int, int, int]] = []
+        for s, e in spans:
+            tokens = count_tokens(text[s:e])
+            if tokens <= budget:
+                units.append((s, e, tokens))
+            else:
+                units.extend(_split_long(text, s, e, budget, count_tokens))
+        for i, j in _pack([u[2] for u in units], budget, chunk_overlap):
+            s, e = units[i][0], units[j - 1][1]
+            body = text[s:e]
+            chunks.append(Chunk(document_id, source, page, s, e, f"{path}\n{body}" if path else body, path))
+    return chunks
+
+
+def _sections(text: str, headings: bool) -> Iterator[tuple[str, list[tuple[int, int]]]]:
+    """(heading path, sentence spans) per section; one untitled section without headings."""
+    if not headings:
+        yield "", split_sentences(text)
+        return
+    stack: list[tuple[int, str]] = []
+    seg_start, pos, in_fence = 0, 0, False
+    for line in text.splitlines(keepends=True):
+        stripped = line.strip()
+        if stripped.startswith(("```", "~~~")):
+            in_fence = not in_fence  # "# comment" inside a code block is not a heading
+        match = None if in_fence else _HEADING.match(stripped)
+        if match:
+            spans = split_sentences(text, seg_start, pos)
+            if spans:
+                yield " > ".join(title for _, title in stack), spans
+            level = len(match.group(1))
+            stack = [item for item in stack if item[0] < level] + [(level, match.group(2))]
+            seg_start = pos + len(line)
+        pos += len(line)
+    spans = split_sentences(text, seg_start, len(text))
+    if spans:
+        yield " > ".join(title for _, title in stack), spans
+
+
+def _pack(tokens: list[int], budget: int, overlap: int) -> list[tuple[int, int]]:
+    """Greedy windows ``[i, j)`` over sentence token counts, each starting with up to
+    ``overlap`` tokens of whole sentences from the end of the previous window."""
+    windows: list[tuple[int, int]] = []
+    i, n = 0, len(tokens)
+    while i < n:
+        j, total = i, 0
+        while j < n and (j == i or total + tokens[j] <= budget):
+            total += tokens[j]
+            j += 1
+        windows.append((i, j))
+        if j >= n:
+            break
+        k, carried = j, 0
+        while k - 1 > i and carried + tokens[k - 1] <= overlap:  # k > i + 1 guarantees progress
+            carried += tokens[k - 1]
+            k -= 1
+        i = k
+    return windows
+
+
+def _split_long(text: str, s: int, e: int, budget: int, count: CountTokens) -> list[tuple[int, int, int]]:
+    """Cut one over-long sentence into pieces of at most ``budget`` tokens, preferring to cut
+    after a space or comma. Each piece is found by binary search on its character length."""
+    pieces: list[tuple[int, int, int]] = []
+    while s < e:
+        # No tokenizer we use averages more than ~12 characters a token, so bound the search.
+        hi = min(e, s + budget * 12)
+        if count(text[s:hi]) <= budget:
+            cut = hi
+        else:
+            lo = s + 1
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if count(text[s:mid]) <= budget:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            cut = lo
+            soft = max(text.rfind(ch, s + (cut - s) * 4 // 5, cut) for ch in _SOFT_BREAKS)
+            if soft > s:
+                cut = soft + 1
+        piece: list[tuple[int, int]] = []
+        _add_span(piece, text, s, cut)
+        if piece:
+            ps, pe = piece[0]
+            pieces.append((ps, pe, count(text[ps:pe])))
+        s = cut
+    return pieces

@@ -1,0 +1,254 @@
+"""Turn uploaded bytes into text pages: PDF (pypdf), TXT, Markdown, HTML (bs4), DOCX.
+
+A ``ParsedDocument`` is a display name plus a list of ``Page`` values. Page numbers are 1-based
+for PDFs and ``None`` for formats without pages. Headings found in HTML and DOCX are written as
+Markdown ``#`` lines so the chunker can carry them into chunk text the same way for all three.
+Every failure becomes a ``RagError`` subclass whose message names the file and says what to do.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from rag.errors import (
+    CorruptFile,
+    EmptyFile,
+    EncryptedFile,
+    FileTooLarge,
+    NoTextLayer,
+    RagError,
+    TooManyPages,
+    UnsupportedFile,
+)
+
+__all__ = ["Page", "ParsedDocument", "parse_document", "sanitize_name", "SUPPORTED_EXTENSIONS", "HEADING_FORMATS"]
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_EXTENSIONS: dict[str, str] = {
+    ".pdf": "pdf", ".txt": "txt", ".text": "txt", ".log": "txt", ".csv": "txt",
+    ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".docx": "docx",
+}
+# Formats whose text carries Markdown-style heading lines (see module docstring).
+HEADING_FORMATS = frozenset({"md", "html", "docx"})
+
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Word 97-2003 files and encrypted Office files
+_SENTENCE_END = tuple("。！？；.!?;:：”’\"）)")
+_BULLET = re.compile(r"^([-•*·▪●]\s|\d{1,3}[.)、]\s?|[（(]?[一二三四五六七八九十]{1,3}[、)）])")
+
+
+@dataclass(frozen=True)
+class Page:
+    number: int | None
+    text: str
+
+
+@dataclass(frozen=True)
+class ParsedDocument:
+    name: str
+    format: str
+    pages: list[Page]
+
+    @property
+    def page_count(self) -> int | None:
+        """Pages of a paged format (PDF); ``None`` for plain text, Markdown, HTML, DOCX."""
+        return len(self.pages) if self.format == "pdf" else None
+
+
+def sanitize_name(filename: str) -> str:
+    """A display name without directories or control characters (no path traversal)."""
+    base = re.split(r"[/\\]", filename or "")[-1]
+    base = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C").strip().strip(".")
+    return base[:200] or "document"
+
+
+def parse_document(
+    data: bytes, filename: str, *, max_bytes: int | None = None, max_pages: int | None = None
+) -> ParsedDocument:
+    """Parse one uploaded file; raises a ``RagError`` subclass on any problem."""
+    name = sanitize_name(filename)
+    ext = ("." + name.rsplit(".", 1)[-1].lower()) if "." in name else ""
+    fmt = SUPPORTED_EXTENSIONS.get(ext)
+    if fmt is None:
+        kinds = ", ".join(sorted({e.lstrip(".") for e in SUPPORTED_EXTENSIONS}))
+        raise UnsupportedFile(f"{name}: this file type is not supported; upload one of: {kinds}.")
+    if max_bytes is not None and len(data) > max_bytes:
+        raise FileTooLarge(
+            f"{name} is {len(data) / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.1f} MiB. "
+            "Split it into smaller files."
+        )
+    if not data.strip():
+        raise EmptyFile(f"{name} is empty.")
+    if fmt == "pdf":
+        pages = _parse_pdf(data, name, max_pages)
+    elif fmt == "docx":
+        pages = [Page(None, _parse_docx(data, name))]
+    elif fmt == "html":
+        pages = [Page(None, _parse_html(data))]
+    else:
+        pages = [Page(None, _decode_text(data, name))]
+    if fmt != "pdf" and not pages[0].text.strip():
+        raise EmptyFile(f"{name} contains no text.")
+    return ParsedDocument(name=name, format=fmt, pages=pages)
+
+
+# ---------------------------------------------------------------- PDF
+
+
+def _parse_pdf(data: bytes, name: str, max_pages: int | None) -> list[Page]:
+    from pypdf import PasswordType, PdfReader
+
+    if b"%PDF-" not in data[:1024]:
+        raise CorruptFile(f"{name} is not a PDF file (no PDF header); it may be damaged or misnamed.")
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
+            # An empty user password opens "owner-password only" PDFs; anything else needs the user.
+            raise EncryptedFile(f"{name} is encrypted; decrypt it and upload again.")
+        count = len(reader.pages)
+    except RagError:
+        raise
+    except Exception as exc:  # pypdf raises many types on malformed input; all mean "damaged"
+        if "decrypt" in str(exc).lower() or "crypt" in type(exc).__name__.lower():
+            raise EncryptedFile(f"{name} is encrypted; decrypt it and upload again.") from exc
+        raise CorruptFile(f"{name} could not be read as a PDF ({exc}); it may be damaged or truncated.") from exc
+    if count == 0:
+        raise EmptyFile(f"{name} has no pages.")
+    if max_pages is not None and count > max_pages:
+        raise TooManyPages(f"{name} has {count} pages; the limit is {max_pages}. Split it into smaller files.")
+    pages, failed = [], 0
+    for number, page in enumerate(reader.pages, start=1):
+        try:
+            text = page.extract_text() or ""
+        except Exception as exc:  # one broken page should not lose the rest of the document
+            log.warning("%s: page %d could not be read: %s", name, number, exc)
+            failed, text = failed + 1, ""
+        pages.append(Page(number, _unwrap_lines(text)))
+    if failed == count:
+        raise CorruptFile(f"{name}: no page could be read; the file may be damaged.")
+    if not any(p.text.strip() for p in pages):
+        raise NoTextLayer(
+            f"{name} has no extractable text; scanned PDFs need OCR, which is not supported."
+        )
+    return pages
+
+
+def _is_cjk(ch: str) -> bool:
+    return "\u2e80" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" or "\uff00" <= ch <= "\uffef"
+
+
+def _unwrap_lines(text: str) -> str:
+    """Join PDF layout line breaks inside paragraphs so sentences stay whole.
+
+    A break is kept after sentence-ending punctuation, before list items and around blank lines;
+    otherwise CJK lines join without a space and Latin lines with one (re-joining hyphenated words).
+    """
+    out: list[str] = []
+    for raw in text.replace("\r", "\n").replace("\x00", "").split("\n"):
+        line = re.sub(r"[ \t\u00a0]+", " ", raw).strip()
+        prev = out[-1] if out else ""
+        if prev and line and not prev.endswith(_SENTENCE_END) and not _BULLET.match(line):
+            if _is_cjk(prev[-1]) or _is_cjk(line[0]):
+                out[-1] = prev + line
+            elif prev.endswith("-") and prev[-2:-1].isalpha() and line[0].islower():
+                out[-1] = prev[:-1] + line
+            else:
+                out[-1] = prev + " " + line
+        else:
+            out.append(line)
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip()
+
+
+# ---------------------------------------------------------------- text
+
+
+def _decode_text(data: bytes, name: str) -> str:
+    """Decode plain text: BOMs, UTF-8, then charset-normalizer (GBK/GB18030, Big5, Latin-1 …)."""
+    from charset_normalizer import from_bytes
+
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = _strict(data, "utf-32" if data.startswith(b"\xff\xfe\x00\x00") else "utf-16", name)
+    elif b"\x00" in data[:65536]:
+        raise UnsupportedFile(f"{name} looks like a binary file, not text; upload the document itself.")
+    else:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            best = from_bytes(data).best()
+            if best is None:
+                raise UnsupportedFile(f"{name} looks like a binary file, not text; upload the document itself.") from None
+            text = str(best)
+            if best.encoding in ("cp949", "euc_kr", "johab") and _hanja_ratio(text) > 0.2:
+                # Short GBK texts are often guessed as Korean; real Korean is mostly Hangul.
+                text = _strict(data, "gb18030", name)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    printable = sum(ch.isprintable() or ch in "\n\t" for ch in text[:100_000])
+    if printable < 0.95 * min(len(text), 100_000):
+        raise UnsupportedFile(f"{name} looks like a binary file, not text; upload the document itself.")
+    return text
+
+
+def _strict(data: bytes, encoding: str, name: str) -> str:
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise CorruptFile(f"{name} is not valid {encoding} text ({exc.reason}).") from exc
+
+
+def _hanja_ratio(text: str) -> float:
+    han = sum("\u4e00" <= ch <= "\u9fff" for ch in text)
+    hangul = sum("\uac00" <= ch <= "\ud7a3" for ch in text)
+    return han / max(1, han + hangul)
+
+
+# ---------------------------------------------------------------- HTML and DOCX
+
+_BLOCK_TAGS = ("p", "div", "li", "tr", "br", "section", "article", "pre", "blockquote", "table",
+               "ul", "ol", "dd", "dt", "header", "footer", "main", "aside", "nav", "figcaption", "hr")
+
+
+def _parse_html(data: bytes) -> str:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(data, "html.parser")  # bs4's UnicodeDammit detects the encoding
+    for tag in soup(["script", "style", "noscript", "template", "head"]):
+        tag.decompose()
+    for level in range(1, 7):
+        for tag in soup.find_all(f"h{level}"):
+            tag.replace_with(f"\n{'#' * level} {tag.get_text(' ', strip=True)}\n")
+    for tag in soup.find_all(_BLOCK_TAGS):
+        tag.insert_after("\n")
+    for tag in soup.find_all(["td", "th"]):
+        tag.insert_after(" | ")
+    lines = (re.sub(r"[ \t\u00a0]+", " ", ln).strip(" |") for ln in soup.get_text().split("\n"))
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def _parse_docx(data: bytes, name: str) -> str:
+    import docx
+    from docx.table import Table
+
+    if data.startswith(_OLE_MAGIC):
+        if "EncryptedPackage".encode("utf-16-le") in data:
+            raise EncryptedFile(f"{name} is encrypted; remove the password in Word and upload again.")
+        raise UnsupportedFile(f"{name} is an old Word 97-2003 file; save it as .docx and upload again.")
+    try:
+        document = docx.Document(io.BytesIO(data))
+        parts: list[str] = []
+        for block in document.iter_inner_content():
+            if isinstance(block, Table):
+                for row in block.rows:
+                    parts.append(" | ".join(cell.text.strip() for cell in row.cells))
+                continue
+            text, style = block.text.strip(), (block.style.name if block.style is not None else "") or ""
+            match = re.match(r"(?:Heading|标题)\s*(\d)", style)
+            if text and (match or style == "Title"):
+                text = "#" * (int(match.group(1)) if match else 1) + " " + text
+            parts.append(text)
+    except Exception as exc:  # python-docx raises zip, XML and key errors on damaged files
+        raise CorruptFile(f"{name} could not be read as a Word document ({exc}); it may be damaged.") from exc
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(parts)).strip()

@@ -1,0 +1,302 @@
+"""Collections of documents on disk, and the operations the UI and HTTP API call.
+
+Layout: ``<data_dir>/collections/<name>/meta.sqlite3`` (documents and chunks, see
+``rag.metadata``) and ``<name>/index/`` (vectors, BM25 tokens, FAISS; see ``rag.index``).
+The collection ``default`` always exists and cannot be deleted.
+
+Uploads are processed file by file: parsing, chunking, embedding and BM25 tokenizing run
+outside the collection lock (searches keep working meanwhile); only the final write — metadata
+as pending, index add + save, metadata ready — holds it. A file that fails becomes a
+``FileError`` and the others still go in; a failure while writing rolls the batch back, so the
+index and the existing documents are never left half-changed. When a collection is opened, the
+index is reconciled with the metadata (leftovers of a crash removed, missing chunks re-embedded,
+everything re-embedded after a change of embedding model).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import shutil
+import threading
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rag.chunking import chunk_document
+from rag.config import RagConfig
+from rag.embedding import Embedder, Progress
+from rag.errors import (CollectionExists, CollectionNotFound, DocumentNotFound, EmptyFile, InvalidName,
+                        RagError, TooManyFiles)
+from rag.index import CollectionIndex, tokenize
+from rag.metadata import DocumentInfo, MetadataDB, NewDocument
+from rag.parsing import parse_document, sanitize_name
+from rag.retrieval import Hit, hybrid_search
+
+__all__ = ["AddResult", "DocumentInfo", "DocumentStore", "FileError", "DEFAULT_COLLECTION"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_COLLECTION = "default"
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+@dataclass(frozen=True)
+class FileError:
+    name: str
+    error: str
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "error": self.error}
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """One entry per uploaded file: in ``documents`` (new or already present) or in ``errors``."""
+
+    documents: list[DocumentInfo] = field(default_factory=list)
+    errors: list[FileError] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"documents": [d.to_dict() for d in self.documents], "errors": [e.to_dict() for e in self.errors]}
+
+
+@dataclass
+class _Prepared:
+    """A file parsed, chunked and embedded, not yet written."""
+
+    name: str
+    doc: NewDocument
+    vectors: np.ndarray
+    tokens: list[list[str]]
+
+
+class _Collection:
+    def __init__(self, name: str, directory: Path) -> None:
+        self.name = name
+        self.directory = directory
+        self.lock = threading.RLock()
+        self.db = MetadataDB(directory / "meta.sqlite3")
+        self.index: CollectionIndex | None = None  # loaded on first search/add/delete
+        self.deleted = False
+
+
+class DocumentStore:
+    """Thread-safe facade over all collections. Nothing heavy happens in the constructor."""
+
+    def __init__(self, config: RagConfig, embedder: Embedder) -> None:
+        self.config = config
+        self.embedder = embedder
+        self.root = config.data_dir / "collections"
+        self._lock = threading.Lock()
+        self._open: dict[str, _Collection] = {}
+        self.create_collection(DEFAULT_COLLECTION, exist_ok=True)
+
+    # ------------------------------------------------------------ collections
+
+    def list_collections(self) -> list[str]:
+        """Collection names, ``default`` first, then alphabetical."""
+        names = sorted(p.name for p in self.root.iterdir() if (p / "meta.sqlite3").is_file() and _NAME.fullmatch(p.name))
+        return sorted(names, key=lambda n: (n != DEFAULT_COLLECTION, n))
+
+    def create_collection(self, name: str, exist_ok: bool = False) -> str:
+        _check_name(name)
+        with self._lock:
+            directory = self.root / name
+            if (directory / "meta.sqlite3").is_file():
+                if not exist_ok:
+                    raise CollectionExists(f"A collection named {name!r} already exists.")
+                return name
+            directory.mkdir(parents=True, exist_ok=True)
+            self._open[name] = _Collection(name, directory)
+            return name
+
+    def delete_collection(self, name: str) -> None:
+        _check_name(name)
+        if name == DEFAULT_COLLECTION:
+            raise InvalidName("The default collection cannot be deleted.")
+        col = self._get(name)
+        # Collection lock first, store lock second: the same order as everywhere else.
+        with col.lock, self._lock:
+            col.deleted = True
+            col.db.close()
+            self._open.pop(name, None)
+            # Rename first (atomic) so a half-finished delete never looks like a collection.
+            trash = self.root / f".deleted-{name}-{uuid.uuid4().hex[:8]}"
+            col.directory.rename(trash)
+            shutil.rmtree(trash, ignore_errors=False)
+
+    def _get(self, name: str) -> _Collection:
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise CollectionNotFound(f"There is no collection named {name!r}.")
+        with self._lock:
+            col = self._open.get(name)
+            if col is None:
+                directory = self.root / name
+                if not (directory / "meta.sqlite3").is_file():
+                    raise CollectionNotFound(f"There is no collection named {name!r}.")
+                col = self._open[name] = _Collection(name, directory)
+            return col
+
+    def _index(self, col: _Collection) -> CollectionIndex:
+        """The collection's index, loaded and reconciled with the metadata (lock held)."""
+        if col.deleted:
+            raise CollectionNotFound(f"The collection {col.name!r} was deleted.")
+        if col.index is not None:
+            return col.index
+        index = CollectionIndex.load(col.directory / "index", self.embedder.dim, embedder=self.embedder.name,
+                                     ann_threshold=self.config.ann_threshold)
+        pending = col.db.pending_documents()
+        if pending:
+            log.warning("%s: removing %d document(s) left unfinished by a crash", col.name, len(pending))
+            col.db.delete_documents(pending)
+        wanted = col.db.ready_chunk_ids()
+        present = set(index.ids.tolist())
+        extra, missing = present - wanted, wanted - present
+        index.remove(sorted(extra))
+        if missing:
+            log.warning("%s: embedding %d chunk(s) missing from the index", col.name, len(missing))
+            rows = col.db.chunk_texts(sorted(missing))
+            texts = [text for _, text in rows]
+            vectors = self.embedder.embed(texts, batch_size=self.config.embed_batch_size)
+            index.add([cid for cid, _ in rows], vectors, [tokenize(t) for t in texts])
+        if extra or missing or pending:
+            index.save()
+        col.index = index
+        return index
+
+    # ------------------------------------------------------------ documents
+
+    def list_documents(self, collection: str) -> list[DocumentInfo]:
+        col = self._get(collection)
+        with col.lock:
+            return col.db.list_documents()
+
+    def get_document(self, collection: str, document_id: str) -> DocumentInfo:
+        col = self._get(collection)
+        with col.lock:
+            info = col.db.get_document(document_id)
+        if info is None:
+            raise DocumentNotFound(f"There is no document {document_id!r} in collection {collection!r}.")
+        return info
+
+    def delete_document(self, collection: str, document_id: str) -> None:
+        col = self._get(collection)
+        with col.lock:
+            if col.db.get_document(document_id) is None:
+                raise DocumentNotFound(f"There is no document {document_id!r} in collection {collection!r}.")
+            index = self._index(col)
+            # Metadata first: if we crash before the index is saved, the stale vectors are
+            # invisible to search (no metadata row) and removed on the next open.
+            chunk_ids = col.db.delete_documents([document_id])
+            index.remove(chunk_ids)
+            index.save()
+
+    def add_files(self, collection: str, files: Sequence[tuple[str, bytes]],
+                  progress: Progress | None = None) -> AddResult:
+        """Parse, chunk, embed and index files; per-file errors are reported, not raised."""
+        col = self._get(collection)
+        if len(files) > self.config.max_files_per_upload:
+            raise TooManyFiles(f"{len(files)} files were sent at once; the limit is "
+                               f"{self.config.max_files_per_upload}. Upload them in smaller groups.")
+        report = progress or (lambda fraction, message: None)
+        outcomes: list[DocumentInfo | FileError | _Prepared] = []
+        for i, (filename, data) in enumerate(files):
+            lo, hi = 0.9 * i / len(files), 0.9 * (i + 1) / len(files)
+            try:
+                outcomes.append(self._prepare(col, filename, data, lambda f, m, lo=lo, hi=hi: report(lo + (hi - lo) * f, m)))
+            except RagError as exc:
+                outcomes.append(FileError(sanitize_name(filename), str(exc)))
+        report(0.9, "Indexing")
+        if any(isinstance(o, _Prepared) for o in outcomes):
+            with col.lock:
+                outcomes = self._commit(col, outcomes)
+        report(1.0, "Done")
+        return AddResult(documents=[o for o in outcomes if isinstance(o, DocumentInfo)],
+                         errors=[o for o in outcomes if isinstance(o, FileError)])
+
+    def _prepare(self, col: _Collection, filename: str, data: bytes, report: Progress) -> DocumentInfo | _Prepared:
+        sha = hashlib.sha256(data).hexdigest()
+        with col.lock:
+            if col.deleted:
+                raise CollectionNotFound(f"The collection {col.name!r} was deleted.")
+            existing = col.db.find_by_sha(sha)
+        if existing is not None:
+            return existing  # same bytes already indexed: nothing to do
+        report(0.0, f"Parsing {sanitize_name(filename)}")
+        parsed = parse_document(data, filename, max_bytes=self.config.max_file_bytes, max_pages=self.config.max_pages)
+        limit = min(self.config.chunk_tokens, self.embedder.max_tokens)
+        chunks = chunk_document(parsed, sha[:16], self.embedder.count_tokens, limit,
+                                min(self.config.chunk_overlap, limit // 2))
+        if not chunks:
+            raise EmptyFile(f"{parsed.name} contains no text.")
+        report(0.1, f"Embedding {parsed.name} ({len(chunks)} chunks)")
+        texts = [c.text for c in chunks]
+        vectors = self.embedder.embed(texts, batch_size=self.config.embed_batch_size,
+                                      progress=lambda f, m: report(0.1 + 0.85 * f, f"{parsed.name}: {m}"))
+        tokens = [tokenize(t) for t in texts]
+        doc = NewDocument(sha[:16], parsed.name, sha, parsed.format, parsed.page_count,
+                          [(c.page, c.char_start, c.char_end, c.text) for c in chunks])
+        return _Prepared(parsed.name, doc, vectors, tokens)
+
+    def _commit(self, col: _Collection, outcomes: list) -> list[DocumentInfo | FileError]:
+        index = self._index(col)
+        todo: dict[str, _Prepared] = {}
+        for item in outcomes:
+            if isinstance(item, _Prepared) and col.db.find_by_sha(item.doc.sha256) is None:
+                todo.setdefault(item.doc.sha256, item)  # identical files in one upload: index once
+        infos, chunk_ids = col.db.insert_pending([p.doc for p in todo.values()])
+        flat_ids = [cid for ids in chunk_ids for cid in ids]
+        try:
+            if flat_ids:
+                index.add(flat_ids, np.concatenate([p.vectors for p in todo.values()]),
+                          [t for p in todo.values() for t in p.tokens])
+                index.save()
+            col.db.mark_ready([info.id for info in infos])
+        except BaseException:
+            index.remove(flat_ids)
+            col.db.delete_documents([info.id for info in infos])
+            raise
+        by_sha = {info.sha256: info for info in infos}
+        return [(by_sha.get(o.doc.sha256) or col.db.find_by_sha(o.doc.sha256)) if isinstance(o, _Prepared) else o
+                for o in outcomes]
+
+    # ------------------------------------------------------------ search
+
+    def search(self, collection: str, query: str, top_k: int | None = None,
+               min_score: float | None = None) -> list[Hit]:
+        """Best chunks for ``query``; only hits scoring at least ``min_score`` (default: the
+        configured relevance threshold; pass 0 to get the best ``top_k`` regardless)."""
+        col = self._get(collection)
+        query = (query or "").strip()
+        if not query:
+            return []
+        top_k = max(1, min(int(top_k or self.config.top_k), 100))
+        threshold = self.config.relevance_threshold if min_score is None else min_score
+        vector = self.embedder.embed([query], batch_size=1)[0]
+        tokens = tokenize(query)
+        with col.lock:
+            index = self._index(col)
+            scored = hybrid_search(index, vector, tokens, top_k=top_k, candidates=self.config.candidates,
+                                   dense_weight=self.config.dense_weight,
+                                   lexical_weight=self.config.lexical_weight, min_score=threshold)
+            rows = col.db.chunks_by_ids([s.chunk_id for s in scored])
+        return [Hit(*rows[s.chunk_id], s.score, s.chunk_id, s.dense, s.lexical) for s in scored if s.chunk_id in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            cols = list(self._open.values())
+            self._open.clear()
+        for col in cols:
+            with col.lock:
+                col.deleted = True
+                col.db.close()
+
+
+def _check_name(name: str) -> None:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise InvalidName(f"{name!r} is not a valid collection name: use 1-64 letters, digits, '-' or '_'.")
