@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import gradio as gr
 
 from webui.chat_tab import build_chat_tab
@@ -31,22 +33,24 @@ def _header(services: Services) -> None:
             gr.Markdown(f"⚠️ {note}", elem_id="device-warning")
 
 
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
 def build_app(services: Services) -> gr.Blocks:
     with gr.Blocks(title="dcu-chat", analytics_enabled=False) as blocks:
         _header(services)
         with gr.Tabs():
             with gr.Tab(t("tab_chat"), id="chat"):
                 build_chat_tab(services.engine)
-            if services.store is not None:
+            if services.store is not None and _has("webui.docs_tab"):
                 from webui.docs_tab import build_docs_tab
 
                 with gr.Tab(t("tab_docs"), id="docs"):
                     build_docs_tab(services)
-            try:
+            if _has("webui.code_tab"):
                 from webui.code_tab import build_code_tab
-            except ImportError:
-                build_code_tab = None
-            if build_code_tab is not None:
+
                 with gr.Tab(t("tab_code"), id="code"):
                     build_code_tab(services.engine)
     return blocks

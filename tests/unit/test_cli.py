@@ -1,0 +1,87 @@
+"""app.py: settings precedence, config show, doctor, start-up checks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import app
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def settings(argv, env=None):
+    return app.resolve_settings(app._parser().parse_args(argv), environ=env or {})
+
+
+def test_defaults_without_anything():
+    s = settings([])
+    assert s["device"] == "auto" and s["port"] == 7860 and s["host"] == "127.0.0.1" and s["model"] is None
+
+
+def test_precedence_is_file_then_env_then_flags(tmp_path):
+    config = tmp_path / "dcu.toml"
+    config.write_text('[server]\nport = 9000\nhost = "0.0.0.0"\n[engine]\ndevice = "cpu"\nmax_queue = 3\n')
+    s = settings(["--config", str(config), "--port", "9100"], env={"DCU_CHAT_PORT": "9050", "DCU_CHAT_MAX_QUEUE": "5"})
+    assert s["port"] == 9100  # flag beats env and file
+    assert s["max_queue"] == 5  # env beats file
+    assert s["host"] == "0.0.0.0" and s["device"] == "cpu"  # file beats defaults
+
+
+def test_boolean_env_values(tmp_path):
+    assert settings([], env={"DCU_CHAT_TRUST_REMOTE_CODE": "true"})["trust_remote_code"] is True
+    assert settings([], env={"DCU_CHAT_TRUST_REMOTE_CODE": "0"})["trust_remote_code"] is False
+
+
+def test_unknown_keys_in_the_config_file_are_named(tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text("modle = 'x'\n")
+    with pytest.raises(SystemExit, match="modle"):
+        settings(["--config", str(config)])
+
+
+def test_auth_from_flag_and_file(tmp_path):
+    assert app._parse_auth("ann:pw1,bob:pw2") == (("ann", "pw1"), ("bob", "pw2"))
+    users = tmp_path / "users.txt"
+    users.write_text("# team\nann:secret\n")
+    assert app._parse_auth(str(users)) == (("ann", "secret"),)
+    with pytest.raises(SystemExit, match="user:password"):
+        app._parse_auth("nopassword")
+
+
+def run_app(*args, env=None):
+    return subprocess.run([sys.executable, "app.py", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env=env)
+
+
+def test_config_show_hides_secrets():
+    result = run_app("config", "show", "--api-key", "sk-very-secret", "--port", "7999")
+    assert result.returncode == 0, result.stderr
+    assert "sk-very-secret" not in result.stdout
+    assert "api_key = '***'" in result.stdout and "port = 7999" in result.stdout
+
+
+def test_help_lists_every_option():
+    result = run_app("--help")
+    for option in app.OPTIONS:
+        assert "--" + option.name.replace("_", "-") in result.stdout
+
+
+def test_doctor_on_cpu_exits_zero_and_says_no_accelerator():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has an accelerator; the CPU-only wording does not apply")
+    result = run_app("doctor")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no GPU or DCU" in result.stdout
+    assert "torch" in result.stdout and "default device" in result.stdout and "OK:" in result.stdout
+
+
+def test_bad_option_value_is_a_clear_error_not_a_traceback():
+    result = run_app("doctor", "--device", "tpu")
+    assert result.returncode == 2
+    assert "--device must be one of" in result.stderr and "Traceback" not in result.stderr
