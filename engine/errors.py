@@ -15,6 +15,9 @@ __all__ = [
     "EngineBusy",
     "PromptTooLong",
     "GenerationError",
+    "SessionError",
+    "SessionNotFound",
+    "InvalidImport",
 ]
 
 
@@ -58,3 +61,19 @@ class PromptTooLong(EngineError):
 
 class GenerationError(EngineError):
     """Generation failed for a reason other than memory."""
+
+
+class SessionError(EngineError):
+    """A saved conversation cannot be used as asked."""
+
+    http_status = 400
+
+
+class SessionNotFound(SessionError):
+    """No conversation with this id belongs to the current user (it may have been deleted)."""
+
+    http_status = 404
+
+
+class InvalidImport(SessionError):
+    """An imported conversation file is not valid; the message says what to fix."""
