@@ -18,6 +18,7 @@ __all__ = [
     "SessionError",
     "SessionNotFound",
     "InvalidImport",
+    "RemoteError",
 ]
 
 
@@ -77,3 +78,9 @@ class SessionNotFound(SessionError):
 
 class InvalidImport(SessionError):
     """An imported conversation file is not valid; the message says what to fix."""
+
+
+class RemoteError(EngineError):
+    """A remote model server (``--backend openai``) could not be reached or answered with an error."""
+
+    http_status = 502
