@@ -1,0 +1,142 @@
+"""Document Q&A: search a collection, then answer from the hits with the model. No UI here.
+
+``rag`` never imports ``engine``; this module is where the two meet, and both the Docs tab and
+the REST routes call it. ``answer_stream`` yields, in order:
+
+1. ``("hits", hits)`` — the numbered sources the model is given (``[1]`` is ``hits[0]``), before
+   any model work, so a UI can show them while the answer is still being written;
+2. ``str`` deltas of the answer;
+3. one ``GenerationStats``.
+
+In strict mode, when no hit reaches the relevance threshold, the answer is the "not covered"
+message in the question's language and the model is not called at all (``stats.extra`` then
+says ``not_found``). The prompt fits a token budget — the model's context minus the room kept
+for the answer — shared by the question (always kept), the recent history and the sources.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from engine.config import SamplingParams
+from engine.stats import GenerationStats
+from rag.errors import RagError
+from rag.prompts import NOT_FOUND_MESSAGE, build_grounded_messages, detect_language, format_source, no_relevant_hits
+from rag.retrieval import Hit
+
+__all__ = ["AskResult", "InvalidQuestion", "answer_stream", "ask", "default_params", "prompt_budget",
+           "DEFAULT_MAX_TOKENS", "DEFAULT_TEMPERATURE"]
+
+# Grounded answers should stick to the sources' wording, so sampling stays close to greedy.
+DEFAULT_TEMPERATURE = 0.2
+DEFAULT_MAX_TOKENS = 512
+# Tokens the chat template adds around messages beyond what the prompt builder counts
+# (BOS, turn markers of a template that differs from the estimate), plus 2% for safety.
+_TEMPLATE_MARGIN = 32
+_HISTORY_MESSAGES = 8  # older turns rarely help retrieval-grounded answers and cost prefill time
+
+Item = tuple[str, list[Hit]] | str | GenerationStats
+
+
+class InvalidQuestion(RagError):
+    """The question (or search query) is empty or otherwise unusable."""
+
+    http_status = 400
+
+
+@dataclass
+class AskResult:
+    """A joined answer: the text, the sources it was given, and what it cost."""
+
+    answer: str
+    hits: list[Hit]
+    stats: GenerationStats
+    not_found: bool = False
+
+    def to_dict(self) -> dict:
+        return {"answer": self.answer, "hits": [h.to_dict() for h in self.hits],
+                "stats": self.stats.to_dict(), "not_found": self.not_found}
+
+
+def default_params(max_tokens: int = DEFAULT_MAX_TOKENS, temperature: float = DEFAULT_TEMPERATURE) -> SamplingParams:
+    """Sampling for grounded answers (raises ``ConfigError`` for out-of-range values)."""
+    return SamplingParams(temperature=float(temperature), max_new_tokens=int(max_tokens))
+
+
+def prompt_budget(engine, max_new_tokens: int) -> int:
+    """Prompt tokens available once the answer's room is reserved, as the engine reserves it."""
+    context = int(engine.info.context_length)
+    reserve = min(int(max_new_tokens), context // 2)
+    return max(0, context - reserve - _TEMPLATE_MARGIN - context // 50)
+
+
+def _config(services):
+    return services.rag_config or services.store.config
+
+
+def _sources_given(system: str, hits: Sequence[Hit], language: str) -> list[Hit]:
+    """The hits that made it into the prompt: the budget drops the lowest-ranked ones first."""
+    lines = system.split("\n")
+    given: list[Hit] = []
+    for number, hit in enumerate(hits, 1):
+        label = format_source(number, hit, language, text="")
+        if not any(line.startswith(label) for line in lines):
+            break
+        given.append(hit)
+    return given
+
+
+def answer_stream(
+    services,
+    collection: str,
+    question: str,
+    top_k: int | None = None,
+    strict: bool | None = None,
+    history: Sequence[dict] | None = None,
+    cancel: threading.Event | None = None,
+    *,
+    params: SamplingParams | None = None,
+    session_id: str | None = None,
+) -> Iterator[Item]:
+    """``("hits", hits)``, then answer deltas, then one ``GenerationStats`` (see module docstring)."""
+    config = _config(services)
+    engine = services.engine
+    question = (question or "").strip()
+    if not question:
+        raise InvalidQuestion("Type a question first.")
+    strict = config.strict if strict is None else bool(strict)
+    params = params or default_params()
+    language = detect_language(question)
+    hits = services.store.search(collection, question, top_k=int(top_k or config.top_k))
+    if strict and no_relevant_hits(hits, config.relevance_threshold):
+        yield ("hits", [])
+        yield NOT_FOUND_MESSAGE[language]
+        yield GenerationStats(device=engine.info.device, extra={"not_found": True, "language": language})
+        return
+    recent = [{"role": m["role"], "content": str(m["content"])} for m in (history or [])
+              if isinstance(m, dict) and m.get("role") in ("user", "assistant")][-_HISTORY_MESSAGES:]
+    messages = build_grounded_messages(question, hits, recent, strict=strict, language=language,
+                                       count_tokens=engine.count_tokens,
+                                       budget_tokens=prompt_budget(engine, params.max_new_tokens))
+    yield ("hits", _sources_given(messages[0]["content"], hits, language))
+    yield from engine.stream_chat(messages, params, session_id=session_id, cancel=cancel)
+
+
+def ask(services, collection: str, question: str, top_k: int | None = None, strict: bool | None = None,
+        history: Sequence[dict] | None = None, cancel: threading.Event | None = None, *,
+        params: SamplingParams | None = None, session_id: str | None = None) -> AskResult:
+    """The non-streaming call: joins ``answer_stream``."""
+    hits: list[Hit] = []
+    parts: list[str] = []
+    stats = GenerationStats()
+    for item in answer_stream(services, collection, question, top_k, strict, history, cancel,
+                              params=params, session_id=session_id):
+        if isinstance(item, GenerationStats):
+            stats = item
+        elif isinstance(item, tuple):
+            hits = item[1]
+        else:
+            parts.append(item)
+    return AskResult("".join(parts), hits, stats, not_found=bool(stats.extra.get("not_found")))
