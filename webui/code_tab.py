@@ -35,6 +35,7 @@ from engine.code import (
     extract_code,
     get_language,
     params_for,
+    runaway,
     suggested_filename,
 )
 from engine.errors import EngineError
@@ -105,42 +106,47 @@ def run_code(engine: Any, request: CodeRequest, cancel: threading.Event | None =
     cancel = cancel or threading.Event()
     lang, mode = request.lang, request.mode
     stream = engine.stream_chat(build_messages(request), params_for(request), cancel=cancel)
-    text, stats, stopped_early = "", None, False
+    text, stats, stopped = "", None, None  # stopped: why we ended generation ourselves
     try:
         for item in stream:
             if isinstance(item, GenerationStats):
                 stats = item
                 continue
-            if stopped_early:
+            if stopped:
                 continue  # tokens decoded before the engine saw the cancel event
             text += item
             if mode == "explain":
                 yield CodeView(mode, lang, text, prose=clean_answer(text).strip())
-                continue
-            got = extract_code(text, lang)
-            yield CodeView(mode, lang, text, got.code, got.prose)
+            else:
+                got = extract_code(text, lang)
+                yield CodeView(mode, lang, text, got.code, got.prose)
             if answer_complete(text, mode, lang):
-                stopped_early = True
+                stopped = "stop"
+            elif runaway(text, mode):
+                stopped = "repetition"
+            if stopped:
                 cancel.set()
     finally:
         cancel.set()  # no-op after a normal end; stops the device work when we are closed early
         close = getattr(stream, "close", None)
         if close is not None:
             close()
-    if stopped_early and stats is not None and stats.finish_reason == "cancelled":
-        stats = replace(stats, finish_reason="stop")  # we stopped it because the answer was complete
+    if stopped and stats is not None and stats.finish_reason == "cancelled":
+        stats = replace(stats, finish_reason=stopped)  # our own stop, not the user's
+    note = f"\n\n_Stopped early: {runaway(text, mode)}._" if stopped == "repetition" else ""
     if mode == "explain":
-        yield CodeView(mode, lang, text, prose=clean_answer(text).strip(), stats=stats, done=True)
+        yield CodeView(mode, lang, text, prose=clean_answer(text).strip() + note, stats=stats, done=True)
         return
     got = extract_code(text, lang)
-    yield CodeView(mode, lang, text, got.code, got.prose, checking=bool(got.code), stats=stats)
+    prose = (got.prose + note).strip()
+    yield CodeView(mode, lang, text, got.code, prose, checking=bool(got.code), stats=stats)
     if got.code:
         result = check_code(got.code, lang, timeout=check_timeout)
         path = _write_file(got.code, suggested_filename(got.code, lang, mode))
     else:
         result = CheckResult("not_checked", None, "Not checked: the answer contains no code.")
         path = None
-    yield CodeView(mode, lang, text, got.code, got.prose, result, False, path, stats, True)
+    yield CodeView(mode, lang, text, got.code, prose, result, False, path, stats, True)
 
 
 def check_badge(result: CheckResult | None, checking: bool = False) -> str:

@@ -4,7 +4,7 @@ Nothing here runs generated code. The UI (``webui/code_tab.py``) joins these wit
 """
 
 from engine.code.check import CheckResult, available_checkers, check_code
-from engine.code.extract import Extracted, answer_complete, clean_answer, extract_code
+from engine.code.extract import Extracted, answer_complete, clean_answer, extract_code, runaway
 from engine.code.languages import LANGUAGES, CodeRequestError, Language, get_language, suggested_filename
 from engine.code.prompts import MODES, CodeRequest, build_messages, default_params, params_for
 
@@ -25,5 +25,6 @@ __all__ = [
     "extract_code",
     "get_language",
     "params_for",
+    "runaway",
     "suggested_filename",
 ]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from engine.code.languages import LANGUAGES, Language, get_language
 
-__all__ = ["Extracted", "extract_code", "answer_complete", "clean_answer"]
+__all__ = ["Extracted", "extract_code", "answer_complete", "clean_answer", "runaway"]
 
 
 @dataclass(frozen=True)
@@ -256,6 +256,26 @@ def answer_complete(text: str, mode: str, language: str | Language | None = None
         after = parts[position + 1 :]
         if any(isinstance(p, _Block) for p in after):
             return True
-        rest = "\n".join(p for p in after if isinstance(p, str)).strip()
-        return bool(rest) and ("\n\n" in rest or len(rest) > 500 or text.endswith("\n\n"))
+        # We asked for one sentence: done once a non-empty line after the block has ended.
+        finished = [p for p in after[:-1] if isinstance(p, str) and p.strip()]
+        rest = "\n".join(p for p in after if isinstance(p, str))
+        return bool(finished) or len(rest) > 500
     return False
+
+
+def runaway(text: str, mode: str = "generate") -> str | None:
+    """Why a streaming answer looks degenerate (small models loop), or None.
+
+    Either the last 300 characters already occurred earlier (an exact loop), the same line keeps
+    coming back (12 in a row), or one line has grown absurdly long ("or a == 1 or a == 3 or ...").
+    """
+    if len(text) > 600 and text[-300:] in text[:-300]:
+        return "the model started repeating itself"
+    lines = [line for line in text.rstrip("\n").split("\n") if line.strip()]
+    if len(lines) >= 12 and len(set(lines[-12:])) == 1 and len(lines[-1].strip()) > 1:
+        return "the model started repeating itself"
+    longest = 2000 if mode == "explain" else 500
+    last = text[text.rfind("\n") + 1 :]
+    if len(last) > longest:
+        return f"a line grew past {longest} characters"
+    return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.code.extract import answer_complete, extract_code
+from engine.code.extract import answer_complete, extract_code, runaway
 
 ADD = "def add(a, b):\n    return a + b"
 
@@ -104,10 +104,21 @@ def test_empty_and_none_input():
     ("```bash\npip install x\n```\n", "generate", False),  # another language first: keep going
     ("```python\nx = 1\n```\n", "fix", False),               # the summary has not come yet
     ("```python\nx = 1\n```\nChanged y to x.", "fix", False),
-    ("```python\nx = 1\n```\nChanged y to x.\n\n", "fix", True),
+    ("```python\nx = 1\n```\nChanged y to x.\n", "fix", True),  # one finished sentence is enough
+    ("```python\nx = 1\n```\n\n", "fix", False),
     ("```python\nx = 1\n```\nChanged y.\n```python\n", "refactor", True),
     ("```python\nx = 1\n```\n\nIt sets x.\n\n", "explain", False),
     ("```python\n\n```", "tests", False),                     # empty block
 ])
 def test_answer_complete(text, mode, done):
     assert answer_complete(text, mode, "python") is done
+
+
+def test_runaway_catches_loops_and_endless_lines():
+    assert runaway("```python\ndef add(a, b):\n    return a + b\n```\n") is None
+    assert runaway("x = [\n" + "    1,\n" * 11) is None
+    long_line = "if a == 2" + "".join(f" or a == {n}" for n in range(3, 60))
+    assert runaway(long_line, "generate") == "a line grew past 500 characters"
+    assert runaway(long_line, "explain") is None
+    assert "repeating" in runaway("It adds the numbers. " + "The sum is returned to the caller here. " * 20)
+    assert "repeating" in runaway("def f():\n" + "    pass_it()\n" * 12)

@@ -175,3 +175,12 @@ def test_tab_wiring_and_public_api():
     assert [p["parameter_name"] for p in params] == ["task", "mode", "language", "code", "error"]
     assert all(p["parameter_has_default"] for p in params[1:])
     assert [p["parameter_default"] for p in params[1:]] == ["generate", "python", "", ""]
+
+
+def test_a_looping_model_is_stopped():
+    looping = ["```python\n", "def prime(a):\n", "    if a == 2"] + [" or a == 3"] * 80
+    engine = FakeEngine(looping)
+    *_, (code, _, explanation, file, stats) = code_event(engine, "primes", "generate", "python")
+    assert len(engine.sent) < 60 and engine.calls[0]["cancel"].is_set()
+    assert "repetition" in stats and "Stopped early" in explanation
+    assert code.startswith("def prime(a):") and file.endswith(".py")
