@@ -34,7 +34,7 @@ class RagConfig:
     max_pages: int = 2000
     max_files_per_upload: int = 20
     top_k: int = 5
-    relevance_threshold: float = 0.2
+    relevance_threshold: float = 0.08
     ann_threshold: int = 50_000
     dense_weight: float = 0.5
     lexical_weight: float = 0.5

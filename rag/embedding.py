@@ -51,6 +51,9 @@ class Embedder(Protocol):
 
     def count_tokens(self, text: str) -> int: ...
 
+    # Optional attribute ``languages: tuple[str, ...] | None`` — the query languages ("en", "zh")
+    # the model represents well; ``None`` (or absent) means all.
+
 
 def resolve_device(device: str = "auto") -> str:
     """``auto`` -> ``cuda`` when torch sees a GPU (CUDA, ROCm or Hygon DCU), else ``cpu``."""
@@ -64,8 +67,12 @@ def resolve_device(device: str = "auto") -> str:
 class SentenceTransformerEmbedder:
     """A sentence-transformers model from a local directory (default: the bundled MiniLM)."""
 
-    def __init__(self, model: str | Path | None = None, device: str = "auto") -> None:
+    def __init__(self, model: str | Path | None = None, device: str = "auto",
+                 languages: Sequence[str] | None = None) -> None:
         self._model_arg = model
+        # Languages the model understands (``None``: assume all). Retrieval ignores the dense score
+        # of queries in other languages. The bundled MiniLM is English-only.
+        self.languages = tuple(languages) if languages is not None else (("en",) if model is None else None)
         self._device = device
         self._model: Any = None
         # One lock for model and tokenizer: sentence-transformers changes the fast tokenizer's
@@ -129,10 +136,10 @@ class SentenceTransformerEmbedder:
     def count_tokens(self, text: str) -> int:
         tokenizer = self.load().tokenizer
         with self._lock:
-            backend = getattr(tokenizer, "backend_tokenizer", None)
-            if backend is not None:  # the Rust tokenizer: fast, and no "sequence too long" warning
-                return len(backend.encode(text, add_special_tokens=False).ids)
-            return len(tokenizer.encode(text, add_special_tokens=False))
+            # Explicit truncation/padding off: the bundled tokenizer.json pads and truncates to 128
+            # by default, and sentence-transformers leaves its own settings on the shared tokenizer.
+            return len(tokenizer(text, add_special_tokens=False, truncation=False, padding=False,
+                                 verbose=False)["input_ids"])
 
     def embed(self, texts: Sequence[str], batch_size: int = 32, progress: Progress | None = None) -> np.ndarray:
         model = self.load()
@@ -167,6 +174,7 @@ class HashingEmbedder:
         if dim < 8:
             raise ValueError("HashingEmbedder needs dim >= 8")
         self._dim = dim
+        self.languages = None  # hashed n-grams work for any script
 
     @property
     def name(self) -> str:

@@ -40,10 +40,11 @@ _STOPWORDS = frozenset(
     "a an and are as at be but by for if in into is it no not of on or such that the their then there "
     "these they this to was will with what which who whom whose when where why how does do did can could "
     "should would i you we me my your our us has have had been being were am from about any some please "
-    "tell me its than".split()
+    "tell me its than often many much need get".split()
     + "的 了 是 在 和 与 及 或 也 都 就 而 之 其 这 那 这个 那个 这些 吗 呢 吧 啊 呀 么 什么 怎么 怎样 "
     "如何 为什么 哪 哪些 哪个 哪里 多少 几 是否 请问 请 我 你 我们 你们 他 她 它 有 个 被 把 对 从 向 "
-    "为 以 于 上 中 下 所 等".split()
+    "为 以 于 上 中 下 所 等 多久 多长 多长时间 几次 几天 几个 几年 几点 谁 怎么样 为何 是不是 有没有 能否 "
+    "能不能 可以 能 需要 应该 要".split()
 )
 _jieba_lock = threading.Lock()
 _jieba_ready = False

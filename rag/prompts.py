@@ -16,7 +16,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 
-from rag.retrieval import Hit
+from rag.retrieval import Hit, detect_language
 
 __all__ = ["NOT_FOUND_MESSAGE", "build_grounded_messages", "detect_language", "estimate_tokens",
            "format_source", "no_relevant_hits"]
@@ -57,12 +57,6 @@ def estimate_tokens(text: str) -> int:
     """A tokenizer-free estimate: one token per CJK character, one per ~4 other characters."""
     cjk = len(_CJK.findall(text))
     return cjk + math.ceil((len(text) - cjk) / 4)
-
-
-def detect_language(text: str) -> str:
-    """``"zh"`` when CJK characters make up at least a fifth of the non-space text, else ``"en"``."""
-    chars = [ch for ch in text if not ch.isspace()]
-    return "zh" if chars and len(_CJK.findall(text)) * 5 >= len(chars) else "en"
 
 
 def no_relevant_hits(hits: Sequence[Hit], threshold: float = 0.0) -> bool:

@@ -5,12 +5,15 @@ own: cosine similarity (clipped at 0) and lexical coverage (BM25 divided by the 
 IDF, see ``CollectionIndex.lexical_scores_all``). Unlike reciprocal-rank fusion, an absolute
 blend lets a single threshold say "nothing here is relevant", and it lets BM25 carry Chinese
 queries, where the bundled English MiniLM gives every Chinese text a similar cosine (~0.6),
-so its rank order is noise that RRF would weigh as much as a real match. Weights and threshold
-were tuned on ``tests/data/rag_questions.json``.
+so its rank order is noise that RRF would weigh as much as a real match. For the same reason
+``rag.store`` sets the dense weight to 0 for a query in a language the embedder does not know
+(``embedder.languages``; the bundled MiniLM declares English only). Weights and threshold were
+tuned on ``tests/data/rag_questions.json`` (see ``tests/integration/test_rag_retrieval.py``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,7 +21,15 @@ import numpy as np
 
 from rag.index import CollectionIndex
 
-__all__ = ["Hit", "Scored", "hybrid_search"]
+__all__ = ["Hit", "Scored", "detect_language", "hybrid_search"]
+
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def detect_language(text: str) -> str:
+    """``"zh"`` when CJK characters make up at least a fifth of the non-space text, else ``"en"``."""
+    chars = sum(not ch.isspace() for ch in text)
+    return "zh" if chars and len(_CJK.findall(text)) * 5 >= chars else "en"
 
 
 @dataclass(frozen=True)
@@ -69,8 +80,8 @@ def hybrid_search(
         return []
     pool = max(candidates, top_k)
     ids = list(dict.fromkeys(
-        [cid for cid, _ in index.search_dense(vector, pool)]
-        + [cid for cid, _ in index.search_lexical(tokens, pool)]
+        ([cid for cid, _ in index.search_dense(vector, pool)] if dense_weight > 0 else [])
+        + ([cid for cid, _ in index.search_lexical(tokens, pool)] if lexical_weight > 0 else [])
     ))
     if not ids:
         return []

@@ -35,7 +35,7 @@ from rag.errors import (CollectionExists, CollectionNotFound, DocumentNotFound, 
 from rag.index import CollectionIndex, tokenize
 from rag.metadata import DocumentInfo, MetadataDB, NewDocument
 from rag.parsing import parse_document, sanitize_name
-from rag.retrieval import Hit, hybrid_search
+from rag.retrieval import Hit, detect_language, hybrid_search
 
 __all__ = ["AddResult", "DocumentInfo", "DocumentStore", "FileError", "DEFAULT_COLLECTION"]
 
@@ -279,11 +279,15 @@ class DocumentStore:
         threshold = self.config.relevance_threshold if min_score is None else min_score
         vector = self.embedder.embed([query], batch_size=1)[0]
         tokens = tokenize(query)
+        dense_weight = self.config.dense_weight
+        languages = getattr(self.embedder, "languages", None)
+        if languages is not None and detect_language(query) not in languages and self.config.lexical_weight > 0:
+            dense_weight = 0.0  # its cosine would be noise (see rag.retrieval's docstring)
         with col.lock:
             index = self._index(col)
             scored = hybrid_search(index, vector, tokens, top_k=top_k, candidates=self.config.candidates,
-                                   dense_weight=self.config.dense_weight,
-                                   lexical_weight=self.config.lexical_weight, min_score=threshold)
+                                   dense_weight=dense_weight, lexical_weight=self.config.lexical_weight,
+                                   min_score=threshold)
             rows = col.db.chunks_by_ids([s.chunk_id for s in scored])
         return [Hit(*rows[s.chunk_id], s.score, s.chunk_id, s.dense, s.lexical) for s in scored if s.chunk_id in rows]
 
