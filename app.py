@@ -151,6 +151,7 @@ def _rag_services(settings: dict[str, object], web):
 
 def serve(settings: dict[str, object]) -> int:
     from engine.engine import Engine
+    from engine.sessions import SessionStore
     from webui.server import serve as serve_web
     from webui.services import Services
 
@@ -158,12 +159,14 @@ def serve(settings: dict[str, object]) -> int:
     if web.host not in ("127.0.0.1", "localhost", "::1") and not (web.api_key or web.auth):
         print(f"WARNING: serving on {web.host} without --api-key or --auth: anyone on the network can use it.",
               file=sys.stderr)
+    sessions = SessionStore(web.data_dir / "sessions.sqlite3")  # before the slow load: fail fast
     print("Loading the model…", flush=True)
     engine = Engine.load(engine_config, progress=lambda message: print(message, flush=True))
     for note in engine.info.notes:
         print(f"note: {note}", flush=True)
     store, embedder, rag_config = _rag_services(settings, web)
-    serve_web(Services(engine=engine, web=web, store=store, embedder=embedder, rag_config=rag_config))
+    serve_web(Services(engine=engine, web=web, store=store, embedder=embedder, rag_config=rag_config,
+                       sessions=sessions))
     return 0
 
 

@@ -10,7 +10,7 @@ import logging
 
 from engine.errors import EngineError
 
-__all__ = ["is_domain_error", "http_status_of", "ui_error", "clean_messages"]
+__all__ = ["is_domain_error", "http_status_of", "ui_error", "clean_messages", "display_history"]
 
 log = logging.getLogger(__name__)
 
@@ -51,3 +51,14 @@ def clean_messages(messages: list) -> list[dict]:
             content = "".join(part.get("text", "") if isinstance(part, dict) else str(part) for part in content)
         out.append({"role": role, "content": str(content)})
     return out
+
+
+def display_history(history: list[dict]) -> list[dict]:
+    """Chatbot value of a chat history: each answer with its stats line in small print under it."""
+    shown = []
+    for message in history or []:
+        content = message["content"]
+        if message.get("stats"):
+            content = f"{content}\n\n<sub>{message['stats']}</sub>"
+        shown.append({"role": message["role"], "content": content})
+    return shown

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from webui.adapters import http_status_of, is_domain_error
 from webui.services import Services
+from webui.sessions_api import include_sessions_api
 
 __all__ = ["build_api"]
 
@@ -25,6 +26,7 @@ def build_api(services: Services) -> FastAPI:
                 "device_name": info.device_name, "dtype": info.dtype, "version": services.version}
 
     app.include_router(router)
+    include_sessions_api(app, services)
 
     @app.exception_handler(Exception)
     async def domain_errors(request: Request, exc: Exception) -> JSONResponse:

@@ -9,6 +9,7 @@ import gradio as gr
 from webui.chat_tab import build_chat_tab
 from webui.i18n import t
 from webui.services import Services
+from webui.sessions_panel import CSS as SESSIONS_CSS
 
 __all__ = ["build_app", "CSS"]
 
@@ -17,7 +18,7 @@ CSS = """
 .dcu-header { display: flex; align-items: baseline; gap: 0.8rem; }
 .dcu-header h1 { margin: 0; }
 footer { visibility: hidden; }
-"""
+""" + SESSIONS_CSS
 
 
 def _header(services: Services) -> None:
@@ -42,7 +43,7 @@ def build_app(services: Services) -> gr.Blocks:
         _header(services)
         with gr.Tabs():
             with gr.Tab(t("tab_chat"), id="chat"):
-                build_chat_tab(services.engine)
+                build_chat_tab(services)
             if services.store is not None and _has("webui.docs_tab"):
                 from webui.docs_tab import build_docs_tab
 

@@ -1,13 +1,18 @@
-"""The Chat tab: streaming answers with stop, regenerate, edit-last and clear.
+"""The Chat tab: streaming answers with stop, regenerate, edit-last and clear, beside a
+sidebar of saved conversations.
 
 Handlers are plain generators over a per-browser-session history (``gr.State``), so several
 users never see each other's messages; the engine's queue orders their turns. The history
 holds engine messages plus an optional ``stats`` line per answer, shown under the reply only.
+With a session store, each history is saved (``webui.chat_sessions``): the user's message
+before the answer starts, the answer every few seconds while it streams, and the final (or
+stopped, partial) answer at the end, so a crash or a closed tab loses at most seconds.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import gradio as gr
@@ -15,8 +20,10 @@ import gradio as gr
 from engine.config import SamplingParams
 from engine.errors import EngineError
 from engine.stats import GenerationStats
-from webui.adapters import ui_error
+from webui.adapters import display_history, ui_error
+from webui.chat_sessions import ChatSessions
 from webui.i18n import register, t, text
+from webui.sessions_panel import build_sessions_panel, wire_sessions_panel
 
 __all__ = ["ChatHandlers", "build_chat_tab", "DEFAULT_SYSTEM_PROMPT", "CancelRegistry"]
 
@@ -76,15 +83,8 @@ def to_engine_messages(history: list[dict], system_prompt: str) -> list[dict]:
     return ([{"role": "system", "content": system_prompt.strip()}] if system_prompt.strip() else []) + messages
 
 
-def to_display(history: list[dict]) -> list[dict]:
-    """Chatbot value: the answer, with its stats line in small print under it."""
-    shown = []
-    for message in history:
-        content = message["content"]
-        if message.get("stats"):
-            content = f"{content}\n\n<sub>{message['stats']}</sub>"
-        shown.append({"role": message["role"], "content": content})
-    return shown
+to_display = display_history  # chatbot value: each answer with its stats line in small print
+SAVE_EVERY_S = 2.0  # while an answer streams, how often its partial text is saved
 
 
 def stats_line(stats: GenerationStats, lang: str) -> str:
@@ -107,9 +107,31 @@ def params_from(temperature, top_p, top_k, max_new_tokens, repetition_penalty, s
 class ChatHandlers:
     """Event handlers of the Chat tab, independent of the component wiring (tested with fakes)."""
 
-    def __init__(self, engine, cancels: CancelRegistry | None = None) -> None:
+    def __init__(self, engine, cancels: CancelRegistry | None = None, sessions: ChatSessions | None = None) -> None:
         self.engine = engine
         self.cancels = cancels or CancelRegistry()
+        self.sessions = sessions
+
+    def _save(self, request, history: list[dict], system_prompt: str) -> None:
+        if self.sessions is not None:
+            try:
+                self.sessions.save(request, history, system_prompt)
+            except EngineError as exc:
+                raise ui_error(exc) from exc
+
+    def _stream_saved(self, history: list[dict], system_prompt: str, params: SamplingParams,
+                      request, lang: str) -> Iterator[list[dict]]:
+        """``_stream``, saving the history before, periodically during and after the answer."""
+        self._save(request, history, system_prompt)
+        current, saved_at = history, time.monotonic()
+        try:
+            for current in self._stream(history, system_prompt, params, _key(request), lang):
+                yield current
+                if self.sessions is not None and time.monotonic() - saved_at > SAVE_EVERY_S:
+                    self._save(request, current, system_prompt)
+                    saved_at = time.monotonic()
+        finally:  # also when stopped, failed or abandoned: keep what was written so far
+            self._save(request, current, system_prompt)
 
     def _stream(self, history: list[dict], system_prompt: str, params: SamplingParams,
                 key: str, lang: str) -> Iterator[list[dict]]:
@@ -144,7 +166,7 @@ class ChatHandlers:
             raise ui_error(exc) from exc
         history = [*history, {"role": "user", "content": message}]
         yield to_display(history), history, ""
-        for current in self._stream(history, system_prompt, params, _key(request), lang):
+        for current in self._stream_saved(history, system_prompt, params, request, lang):
             yield to_display(current), current, ""
 
     def regenerate(self, system_prompt, temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed,
@@ -157,7 +179,7 @@ class ChatHandlers:
             raise gr.Error(text("nothing_to_regenerate", lang))
         params = params_from(temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed)
         yield to_display(history), history
-        for current in self._stream(history, system_prompt, params, _key(request), lang):
+        for current in self._stream_saved(history, system_prompt, params, request, lang):
             yield to_display(current), current
 
     def edit_last(self, history, request: gr.Request | None = None):
@@ -168,13 +190,16 @@ class ChatHandlers:
             raise gr.Error(text("nothing_to_edit", _lang(request)))
         last = users[-1]
         kept = history[:last]
+        self._save(request, kept, None)
         return to_display(kept), kept, history[last]["content"]
 
     def stop(self, request: gr.Request | None = None) -> None:
         self.cancels.cancel(_key(request))
 
-    @staticmethod
-    def clear():
+    def clear(self, request: gr.Request | None = None):
+        """Start over: the saved conversation stays in the sidebar, a new one begins."""
+        if self.sessions is not None:
+            self.sessions.attach(request, None)
         return [], [], ""
 
 
@@ -188,40 +213,54 @@ def _lang(request) -> str:
     return language_of(request)
 
 
-def build_chat_tab(engine, cancels: CancelRegistry | None = None) -> ChatHandlers:
-    """Lay out the Chat tab inside the current Blocks context and wire its events."""
-    handlers = ChatHandlers(engine, cancels)
+def build_chat_tab(services, cancels: CancelRegistry | None = None) -> ChatHandlers:
+    """Lay out the Chat tab (conversations sidebar + chat) in the current Blocks context and wire it."""
+    sessions = None
+    if services.sessions is not None:
+        sessions = ChatSessions(services.sessions, services.web.data_dir / "exports" / "sessions")
+    handlers = ChatHandlers(services.engine, cancels, sessions)
     history = gr.State([])
-    chatbot = gr.Chatbot(show_label=False, height=520, placeholder=text("chat_empty", "en") + "<br>" + text("chat_empty", "zh"),
-                         buttons=["copy", "copy_all"], sanitize_html=True, elem_id="chatbot")
-    with gr.Row(equal_height=True):
-        message = gr.Textbox(label=t("chat_input"), placeholder=t("chat_placeholder"), lines=2,
-                             max_lines=10, scale=8, autofocus=True, elem_id="chat-input", submit_btn=False)
-        with gr.Column(scale=1, min_width=120):
-            send = gr.Button(t("send"), variant="primary", elem_id="chat-send")
-            stop = gr.Button(t("stop"), variant="stop", elem_id="chat-stop")
-    with gr.Row():
-        regenerate = gr.Button(t("regenerate"), size="sm", elem_id="chat-regenerate")
-        edit_last = gr.Button(t("edit_last"), size="sm", elem_id="chat-edit")
-        clear = gr.Button(t("clear"), size="sm", elem_id="chat-clear")
-    with gr.Accordion(t("parameters"), open=False):
-        system_prompt = gr.Textbox(DEFAULT_SYSTEM_PROMPT, label=t("system_prompt"), lines=2)
-        with gr.Row():
-            temperature = gr.Slider(0.0, 2.0, value=0.7, step=0.05, label=t("temperature"))
-            top_p = gr.Slider(0.05, 1.0, value=0.9, step=0.05, label=t("top_p"))
-            top_k = gr.Slider(0, 200, value=50, step=1, label=t("top_k"))
-        with gr.Row():
-            max_new_tokens = gr.Slider(16, 4096, value=512, step=16, label=t("max_new_tokens"))
-            repetition_penalty = gr.Slider(1.0, 2.0, value=1.1, step=0.05, label=t("repetition_penalty"))
-            seed = gr.Number(-1, label=t("seed"), precision=0)
+    with gr.Row(equal_height=False):
+        if sessions is not None:
+            with gr.Column(scale=1, min_width=240, elem_id="session-sidebar"):
+                panel = build_sessions_panel()
+        with gr.Column(scale=4):
+            chatbot = gr.Chatbot(show_label=False, height=520,
+                                 placeholder=text("chat_empty", "en") + "<br>" + text("chat_empty", "zh"),
+                                 buttons=["copy", "copy_all"], sanitize_html=True, elem_id="chatbot")
+            with gr.Row(equal_height=True):
+                message = gr.Textbox(label=t("chat_input"), placeholder=t("chat_placeholder"), lines=2,
+                                     max_lines=10, scale=8, autofocus=True, elem_id="chat-input", submit_btn=False)
+                with gr.Column(scale=1, min_width=120):
+                    send = gr.Button(t("send"), variant="primary", elem_id="chat-send")
+                    stop = gr.Button(t("stop"), variant="stop", elem_id="chat-stop")
+            with gr.Row():
+                regenerate = gr.Button(t("regenerate"), size="sm", elem_id="chat-regenerate")
+                edit_last = gr.Button(t("edit_last"), size="sm", elem_id="chat-edit")
+                clear = gr.Button(t("clear"), size="sm", elem_id="chat-clear")
+            with gr.Accordion(t("parameters"), open=False):
+                system_prompt = gr.Textbox(DEFAULT_SYSTEM_PROMPT, label=t("system_prompt"), lines=2)
+                with gr.Row():
+                    temperature = gr.Slider(0.0, 2.0, value=0.7, step=0.05, label=t("temperature"))
+                    top_p = gr.Slider(0.05, 1.0, value=0.9, step=0.05, label=t("top_p"))
+                    top_k = gr.Slider(0, 200, value=50, step=1, label=t("top_k"))
+                with gr.Row():
+                    max_new_tokens = gr.Slider(16, 4096, value=512, step=16, label=t("max_new_tokens"))
+                    repetition_penalty = gr.Slider(1.0, 2.0, value=1.1, step=0.05, label=t("repetition_penalty"))
+                    seed = gr.Number(-1, label=t("seed"), precision=0)
     sampling = [temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed]
     chat_inputs = [message, system_prompt, *sampling, history]
     chat_outputs = [chatbot, history, message]
-    send.click(handlers.respond, chat_inputs, chat_outputs, api_name="chat", concurrency_limit=None)
-    message.submit(handlers.respond, chat_inputs, chat_outputs, api_visibility="private", concurrency_limit=None)
+    events = [
+        send.click(handlers.respond, chat_inputs, chat_outputs, api_name="chat", concurrency_limit=None),
+        message.submit(handlers.respond, chat_inputs, chat_outputs, api_visibility="private",
+                       concurrency_limit=None),
+        regenerate.click(handlers.regenerate, [system_prompt, *sampling, history], [chatbot, history],
+                         api_visibility="private", concurrency_limit=None),
+        edit_last.click(handlers.edit_last, [history], [chatbot, history, message], api_visibility="private"),
+        clear.click(handlers.clear, None, [chatbot, history, message], api_visibility="private"),
+    ]
     stop.click(handlers.stop, None, None, queue=False, api_visibility="private")
-    regenerate.click(handlers.regenerate, [system_prompt, *sampling, history], [chatbot, history],
-                     api_visibility="private", concurrency_limit=None)
-    edit_last.click(handlers.edit_last, [history], [chatbot, history, message], api_visibility="private")
-    clear.click(handlers.clear, None, [chatbot, history, message], api_visibility="private")
+    if sessions is not None:
+        wire_sessions_panel(panel, sessions, [chatbot, history, system_prompt], after=events)
     return handlers

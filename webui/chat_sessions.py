@@ -1,0 +1,212 @@
+"""Saved conversations in the Chat tab: which one each browser tab has open, saving its
+history, and the sidebar's handlers (new, open, rename, delete, search, export, import).
+
+The open conversation is tracked per Gradio session (``request.session_hash``), not in a
+component, so the public ``chat`` API keeps its inputs and outputs and a ``gradio_client``
+caller gets a saved conversation too. Handlers are plain methods returning ``PanelView``
+values (tested with fakes); ``webui.sessions_panel`` lays out the sidebar and turns views
+into component updates. The owner is the logged-in user with ``--auth``, else ``"local"``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.errors import EngineError, SessionNotFound
+from engine.sessions import LOCAL_OWNER, SessionStore
+from webui.adapters import ui_error
+from webui.i18n import language_of, register, text
+
+__all__ = ["ChatSessions", "PanelView", "owner_of"]
+
+register(
+    en={
+        "sessions": "Conversations", "new_chat": "＋ New chat", "search_sessions": "Search conversations",
+        "search_placeholder": "Search by title…", "session_title": "Title", "rename": "Rename",
+        "delete": "Delete", "confirm_delete": "Delete this conversation for good?", "cancel": "Cancel",
+        "export_md": "⬇ Markdown", "export_json": "⬇ JSON", "import_json": "⬆ Import JSON",
+        "no_sessions": "No conversations yet — start one by typing below.",
+        "no_match": "No conversation title contains “{query}”.", "untitled": "New conversation",
+        "session_gone": "That conversation no longer exists; it may have been deleted in another tab.",
+        "open_first": "Open or start a conversation first.", "manage_session": "This conversation",
+    },
+    zh={
+        "sessions": "会话", "new_chat": "＋ 新对话", "search_sessions": "搜索会话",
+        "search_placeholder": "按标题搜索…", "session_title": "标题", "rename": "重命名",
+        "delete": "删除", "confirm_delete": "确定永久删除这个会话吗？", "cancel": "取消",
+        "export_md": "⬇ Markdown", "export_json": "⬇ JSON", "import_json": "⬆ 导入 JSON",
+        "no_sessions": "还没有会话——在下方输入消息即可开始。",
+        "no_match": "没有标题包含“{query}”的会话。", "untitled": "新对话",
+        "session_gone": "这个会话已不存在，可能已在其他标签页中删除。",
+        "open_first": "请先打开或开始一个会话。", "manage_session": "当前会话",
+    },
+)
+
+
+def owner_of(request) -> str:
+    """The logged-in user name with ``--auth``, else the shared local owner."""
+    return getattr(request, "username", None) or LOCAL_OWNER
+
+
+def _key(request) -> str:
+    return getattr(request, "session_hash", None) or "anonymous"
+
+
+@dataclass
+class PanelView:
+    """What the sidebar shows; ``history``/``system_prompt`` None leave the chat untouched."""
+
+    choices: list[tuple[str, str]]  # (label, session id), most recent first
+    current: str | None
+    title: str = ""
+    note: str = ""  # empty state or notice; "" hides it
+    exports: tuple[str | None, str | None] = (None, None)  # Markdown, JSON files to download
+    history: list[dict] | None = None
+    system_prompt: str | None = None
+
+
+class ChatSessions:
+    """Saves chat histories in a ``SessionStore`` and serves the sidebar's handlers."""
+
+    def __init__(self, store: SessionStore, exports_dir: Path | None = None, max_tracked: int = 10_000) -> None:
+        self.store = store
+        self.exports_dir = Path(exports_dir) if exports_dir else None
+        self._open: OrderedDict[str, str | None] = OrderedDict()
+        self._max_tracked = max_tracked
+        self._lock = threading.Lock()
+
+    # -- the open conversation of each browser tab ----------------------------------------
+
+    def current(self, request) -> str | None:
+        with self._lock:
+            return self._open.get(_key(request))
+
+    def attach(self, request, session_id: str | None) -> None:
+        with self._lock:
+            self._open[_key(request)] = session_id
+            self._open.move_to_end(_key(request))
+            while len(self._open) > self._max_tracked:  # tabs closed long ago
+                self._open.popitem(last=False)
+
+    def save(self, request, history: list[dict], system_prompt: str | None = None) -> str | None:
+        """Save the whole history of the open conversation, creating it on the first message."""
+        messages = list(history or [])
+        if messages and messages[-1]["role"] == "assistant" and not messages[-1]["content"]:
+            messages = messages[:-1]  # an answer that never started is not worth keeping
+        owner, session_id = owner_of(request), self.current(request)
+        if not messages:
+            return session_id
+        if session_id:
+            try:
+                self.store.replace_messages(session_id, owner, messages, system_prompt)
+                return session_id
+            except SessionNotFound:
+                pass  # deleted meanwhile (another tab, the API): keep the conversation as a new one
+        session = self.store.create(owner, system_prompt=system_prompt or "", messages=messages)
+        self.attach(request, session.id)
+        return session.id
+
+    # -- sidebar handlers ------------------------------------------------------------------
+
+    def restore(self, saved_id: str | None, query: str = "", request=None) -> PanelView:
+        """On page load: reopen the conversation this browser had open, if it still exists."""
+        if saved_id and self.store.exists(saved_id, owner_of(request)):
+            return self.open(saved_id, query, request)
+        self.attach(request, None)
+        return self.refresh(query, request)
+
+    def new(self, query: str = "", request=None) -> PanelView:
+        """Start a new conversation; it is saved when its first message is sent."""
+        self.attach(request, None)
+        view = self.refresh(query, request)
+        view.history = []
+        return view
+
+    def open(self, session_id: str | None, query: str = "", request=None) -> PanelView:
+        if not session_id:
+            return self.refresh(query, request)
+        try:
+            session = self.store.get(session_id, owner_of(request))
+        except SessionNotFound:
+            self.attach(request, None)
+            view = self.refresh(query, request)
+            view.note, view.history = text("session_gone", language_of(request)), []
+            return view
+        self.attach(request, session.id)
+        view = self.refresh(query, request)
+        view.history, view.system_prompt = session.messages, session.system_prompt or None
+        return view
+
+    def refresh(self, query: str = "", request=None) -> PanelView:
+        """The list (filtered by ``query``), the open conversation's title and export files."""
+        owner, lang, current = owner_of(request), language_of(request), self.current(request)
+        sessions = self.store.list(owner, query=query)
+        choices = [(s.title or text("untitled", lang), s.id) for s in sessions]
+        note = ""
+        if not choices:
+            note = text("no_match", lang, query=query.strip()) if (query or "").strip() else text("no_sessions", lang)
+        view = PanelView(choices=choices, current=current, note=note)
+        if current:
+            try:
+                title = self.store.get(current, owner).title
+            except SessionNotFound:
+                self.attach(request, None)
+                view.current = None
+                return view
+            view.title, view.exports = title, self._write_exports(current, owner)
+        return view
+
+    def rename(self, title: str, query: str = "", request=None) -> PanelView:
+        self.store.rename(self._require_current(request), owner_of(request), title or "")
+        return self.refresh(query, request)
+
+    def delete(self, query: str = "", request=None) -> PanelView:
+        session_id = self._require_current(request)
+        try:
+            self.store.delete(session_id, owner_of(request))
+        except SessionNotFound:
+            pass  # already gone: the result the user asked for
+        if self.exports_dir is not None:
+            shutil.rmtree(self.exports_dir / session_id, ignore_errors=True)
+        return self.new(query, request)
+
+    def import_file(self, path: str | None, query: str = "", request=None) -> PanelView:
+        if not path:
+            return self.refresh(query, request)
+        try:
+            session = self.store.import_json(owner_of(request), Path(path).read_bytes())
+        except EngineError as exc:
+            raise ui_error(exc) from exc
+        return self.open(session.id, "", request)
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _require_current(self, request) -> str:
+        session_id = self.current(request)
+        if not session_id:
+            raise ui_error(SessionNotFound(text("open_first", language_of(request))))
+        return session_id
+
+    def _write_exports(self, session_id: str, owner: str) -> tuple[str | None, str | None]:
+        """Fresh Markdown and JSON files of the conversation for the download buttons."""
+        if self.exports_dir is None:
+            return None, None
+        folder = self.exports_dir / session_id
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for fmt in ("md", "json"):
+            name, content = self.store.export(session_id, owner, fmt)
+            path = folder / name
+            temp = folder / f".{name}.tmp"
+            temp.write_text(content, encoding="utf-8")
+            os.replace(temp, path)  # a download never sees a half-written file
+            paths.append(path)
+        for stale in folder.iterdir():  # files named after an earlier title
+            if stale not in paths and not stale.name.startswith("."):
+                stale.unlink(missing_ok=True)
+        return str(paths[0]), str(paths[1])

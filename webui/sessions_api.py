@@ -1,0 +1,92 @@
+"""``/api/sessions``: saved chat conversations over HTTP (see ARCHITECTURE.md's contract).
+
+    GET    /api/sessions?q=TITLE_WORDS       -> {"sessions": [{"id","title","created_at","updated_at","messages"}]}
+    GET    /api/sessions/{id}                -> {... , "system_prompt", "messages": [{"role","content","stats"?}]}
+    DELETE /api/sessions/{id}                -> {"deleted": id}
+    GET    /api/sessions/{id}/export?format=md|json   (a file: Content-Disposition attachment)
+    POST   /api/sessions/import              body: a JSON export (or {"messages": [...]}) -> 201, the new session
+
+Owner: REST calls act for the shared ``"local"`` owner — the same conversations the UI shows
+without ``--auth``. A header ``X-DCU-User: NAME`` acts for that UI user instead, but only when
+``--api-key`` is set: then only callers holding the key (trusted clients, e.g. a gateway that
+knows who is logged in) can choose a user. Without ``--api-key`` the header is ignored, since
+anyone could claim any name.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from engine.errors import SessionError, SessionNotFound
+from engine.sessions import EXPORT_FORMATS, LOCAL_OWNER, SessionStore
+from webui.services import Services
+
+__all__ = ["include_sessions_api", "build_sessions_router", "USER_HEADER", "rest_owner"]
+
+USER_HEADER = "X-DCU-User"
+
+
+def rest_owner(request: Request, services: Services) -> str:
+    """The owner a REST call acts for (see the module docstring)."""
+    user = (request.headers.get(USER_HEADER) or "").strip()
+    return user if user and services.web.api_key else LOCAL_OWNER
+
+
+def _attachment(filename: str) -> str:
+    # An ASCII fallback plus the UTF-8 name (RFC 6266/5987), so Chinese titles survive.
+    ascii_name = filename.encode("ascii", "ignore").decode() or "conversation"
+    ascii_name = ascii_name.replace('"', "").replace("\\", "")
+    if ascii_name.startswith("."):
+        ascii_name = "conversation" + ascii_name
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+
+
+def build_sessions_router(services: Services) -> APIRouter:
+    router = APIRouter(tags=["sessions"])
+
+    def store() -> SessionStore:
+        if services.sessions is None:
+            raise SessionNotFound("Saved conversations are not enabled on this server.")
+        return services.sessions
+
+    @router.get("/api/sessions")
+    def list_sessions(request: Request, q: str | None = None) -> dict:
+        return {"sessions": [s.summary() for s in store().list(rest_owner(request, services), query=q)]}
+
+    @router.post("/api/sessions/import", status_code=201)
+    async def import_session(request: Request) -> dict:
+        body = await request.body()
+        return store().import_json(rest_owner(request, services), body).to_dict()
+
+    @router.get("/api/sessions/{session_id}")
+    def get_session(session_id: str, request: Request) -> dict:
+        return store().get(session_id, rest_owner(request, services)).to_dict()
+
+    @router.delete("/api/sessions/{session_id}")
+    def delete_session(session_id: str, request: Request) -> dict:
+        store().delete(session_id, rest_owner(request, services))
+        return {"deleted": session_id}
+
+    @router.get("/api/sessions/{session_id}/export")
+    def export_session(session_id: str, request: Request, format: str = "md") -> Response:
+        name, content = store().export(session_id, rest_owner(request, services), format)
+        media_type = EXPORT_FORMATS[name.rsplit(".", 1)[-1]]
+        return Response(content.encode("utf-8"), media_type=media_type,
+                        headers={"Content-Disposition": _attachment(name)})
+
+    return router
+
+
+def include_sessions_api(app: FastAPI, services: Services) -> None:
+    """Add the session routes to ``app``, with session errors answered as JSON."""
+    app.include_router(build_sessions_router(services))
+
+    async def session_error(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"error": {"message": str(exc), "type": type(exc).__name__}},
+                            status_code=getattr(exc, "http_status", 400))
+
+    # Handled here (not by a catch-all handler) so expected 4xx are not logged as server errors.
+    app.add_exception_handler(SessionError, session_error)
