@@ -1,0 +1,277 @@
+"""The Document Q&A tab: collections, uploads, the document table, and grounded answers.
+
+``DocsHandlers`` holds the event handlers as plain methods and generators (tested with a fake
+engine and a real store); ``build_docs_tab`` only lays out components and wires events. The
+answer event is public as ``api_name="ask"`` with the question first, so
+``Client(url).predict("What is the warranty?", api_name="/ask")`` asks the ``default``
+collection. Answers and search go through ``webui.rag_service``, shared with the REST routes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import gradio as gr
+
+from engine.errors import EngineError
+from engine.stats import GenerationStats
+from rag.errors import RagError
+from rag.parsing import SUPPORTED_EXTENSIONS
+from rag.store import DEFAULT_COLLECTION
+from webui.adapters import ui_error
+from webui.chat_tab import CancelRegistry
+from webui.docs_format import (document_rows, format_citations, format_sources, format_upload, table_headers)
+from webui.i18n import language_of, t, text
+from webui.rag_service import DEFAULT_MAX_TOKENS, answer_stream, default_params
+
+__all__ = ["DocsHandlers", "build_docs_tab"]
+
+_DOMAIN = (RagError, EngineError)
+
+
+def _key(request) -> str:
+    return getattr(request, "session_hash", None) or "anonymous"
+
+
+def to_display(history: list[dict]) -> list[dict]:
+    """Chatbot value: each answer with its citation/stats line in small print."""
+    return [{"role": m["role"], "content": f"{m['content']}\n\n<sub>{m['meta']}</sub>" if m.get("meta")
+             else m["content"]} for m in history]
+
+
+class DocsHandlers:
+    """Event handlers of the Docs tab, independent of the component wiring."""
+
+    def __init__(self, services, cancels: CancelRegistry | None = None) -> None:
+        self.services = services
+        self.store = services.store
+        self.cancels = cancels or CancelRegistry()
+
+    # ------------------------------------------------------------ collections
+
+    def collections(self, selected: str | None = None):
+        """The selector with the current collections (the selection kept when it still exists)."""
+        names = self.store.list_collections()
+        return gr.update(choices=names, value=selected if selected in names else DEFAULT_COLLECTION)
+
+    def create_collection(self, name: str, request: gr.Request | None = None):
+        """-> (selector, status, name box). The new collection becomes the selected one."""
+        name = (name or "").strip()
+        try:
+            self.store.create_collection(name)
+        except RagError as exc:
+            raise ui_error(exc) from exc
+        return self.collections(name), text("docs_created", language_of(request), name=name), ""
+
+    def ask_delete_collection(self, collection: str, request: gr.Request | None = None):
+        """-> (confirmation group, its message): the first step of deleting a collection."""
+        lang = language_of(request)
+        if collection == DEFAULT_COLLECTION:
+            raise gr.Error(text("docs_default_protected", lang))
+        try:
+            count = len(self.store.list_documents(collection))
+        except RagError as exc:
+            raise ui_error(exc) from exc
+        return gr.update(visible=True), text("docs_confirm_delete_collection", lang, name=collection, n=count)
+
+    def delete_collection(self, collection: str, request: gr.Request | None = None):
+        """-> (selector, confirmation group, status)."""
+        try:
+            self.store.delete_collection(collection)
+        except RagError as exc:
+            raise ui_error(exc) from exc
+        status = text("docs_deleted_collection", language_of(request), name=collection)
+        return self.collections(DEFAULT_COLLECTION), gr.update(visible=False), status
+
+    @staticmethod
+    def cancel_delete():
+        return gr.update(visible=False)
+
+    # ------------------------------------------------------------ documents
+
+    def documents(self, collection: str, request: gr.Request | None = None):
+        """-> (table, empty-state note, document picker, row ids) for ``collection``."""
+        lang = language_of(request)
+        try:
+            docs = self.store.list_documents(collection or DEFAULT_COLLECTION)
+        except RagError as exc:
+            raise ui_error(exc) from exc
+        table = {"headers": table_headers(lang), "data": document_rows(docs)}
+        picker = gr.update(choices=[(d.name, d.id) for d in docs], value=None)
+        return table, gr.update(visible=not docs), picker, [d.id for d in docs]
+
+    def upload(self, files, collection: str, request: gr.Request | None = None, progress=gr.Progress()):
+        """-> (per-file report, file box cleared, table, empty note, picker, row ids)."""
+        lang = language_of(request)
+        paths = [Path(getattr(f, "name", None) or getattr(f, "path", None) or f) for f in (files or [])]
+        if not paths:
+            raise gr.Error(text("docs_no_files", lang))
+        try:
+            before = {d.id for d in self.store.list_documents(collection)}
+            items = [(p.name, p.read_bytes()) for p in paths]
+            result = self.store.add_files(collection, items, lambda f, m: progress(f, desc=m))
+        except RagError as exc:
+            raise ui_error(exc) from exc
+        return (format_upload(result, before, lang), None, *self.documents(collection, request))
+
+    @staticmethod
+    def pick_row(row_ids: list[str], evt: gr.SelectData):
+        """A click on a table row selects that document in the picker."""
+        row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+        return row_ids[row] if row_ids and 0 <= row < len(row_ids) else None
+
+    def delete_document(self, collection: str, document_id: str | None, request: gr.Request | None = None):
+        """-> (status, table, empty note, picker, row ids)."""
+        lang = language_of(request)
+        if not document_id:
+            raise gr.Error(text("docs_no_document_selected", lang))
+        try:
+            name = self.store.get_document(collection, document_id).name
+            self.store.delete_document(collection, document_id)
+        except RagError as exc:
+            raise ui_error(exc) from exc
+        return (text("docs_deleted_document", lang, name=name), *self.documents(collection, request))
+
+    # ------------------------------------------------------------ questions
+
+    def ask(self, question: str, collection: str = DEFAULT_COLLECTION, top_k: int = 5, strict: bool = True,
+            max_tokens: int = DEFAULT_MAX_TOKENS, history: list[dict] | None = None,
+            request: gr.Request | None = None) -> Iterator[tuple]:
+        """Streams (chat, sources panel, history, question box) while the answer is written."""
+        lang = language_of(request)
+        history = list(history or [])
+        question = (question or "").strip()
+        if not question:
+            raise gr.Error(text("docs_empty_question", lang))
+        try:
+            params = default_params(int(max_tokens))
+            if not self.store.list_documents(collection or DEFAULT_COLLECTION):
+                raise gr.Error(text("docs_no_documents_to_ask", lang))
+        except _DOMAIN as exc:
+            raise ui_error(exc) from exc
+        key = _key(request)
+        cancel = self.cancels.start(key)
+        answer = {"role": "assistant", "content": ""}
+        turns = [*history, {"role": "user", "content": question}, answer]
+        sources = text("docs_sources_searching", lang)
+        yield to_display(turns), sources, turns, ""
+        try:
+            for item in answer_stream(self.services, collection or DEFAULT_COLLECTION, question, int(top_k),
+                                      bool(strict), history, cancel, params=params, session_id=f"docs-{key}"):
+                if isinstance(item, tuple):
+                    sources, answer["meta"] = format_sources(item[1], lang), format_citations(item[1], lang)
+                elif isinstance(item, GenerationStats):
+                    answer["meta"] = " · ".join(p for p in (answer.get("meta"), _stats_line(item, lang)) if p)
+                else:
+                    answer["content"] += item
+                yield to_display(turns), sources, turns, ""
+        except _DOMAIN as exc:
+            raise ui_error(exc) from exc
+        finally:
+            cancel.set()  # a closed stream (tab closed, event cancelled) frees the model too
+
+    def stop(self, request: gr.Request | None = None) -> None:
+        self.cancels.cancel(_key(request))
+
+    @staticmethod
+    def clear():
+        """-> (chat, sources, history, question box)."""
+        return [], text("docs_sources_empty"), [], ""
+
+
+def _stats_line(stats: GenerationStats, lang: str) -> str:
+    if stats.extra.get("not_found"):
+        return ""  # answered without the model: there is nothing to measure
+    line = stats.summary().replace(" · cancelled", "")
+    return line + (f" · {text('docs_stopped', lang)}" if stats.finish_reason == "cancelled" else "")
+
+
+def _refresh_triggers() -> list:
+    """Refresh the selector and table on page load and whenever the tab is opened."""
+    triggers = []
+    root = gr.context.Context.root_block
+    if root is not None:
+        triggers.append(root.load)
+    parent = gr.context.Context.block
+    if isinstance(parent, gr.Tab):
+        triggers.append(parent.select)
+    return triggers
+
+
+def build_docs_tab(services, cancels: CancelRegistry | None = None) -> DocsHandlers:
+    """Lay out the Docs tab inside the current Blocks context (a ``gr.Tab``) and wire its events."""
+    handlers = DocsHandlers(services, cancels)
+    config = services.rag_config or services.store.config
+    history, row_ids = gr.State([]), gr.State([])
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=340, elem_id="docs-library"):
+            collection = gr.Dropdown(choices=services.store.list_collections(), value=DEFAULT_COLLECTION,
+                                     label=t("docs_collection"), interactive=True, elem_id="docs-collection")
+            with gr.Accordion(t("docs_manage"), open=False):
+                with gr.Row(equal_height=True):
+                    new_name = gr.Textbox(label=t("docs_new_collection"), placeholder=text("docs_new_placeholder"),
+                                          scale=3, elem_id="docs-new-name")
+                    create = gr.Button(t("docs_create"), scale=1, elem_id="docs-create")
+                delete_col = gr.Button(t("docs_delete_collection"), variant="stop", size="sm",
+                                       elem_id="docs-delete-collection")
+                with gr.Group(visible=False) as confirm_box:
+                    confirm_text = gr.Markdown()
+                    with gr.Row():
+                        confirm = gr.Button(t("docs_confirm"), variant="stop", size="sm", elem_id="docs-confirm")
+                        cancel = gr.Button(t("docs_cancel"), size="sm")
+            status = gr.Markdown(elem_id="docs-status")
+            files = gr.File(label=t("docs_upload"), file_count="multiple", file_types=sorted(SUPPORTED_EXTENSIONS),
+                            type="filepath", height=140, elem_id="docs-upload")
+            report = gr.Markdown(elem_id="docs-upload-report")
+            gr.Markdown(f"#### {text('docs_documents')}")
+            empty = gr.Markdown(text("docs_empty"), elem_id="docs-empty")
+            table = gr.Dataframe(headers=table_headers(), datatype=["str", "str", "number", "str"],
+                                 interactive=False, wrap=True, max_height=320, elem_id="docs-table")
+            with gr.Row(equal_height=True):
+                picker = gr.Dropdown(choices=[], label=t("docs_pick_document"), scale=3, elem_id="docs-picker")
+                delete_doc = gr.Button(t("docs_delete_document"), variant="stop", size="sm", scale=1,
+                                       elem_id="docs-delete-document")
+        with gr.Column(scale=3, min_width=420, elem_id="docs-qa"):
+            chatbot = gr.Chatbot(label=t("docs_answers"), height=440, placeholder=text("docs_chat_empty"),
+                                 buttons=["copy"], sanitize_html=True, elem_id="docs-chatbot")
+            with gr.Row(equal_height=True):
+                question = gr.Textbox(label=t("docs_question"), placeholder=text("docs_question_placeholder"),
+                                      lines=2, max_lines=6, scale=8, elem_id="docs-question", submit_btn=False)
+                with gr.Column(scale=1, min_width=110):
+                    ask = gr.Button(t("docs_ask"), variant="primary", elem_id="docs-ask")
+                    stop = gr.Button(t("docs_stop"), variant="stop", elem_id="docs-stop")
+            with gr.Row(equal_height=True):
+                strict = gr.Checkbox(value=config.strict, label=t("docs_strict"), elem_id="docs-strict")
+                top_k = gr.Slider(1, 20, value=config.top_k, step=1, label=t("docs_top_k"))
+                max_tokens = gr.Slider(32, 2048, value=DEFAULT_MAX_TOKENS, step=32, label=t("docs_max_tokens"))
+                clear = gr.Button(t("docs_clear"), size="sm", scale=0)
+            with gr.Accordion(t("docs_sources"), open=True):
+                sources = gr.Markdown(text("docs_sources_empty"), elem_id="docs-sources")
+
+    listing = [table, empty, picker, row_ids]
+    triggers = _refresh_triggers()
+    if triggers:
+        gr.on(triggers, handlers.collections, [collection], [collection], queue=False,
+              api_visibility="private").then(handlers.documents, [collection], listing, queue=False,
+                                             api_visibility="private")
+    collection.change(handlers.documents, [collection], listing, queue=False, api_visibility="private")
+    create.click(handlers.create_collection, [new_name], [collection, status, new_name], api_visibility="private")
+    new_name.submit(handlers.create_collection, [new_name], [collection, status, new_name], api_visibility="private")
+    delete_col.click(handlers.ask_delete_collection, [collection], [confirm_box, confirm_text],
+                     api_visibility="private")
+    confirm.click(handlers.delete_collection, [collection], [collection, confirm_box, status],
+                  api_visibility="private")
+    cancel.click(handlers.cancel_delete, None, [confirm_box], queue=False, api_visibility="private")
+    files.upload(handlers.upload, [files, collection], [report, files, *listing], api_visibility="private",
+                 show_progress="full")
+    table.select(handlers.pick_row, [row_ids], [picker], queue=False, api_visibility="private")
+    delete_doc.click(handlers.delete_document, [collection, picker], [status, *listing], api_visibility="private")
+
+    ask_inputs = [question, collection, top_k, strict, max_tokens, history]
+    ask_outputs = [chatbot, sources, history, question]
+    ask.click(handlers.ask, ask_inputs, ask_outputs, api_name="ask", concurrency_limit=None)
+    question.submit(handlers.ask, ask_inputs, ask_outputs, api_visibility="private", concurrency_limit=None)
+    stop.click(handlers.stop, None, None, queue=False, api_visibility="private")
+    clear.click(handlers.clear, None, ask_outputs, api_visibility="private")
+    return handlers
