@@ -27,6 +27,10 @@ def build_api(services: Services) -> FastAPI:
 
     app.include_router(router)
     include_sessions_api(app, services)
+    if services.store is not None:  # document Q&A routes; absent when the rag package is off
+        from webui.rag_api import include_rag_api
+
+        include_rag_api(app, services)
 
     @app.exception_handler(Exception)
     async def domain_errors(request: Request, exc: Exception) -> JSONResponse:

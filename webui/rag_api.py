@@ -1,0 +1,218 @@
+"""REST routes for document Q&A: collections, documents, search and ask (contract in ARCHITECTURE.md).
+
+    GET    /api/collections                       {"collections": [{"name", "documents"}]}
+    POST   /api/collections            {"name"}   201 {"name", "documents": 0}
+    DELETE /api/collections/{c}                   {"deleted": c}
+    GET    /api/collections/{c}/documents         {"documents": [...], "errors": []}
+    POST   /api/collections/{c}/documents         multipart ``files`` -> {"documents": [...], "errors": [...]}
+    DELETE /api/collections/{c}/documents/{id}    {"deleted": id}
+    POST   /api/collections/{c}/search {"query", "top_k"}  {"hits": [{"document_id", "source", "page", "text", "score"}]}
+    POST   /api/collections/{c}/ask {"question", "top_k", "stream", "strict", "max_tokens", "temperature", "history"}
+           -> {"answer", "hits", "stats", "not_found"}, or with ``stream`` server-sent events:
+           {"type": "hits", "hits"}, {"type": "delta", "text"}..., {"type": "done", "stats", "not_found"}
+           (or {"type": "error", "error": {"message", "type"}} if the model fails mid-answer).
+
+A file that cannot be used is reported in ``errors`` with a sentence saying why, and the others
+still go in. Request-level limits answer 413: more files than ``max_files_per_upload``, or more
+bytes in one request than ``_REQUEST_FILES`` files of the maximum size. Errors are JSON
+``{"error": {"message", "type"}}`` with the exception's ``http_status``. Parsing, embedding,
+search and generation run in worker threads, so the server keeps serving meanwhile.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+
+from engine.errors import EngineError
+from engine.stats import GenerationStats
+from rag.errors import EmptyFile, FileTooLarge, RagError, TooManyFiles
+from rag.parsing import sanitize_name
+from rag.store import AddResult, FileError
+from webui.adapters import http_status_of
+from webui.rag_service import DEFAULT_TEMPERATURE, InvalidQuestion, answer_stream, ask, default_params
+
+__all__ = ["build_rag_router", "include_rag_api", "API_MAX_TOKENS"]
+
+API_MAX_TOKENS = 384  # default answer length over HTTP; CPU decoding is a few tokens per second
+_REQUEST_FILES = 4  # one request may carry at most this many maximum-size files in total
+_READ_CHUNK = 1024 * 1024
+_FORM_OVERHEAD = 64 * 1024  # multipart boundaries and part headers on top of the files' bytes
+
+
+class NewCollection(BaseModel):
+    name: str
+
+
+class SearchBody(BaseModel):
+    query: str
+    top_k: int | None = Field(default=None, ge=1, le=100)
+
+
+class Message(BaseModel):
+    role: str
+    content: str
+
+
+class AskBody(BaseModel):
+    question: str
+    top_k: int | None = Field(default=None, ge=1, le=100)
+    stream: bool = False
+    strict: bool | None = None
+    max_tokens: int = Field(default=API_MAX_TOKENS, ge=1, le=8192)
+    temperature: float = Field(default=DEFAULT_TEMPERATURE, ge=0.0, le=2.0)
+    history: list[Message] | None = None
+
+
+def error_body(exc: BaseException) -> dict:
+    return {"error": {"message": str(exc), "type": type(exc).__name__}}
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1024**2:.0f} MB" if size >= 1024**2 else f"{size} bytes"
+
+
+async def _read_upload(upload, limit: int) -> bytes | FileError:
+    """The file's bytes, or a per-file error once it passes ``limit`` (without reading the rest)."""
+    parts: list[bytes] = []
+    size = 0
+    while chunk := await upload.read(_READ_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            name = sanitize_name(upload.filename or "")
+            return FileError(name, str(FileTooLarge(f"{name} is larger than the {_mb(limit)} limit; "
+                                                    "split it or compress its images, then upload again.")))
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def build_rag_router(services) -> APIRouter:
+    store = services.store
+    config = services.rag_config or store.config
+    router = APIRouter(prefix="/api/collections", tags=["documents"])
+
+    @router.get("")
+    def list_collections() -> dict:
+        return {"collections": [{"name": name, "documents": len(store.list_documents(name))}
+                                for name in store.list_collections()]}
+
+    @router.post("", status_code=201)
+    def create_collection(body: NewCollection) -> dict:
+        return {"name": store.create_collection(body.name.strip()), "documents": 0}
+
+    @router.delete("/{collection}")
+    def delete_collection(collection: str) -> dict:
+        store.delete_collection(collection)
+        return {"deleted": collection}
+
+    @router.get("/{collection}/documents")
+    def list_documents(collection: str) -> dict:
+        return {"documents": [d.to_dict() for d in store.list_documents(collection)], "errors": []}
+
+    @router.post("/{collection}/documents")
+    async def upload(collection: str, request: Request) -> dict:
+        await run_in_threadpool(store.list_documents, collection)  # 404 before reading any bytes
+        per_file = config.max_file_bytes
+        total_limit = per_file * _REQUEST_FILES
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > total_limit + _FORM_OVERHEAD:
+            raise FileTooLarge(f"This upload is {_mb(int(length))}; one request may carry at most "
+                               f"{_mb(total_limit)}. Upload the files in smaller groups.")
+        form = await request.form()
+        try:
+            uploads = [f for f in form.getlist("files") if hasattr(f, "read")]
+            if not uploads:
+                raise EmptyFile("No files were sent: attach one or more files as the multipart field 'files'.")
+            if len(uploads) > config.max_files_per_upload:
+                raise TooManyFiles(f"{len(uploads)} files were sent at once; the limit is "
+                                   f"{config.max_files_per_upload}. Upload them in smaller groups.")
+            items, early_errors, total = [], [], 0
+            for upload_file in uploads:
+                data = await _read_upload(upload_file, per_file)
+                if isinstance(data, FileError):
+                    early_errors.append(data)
+                    continue
+                total += len(data)
+                if total > total_limit:
+                    raise FileTooLarge(f"The files in this upload add up to more than {_mb(total_limit)}. "
+                                       "Upload them in smaller groups.")
+                items.append((upload_file.filename or "document", data))
+        finally:
+            await form.close()
+        result = await run_in_threadpool(store.add_files, collection, items) if items else AddResult()
+        return AddResult(result.documents, [*result.errors, *early_errors]).to_dict()
+
+    @router.delete("/{collection}/documents/{document_id}")
+    def delete_document(collection: str, document_id: str) -> dict:
+        store.delete_document(collection, document_id)
+        return {"deleted": document_id}
+
+    @router.post("/{collection}/search")
+    def search(collection: str, body: SearchBody) -> dict:
+        if not body.query.strip():
+            raise InvalidQuestion("The search query is empty: send a non-empty \"query\".")
+        hits = store.search(collection, body.query, top_k=body.top_k or config.top_k)
+        return {"hits": [h.to_dict() for h in hits]}
+
+    @router.post("/{collection}/ask")
+    async def ask_route(collection: str, body: AskBody):
+        params = default_params(body.max_tokens, body.temperature)
+        history = [m.model_dump() for m in body.history or []]
+        if not body.stream:
+            try:
+                result = await run_in_threadpool(ask, services, collection, body.question, body.top_k,
+                                                 body.strict, history, params=params)
+            except EngineError as exc:  # busy, prompt too long: a clear status, not a server error
+                return JSONResponse(error_body(exc), status_code=http_status_of(exc))
+            return result.to_dict()
+        cancel = threading.Event()
+        stream = answer_stream(services, collection, body.question, body.top_k, body.strict, history, cancel,
+                               params=params)
+        # The search runs before the response starts, so an unknown collection is still a 404.
+        first = await run_in_threadpool(next, stream)
+        return StreamingResponse(_sse(first, stream, cancel), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    return router
+
+
+def _event(data: dict) -> str:
+    return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def _events(first, stream: Iterator) -> Iterator[str]:
+    yield _event({"type": "hits", "hits": [h.to_dict() for h in first[1]]})
+    try:
+        for item in stream:
+            if isinstance(item, GenerationStats):
+                yield _event({"type": "done", "stats": item.to_dict(),
+                              "not_found": bool(item.extra.get("not_found"))})
+            else:
+                yield _event({"type": "delta", "text": item})
+    except (RagError, EngineError) as exc:  # the status line is sent already: report it in the stream
+        yield _event({"type": "error", "error": error_body(exc)["error"]})
+
+
+async def _sse(first, stream: Iterator, cancel: threading.Event):
+    try:
+        async for chunk in iterate_in_threadpool(_events(first, stream)):
+            yield chunk
+    finally:
+        cancel.set()  # the client went away or the answer ended: free the model either way
+
+
+def include_rag_api(app: FastAPI, services) -> None:
+    """Add the document routes to ``app``, with domain errors answered as JSON."""
+    app.include_router(build_rag_router(services))
+
+    async def rag_error(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(error_body(exc), status_code=http_status_of(exc))
+
+    # Handled here (not by a catch-all handler) so expected 4xx are not logged as server errors.
+    app.add_exception_handler(RagError, rag_error)
