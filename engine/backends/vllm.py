@@ -1,0 +1,184 @@
+"""vLLM in this process (``--backend vllm``, the optional ``[vllm]`` extra; CUDA or ROCm/DCU cards).
+
+vLLM's ``AsyncLLMEngine`` batches every request continuously, so our queue lets many through at
+once (``capacity``). It runs on a private event loop in a daemon thread; ``stream_chat`` is a
+plain generator that reads its outputs from a queue. Cancelling (the event, or closing the
+generator) cancels the request's task, and vLLM aborts a request whose ``generate`` is cancelled;
+we also call ``abort`` so older versions stop too. Prompts are built exactly as in the
+transformers backend (the model's chat template or our fallback, history trimmed to fit), so
+answers look the same on both.
+
+vllm is imported inside ``load`` only: the package is large and absent on CPU machines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+from engine.backends.base import EngineInfo
+from engine.config import EngineConfig, SamplingParams
+from engine.errors import ConfigError, EngineError, GenerationError, ModelLoadError, OutOfMemory
+from engine.history import fit_to_context
+from engine.stats import GenerationStats
+from engine.templates import default_stop_strings, ensure_chat_template
+
+__all__ = ["VLLMBackend", "vllm_quantization", "engine_args"]
+
+CAPACITY = 64  # requests vLLM may batch together; more wait in our fair queue
+_POLL_S = 0.1  # how often a waiting consumer looks at the cancel event
+_DONE = object()
+
+
+def vllm_quantization(quantization: str | None) -> str | None:
+    """Our --quantization values in vLLM's terms (pre-quantized AWQ/GPTQ models need none)."""
+    mapping = {None: None, "none": None, "4bit": "bitsandbytes", "8bit": "fp8"}
+    if quantization not in mapping:
+        raise ConfigError(f"--quantization {quantization} is the transformers CPU path; with --backend vllm use "
+                          "4bit (bitsandbytes), 8bit (fp8) or a pre-quantized AWQ/GPTQ model.")
+    return mapping[quantization]
+
+
+def engine_args(config: EngineConfig, source: str) -> dict:
+    """Keyword arguments of ``vllm.AsyncEngineArgs`` for this configuration."""
+    if config.tensor_parallel_size < 1:
+        raise ConfigError(f"--tensor-parallel-size must be at least 1 (got {config.tensor_parallel_size}).")
+    kwargs = {"model": source, "tokenizer": source, "tensor_parallel_size": config.tensor_parallel_size,
+              "dtype": config.dtype, "trust_remote_code": config.trust_remote_code,
+              "quantization": vllm_quantization(config.quantization)}
+    if config.max_context:
+        kwargs["max_model_len"] = config.max_context
+    return kwargs
+
+
+class VLLMBackend:
+    capacity = CAPACITY
+
+    def __init__(self, llm, loop: asyncio.AbstractEventLoop, tokenizer, info: EngineInfo,
+                 stop_strings: tuple[str, ...], vllm_module) -> None:
+        self.llm = llm
+        self.loop = loop
+        self.tokenizer = tokenizer
+        self.info = info
+        self.stop_strings = stop_strings
+        self._vllm = vllm_module
+
+    @classmethod
+    def load(cls, config: EngineConfig, progress: Callable[[str], None] | None = None) -> VLLMBackend:
+        try:
+            import vllm
+        except ImportError as exc:
+            raise ModelLoadError(
+                f"--backend vllm needs the vllm package, which is not installed ({exc}). Install it with "
+                "pip install '.[vllm]' on a Linux machine with a CUDA or ROCm/DCU build of torch, "
+                "or use --backend transformers."
+            ) from exc
+        from transformers import AutoTokenizer
+
+        from engine.device import resolve_device
+        from engine.loader import resolve_model_source
+
+        progress = progress or (lambda message: None)
+        source, name = resolve_model_source(config, progress)
+        kwargs = engine_args(config, source)
+        device = resolve_device(config.device, config.strict_device)
+        progress(f"Starting vLLM for {name} on {config.tensor_parallel_size} card(s)…")
+        loop = asyncio.new_event_loop()
+        threading.Thread(target=loop.run_forever, name="dcu-chat-vllm", daemon=True).start()
+
+        async def create():  # inside the loop, so vLLM's output handler runs on it
+            return vllm.AsyncLLMEngine.from_engine_args(vllm.AsyncEngineArgs(**kwargs))
+
+        try:
+            llm = asyncio.run_coroutine_threadsafe(create(), loop).result()
+        except Exception as exc:  # vLLM raises many types while loading; all become one clear error
+            loop.call_soon_threadsafe(loop.stop)
+            if "out of memory" in str(exc).lower() or "cache blocks" in str(exc).lower():
+                raise OutOfMemory(f"vLLM ran out of memory loading {name}: {exc}. Try --max-context 4096, "
+                                  "--quantization 4bit or more cards (--tensor-parallel-size).") from exc
+            raise ModelLoadError(f"vLLM could not load {source!r}: {exc}") from exc
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=config.trust_remote_code)
+        model_type = getattr(llm.model_config.hf_config, "model_type", "")
+        fallback = ensure_chat_template(tokenizer, model_type)
+        notes = [f"{name} has no chat template; using the {model_type or 'plain'} fallback."] if fallback else []
+        info = EngineInfo(
+            model=name, backend="vllm", device=device.kind, device_name=device.name,
+            dtype=str(llm.model_config.dtype).removeprefix("torch."), quantization=kwargs["quantization"],
+            context_length=int(llm.model_config.max_model_len), notes=tuple(notes),
+        )
+        return cls(llm, loop, tokenizer, info, default_stop_strings(tokenizer, model_type, fallback), vllm)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _sampling(self, params: SamplingParams):
+        return self._vllm.SamplingParams(
+            temperature=params.temperature, top_p=params.top_p, top_k=params.top_k or -1,
+            max_tokens=params.max_new_tokens, repetition_penalty=params.repetition_penalty, seed=params.seed,
+            stop=[*self.stop_strings, *params.stop],
+        )
+
+    def stream_chat(
+        self,
+        messages: list[dict],
+        params: SamplingParams,
+        session_id: str | None,
+        cancel: threading.Event,
+    ) -> Iterator[str | GenerationStats]:
+        reserve = min(params.max_new_tokens, self.info.context_length // 2)
+        prompt = fit_to_context(self.tokenizer, messages, self.info.context_length, reserve)
+        request_id = f"dcu-chat-{uuid.uuid4().hex}"
+        outputs: queue.Queue = queue.Queue()
+
+        async def consume() -> None:
+            try:
+                async for output in self.llm.generate({"prompt_token_ids": prompt.ids}, self._sampling(params),
+                                                      request_id):
+                    outputs.put(output)
+            except Exception as exc:  # handed to the consumer thread below
+                outputs.put(exc)
+            finally:
+                outputs.put(_DONE)
+
+        started = time.perf_counter()
+        task = asyncio.run_coroutine_threadsafe(consume(), self.loop)
+        stats = GenerationStats(prompt_tokens=len(prompt.ids), device=self.info.device,
+                                trimmed_messages=prompt.dropped)
+        emitted, finish = 0, None
+        try:
+            while not cancel.is_set():
+                try:
+                    item = outputs.get(timeout=_POLL_S)
+                except queue.Empty:
+                    continue
+                if item is _DONE:
+                    break
+                if isinstance(item, Exception):
+                    raise item
+                completion = item.outputs[0]
+                if len(completion.text) > emitted:
+                    if not emitted:
+                        stats.ttft_s = time.perf_counter() - started
+                    yield completion.text[emitted:]
+                    emitted = len(completion.text)
+                stats.completion_tokens = len(completion.token_ids)
+                stats.cached_tokens = int(getattr(item, "num_cached_tokens", 0) or 0)
+                finish = completion.finish_reason or finish
+        except EngineError:
+            raise
+        except Exception as exc:
+            raise GenerationError(f"vLLM failed while generating: {exc}") from exc
+        finally:
+            if not task.done():
+                task.cancel()  # cancelling generate() makes vLLM abort the request
+                asyncio.run_coroutine_threadsafe(self.llm.abort(request_id), self.loop)
+        stats.total_s = time.perf_counter() - started
+        if cancel.is_set():
+            stats.finish_reason = "cancelled"
+        elif finish == "length":
+            stats.finish_reason = "length"
+        yield stats
