@@ -9,6 +9,8 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from webui.adapters import http_status_of, is_domain_error
+from webui.auth import install_guards
+from webui.openai_api import include_openai_api
 from webui.services import Services
 from webui.sessions_api import include_sessions_api
 
@@ -26,6 +28,7 @@ def build_api(services: Services) -> FastAPI:
                 "device_name": info.device_name, "dtype": info.dtype, "version": services.version}
 
     app.include_router(router)
+    include_openai_api(app, services)
     include_sessions_api(app, services)
     if services.store is not None:  # document Q&A routes; absent when the rag package is off
         from webui.rag_api import include_rag_api
@@ -38,4 +41,5 @@ def build_api(services: Services) -> FastAPI:
         message = str(exc) if is_domain_error(exc) else f"Internal error: {exc}"
         return JSONResponse({"error": {"message": message, "type": type(exc).__name__}}, status_code=status)
 
+    install_guards(app, services.web)  # API key (except /api/health) and /v1 body size
     return app

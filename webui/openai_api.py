@@ -1,0 +1,292 @@
+"""OpenAI-compatible routes: ``/v1/models``, ``/v1/chat/completions``, ``/v1/embeddings``.
+
+The official ``openai`` client works unchanged against ``http://host:port/v1``. The model id is
+the engine's model name; ``default`` is accepted as an alias. Answers stream as server-sent
+``chat.completion.chunk`` events ending with ``data: [DONE]``; the final chunk (and the
+non-streamed response) carry our per-answer stats in a non-standard ``x_stats`` field.
+
+Generation is the engine's synchronous generator, run in a worker thread that owns it; the
+event loop only reads its items. A client that disconnects sets the cancel event, which stops
+the device work within one decoding step (or closes the remote stream). Errors that happen
+before the first token (busy queue, bad parameters) get their own HTTP status; later ones are
+sent as an ``error`` event, since the status line has gone out already.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from engine.stats import GenerationStats
+from webui.adapters import http_status_of, is_domain_error
+from webui.openai_schema import (
+    ChatCompletionRequest,
+    EmbeddingRequest,
+    InvalidRequest,
+    chunk_body,
+    completion_body,
+    embedding_body,
+    engine_messages,
+    error_response,
+    new_id,
+    sampling_params,
+)
+
+__all__ = ["build_openai_router", "include_openai_api", "MODEL_ALIAS"]
+
+log = logging.getLogger(__name__)
+
+MODEL_ALIAS = "default"
+MAX_EMBEDDING_INPUTS = 2048
+_DISCONNECT_POLL_S = 0.5
+_END = object()
+
+
+class _Failure:
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+
+
+class ClientGone(Exception):
+    """The client disconnected before its answer was complete."""
+
+
+class _Pump:
+    """Runs one engine stream in a worker thread and hands its items to the event loop.
+
+    The worker creates, iterates and closes the generator, so closing never races with a
+    ``next`` in flight; the event loop side only sets ``cancel``.
+    """
+
+    def __init__(self, start: Callable[[threading.Event], Iterator]) -> None:
+        self.cancel = threading.Event()
+        self._loop = asyncio.get_running_loop()
+        self._items: asyncio.Queue = asyncio.Queue()
+        self._checked = time.monotonic()  # when we last asked whether the client is still there
+        threading.Thread(target=self._run, args=(start,), name="dcu-chat-api-stream", daemon=True).start()
+
+    def _run(self, start: Callable[[threading.Event], Iterator]) -> None:
+        try:
+            with closing(start(self.cancel)) as stream:
+                for item in stream:
+                    self._put(item)
+                    if self.cancel.is_set():
+                        break
+        except Exception as exc:  # re-raised on the event loop side by next()
+            self._put(_Failure(exc))
+        finally:
+            self._put(_END)
+
+    def _put(self, item) -> None:
+        try:
+            self._loop.call_soon_threadsafe(self._items.put_nowait, item)
+        except RuntimeError:  # the event loop is closed: the server is shutting down
+            self.cancel.set()
+
+    async def next(self, request: Request | None = None):
+        """The next item, ``_END`` at the end; with ``request``, gives up when the client leaves."""
+        while True:
+            if request is not None and time.monotonic() - self._checked > _DISCONNECT_POLL_S:
+                self._checked = time.monotonic()
+                if await request.is_disconnected():
+                    self.cancel.set()
+                    raise ClientGone()
+            try:
+                item = await asyncio.wait_for(self._items.get(), _DISCONNECT_POLL_S if request else None)
+            except TimeoutError:
+                continue
+            if isinstance(item, _Failure):
+                raise item.exc
+            return item
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+
+def _error_of(exc: Exception) -> Response:
+    """Our refusals and domain errors as OpenAI error JSON; anything else is a bug and propagates."""
+    if isinstance(exc, InvalidRequest):
+        return error_response(exc.status, str(exc), param=exc.param, code=exc.code)
+    if isinstance(exc, ClientGone):
+        return Response(status_code=499)  # nobody is listening; nginx's "client closed request"
+    if is_domain_error(exc):
+        return error_response(http_status_of(exc), str(exc), code=_snake(type(exc).__name__))
+    raise exc
+
+
+def _event(body: dict) -> str:
+    return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+
+async def _sse(pump: _Pump, first, model: str, include_usage: bool):
+    chunk_id, created = new_id(), int(time.time())
+    try:
+        yield _event(chunk_body(chunk_id, created, model, {"role": "assistant", "content": ""}))
+        stats, item = GenerationStats(), first
+        while item is not _END:
+            if isinstance(item, GenerationStats):
+                stats = item
+            elif item:
+                yield _event(chunk_body(chunk_id, created, model, {"content": item}))
+            item = await pump.next()
+        yield _event(chunk_body(chunk_id, created, model, stats=stats))
+        if include_usage:
+            yield _event(chunk_body(chunk_id, created, model, stats=stats, usage_only=True))
+    except Exception as exc:  # the status line is sent already: report the error in the stream
+        if not is_domain_error(exc):
+            log.exception("Unexpected error while streaming a chat completion")
+        status = http_status_of(exc)
+        yield _event({"error": {"message": str(exc) if is_domain_error(exc) else f"Internal error: {exc}",
+                                "type": "server_error" if status >= 500 else "invalid_request_error",
+                                "param": None, "code": _snake(type(exc).__name__)}})
+    finally:
+        pump.cancel.set()  # the client went away or the answer ended: free the model either way
+    yield "data: [DONE]\n\n"
+
+
+async def _collect(pump: _Pump, first, model: str, request: Request) -> JSONResponse:
+    parts: list[str] = []
+    stats, item = GenerationStats(), first
+    try:
+        while item is not _END:
+            if isinstance(item, GenerationStats):
+                stats = item
+            else:
+                parts.append(item)
+            item = await pump.next(request)
+    finally:
+        pump.cancel.set()
+    return JSONResponse(completion_body(model, "".join(parts), stats))
+
+
+def _embedder_id(embedder) -> str:
+    return Path(str(embedder.name)).name or str(embedder.name)
+
+
+def _model_cards(services, created: int) -> list[dict]:
+    info = services.engine.info
+    cards = [{"id": info.model, "object": "model", "created": created, "owned_by": "dcu-chat",
+              "context_length": info.context_length, "x_backend": info.backend, "x_device": info.device}]
+    if services.embedder is not None:
+        cards.append({"id": _embedder_id(services.embedder), "object": "model", "created": created,
+                      "owned_by": "dcu-chat", "x_kind": "embedding"})
+    return cards
+
+
+def build_openai_router(services) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
+    created = int(time.time())
+
+    def chat_model(requested: str) -> str:
+        name = services.engine.info.model
+        if requested in (name, MODEL_ALIAS):
+            return name
+        embedding = services.embedder is not None and requested == _embedder_id(services.embedder)
+        hint = " (it is an embedding model: use it with /v1/embeddings)" if embedding else ""
+        raise InvalidRequest(f"The model {requested!r} does not exist{hint}. This server serves {name!r} "
+                             f"(alias {MODEL_ALIAS!r}).", param="model", status=404, code="model_not_found")
+
+    @router.get("/models")
+    def list_models() -> dict:
+        return {"object": "list", "data": _model_cards(services, created)}
+
+    @router.get("/models/{model_id:path}")
+    def get_model(model_id: str):
+        cards = _model_cards(services, created)
+        wanted = services.engine.info.model if model_id == MODEL_ALIAS else model_id
+        card = next((c for c in cards if c["id"] == wanted), None)
+        if card is None:
+            return error_response(404, f"The model {model_id!r} does not exist.", param="model",
+                                  code="model_not_found")
+        return card
+
+    @router.post("/chat/completions")
+    async def chat_completions(body: ChatCompletionRequest, request: Request):
+        try:
+            model = chat_model(body.model)
+            messages, params = engine_messages(body), sampling_params(body)
+            pump = _Pump(lambda cancel: services.engine.stream_chat(messages, params, cancel=cancel))
+            try:  # errors before the first token (busy, prompt too long) get their own status
+                first = await pump.next(request)
+            except BaseException:
+                pump.cancel.set()
+                raise
+            if body.stream:
+                include_usage = bool(body.stream_options and body.stream_options.include_usage)
+                return StreamingResponse(_sse(pump, first, model, include_usage), media_type="text/event-stream",
+                                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+            return await _collect(pump, first, model, request)
+        except Exception as exc:
+            return _error_of(exc)
+
+    @router.post("/embeddings")
+    async def embeddings(body: EmbeddingRequest):
+        try:
+            return await _embed(services.embedder, body)
+        except Exception as exc:
+            return _error_of(exc)
+
+    return router
+
+
+async def _embed(embedder, body: EmbeddingRequest) -> dict:
+    if embedder is None:
+        raise InvalidRequest("Embeddings are not available: this server runs without an embedding model "
+                             "(document Q&A is disabled).", status=503, code="embeddings_unavailable")
+    model = _embedder_id(embedder)
+    if body.model not in (model, str(embedder.name), MODEL_ALIAS):
+        raise InvalidRequest(f"The embedding model {body.model!r} does not exist. This server embeds with "
+                             f"{model!r} (alias {MODEL_ALIAS!r}).", param="model", status=404, code="model_not_found")
+    texts = [body.input] if isinstance(body.input, str) else list(body.input)
+    if not texts or len(texts) > MAX_EMBEDDING_INPUTS:
+        raise InvalidRequest(f"input: send between 1 and {MAX_EMBEDDING_INPUTS} texts.", param="input")
+    empty = next((i for i, text in enumerate(texts) if not text.strip()), None)
+    if empty is not None:
+        raise InvalidRequest(f"input[{empty}] is empty; every text must have some content.", param="input")
+    if body.encoding_format not in ("float", "base64"):
+        raise InvalidRequest("encoding_format must be 'float' or 'base64'.", param="encoding_format")
+
+    def work():
+        return embedder.embed(texts), sum(embedder.count_tokens(text) for text in texts)
+
+    vectors, tokens = await run_in_threadpool(work)
+    if body.dimensions is not None and body.dimensions != vectors.shape[1]:
+        raise InvalidRequest(f"dimensions: {model} has {vectors.shape[1]} dimensions and cannot shorten them.",
+                             param="dimensions")
+    return embedding_body(model, vectors, body.encoding_format, tokens)
+
+
+def _param(loc) -> str | None:
+    parts = [p for p in loc if p != "body"]
+    text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
+    return text or None
+
+
+def include_openai_api(app: FastAPI, services) -> None:
+    """Add the ``/v1`` routes, with invalid requests answered 400 in OpenAI's error format."""
+    app.include_router(build_openai_router(services))
+
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        if not request.url.path.startswith("/v1/"):
+            return await request_validation_exception_handler(request, exc)
+        errors = list(exc.errors())
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return error_response(400, "The request body is not valid JSON.", code="invalid_json")
+        message = "; ".join(f"{_param(e.get('loc', ())) or 'body'}: {e.get('msg')}" for e in errors[:3])
+        return error_response(400, message or "Invalid request.", param=_param(errors[0].get("loc", ())) if errors
+                              else None, code="invalid_request")
+
+    app.add_exception_handler(RequestValidationError, validation_error)

@@ -1,0 +1,184 @@
+"""OpenAI's wire format for ``/v1``: request models, error JSON, and response builders.
+
+Requests are validated by pydantic; unknown fields are accepted and ignored, as most
+OpenAI-compatible servers do, so clients that send newer parameters keep working. Features we
+cannot honour (``n`` > 1, tools, log-probabilities, JSON mode, images) are refused with a 400
+that says so rather than silently answered differently.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+
+import numpy as np
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from engine.config import SamplingParams
+from engine.stats import GenerationStats
+
+__all__ = [
+    "ChatCompletionRequest", "EmbeddingRequest", "InvalidRequest", "error_response", "engine_messages",
+    "sampling_params", "completion_body", "chunk_body", "usage_body", "embedding_body", "new_id", "DEFAULT_MAX_TOKENS",
+]
+
+DEFAULT_MAX_TOKENS = 512  # when a request sets none; CPU decoding is a few tokens per second
+_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error",
+          413: "invalid_request_error", 429: "rate_limit_error"}
+
+
+class InvalidRequest(Exception):
+    """A request we refuse; becomes an OpenAI error JSON with ``status``."""
+
+    def __init__(self, message: str, param: str | None = None, status: int = 400, code: str | None = None):
+        super().__init__(message)
+        self.param, self.status, self.code = param, status, code
+
+
+def error_response(status: int, message: str, param: str | None = None, code: str | None = None,
+                   headers: dict | None = None) -> JSONResponse:
+    """``{"error": {"message", "type", "param", "code"}}`` as OpenAI sends it."""
+    kind = _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": code}},
+                        status_code=status, headers=headers)
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: str
+    content: str | list[dict] | None = None
+
+
+class ChatCompletionRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    model: str
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    n: int | None = None
+    logprobs: bool | None = None
+    tools: list[dict] | None = None
+    response_format: dict | None = None
+    # Extensions (vLLM accepts the same names): not part of OpenAI's API.
+    top_k: int | None = Field(default=None, ge=0)
+    repetition_penalty: float | None = Field(default=None, ge=0.5, le=2.0)
+
+
+class EmbeddingRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    model: str
+    input: str | list[str]
+    encoding_format: str = "float"
+    dimensions: int | None = Field(default=None, ge=1)
+
+
+def _text_of(content, index: int) -> str:
+    if content is None or isinstance(content, str):
+        return content or ""
+    parts = []
+    for part in content:
+        if part.get("type") != "text" or not isinstance(part.get("text"), str):
+            raise InvalidRequest(f"messages[{index}]: only text content is supported (got a "
+                                 f"{part.get('type')!r} part).", param=f"messages[{index}].content")
+        parts.append(part["text"])
+    return "\n".join(parts)
+
+
+def engine_messages(body: ChatCompletionRequest) -> list[dict]:
+    """OpenAI messages -> engine messages; system/developer messages merged into one, first."""
+    unsupported = [(body.n not in (None, 1), "n", "only n=1 is supported"),
+                   (bool(body.logprobs), "logprobs", "log-probabilities are not supported"),
+                   (bool(body.tools), "tools", "tool calling is not supported"),
+                   ((body.response_format or {}).get("type", "text") != "text", "response_format",
+                    "only response_format type 'text' is supported")]
+    for bad, param, reason in unsupported:
+        if bad:
+            raise InvalidRequest(f"{param}: {reason} by this server.", param=param)
+    system, turns = [], []
+    for i, message in enumerate(body.messages):
+        role = _ROLES.get(message.role)
+        if role is None:
+            raise InvalidRequest(f"messages[{i}]: role {message.role!r} is not supported; use system, "
+                                 "developer, user or assistant.", param=f"messages[{i}].role")
+        text = _text_of(message.content, i)
+        (system if role == "system" else turns).append({"role": role, "content": text})
+    if not turns or turns[-1]["role"] != "user":
+        raise InvalidRequest("messages: the last message must come from the user.", param="messages")
+    merged = [{"role": "system", "content": "\n\n".join(m["content"] for m in system)}] if system else []
+    return merged + turns
+
+
+def sampling_params(body: ChatCompletionRequest) -> SamplingParams:
+    """OpenAI's defaults where the request is silent (temperature 1, top_p 1, no top-k, no penalty)."""
+    stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
+    if len(stop) > 16:
+        raise InvalidRequest("stop: at most 16 stop sequences are supported.", param="stop")
+    return SamplingParams(
+        temperature=1.0 if body.temperature is None else body.temperature,
+        top_p=1.0 if body.top_p is None else body.top_p,
+        top_k=body.top_k or 0,
+        max_new_tokens=body.max_completion_tokens or body.max_tokens or DEFAULT_MAX_TOKENS,
+        repetition_penalty=body.repetition_penalty or 1.0,
+        seed=body.seed,
+        stop=tuple(stop),
+    )
+
+
+def _finish_reason(stats: GenerationStats) -> str:
+    return "length" if stats.finish_reason == "length" else "stop"  # "cancelled" has no OpenAI name
+
+
+def usage_body(stats: GenerationStats) -> dict:
+    return {"prompt_tokens": stats.prompt_tokens, "completion_tokens": stats.completion_tokens,
+            "total_tokens": stats.prompt_tokens + stats.completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": stats.cached_tokens}}
+
+
+def new_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+def completion_body(model: str, text: str, stats: GenerationStats) -> dict:
+    """A non-streamed ``chat.completion`` with usage, plus our own stats in ``x_stats``."""
+    return {"id": new_id(), "object": "chat.completion", "created": int(time.time()), "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None,
+                         "finish_reason": _finish_reason(stats)}],
+            "usage": usage_body(stats), "x_stats": stats.to_dict()}
+
+
+def chunk_body(chunk_id: str, created: int, model: str, delta: dict | None = None,
+               stats: GenerationStats | None = None, usage_only: bool = False) -> dict:
+    """One ``chat.completion.chunk``: a delta, the final one (``stats`` given), or the usage-only one."""
+    body = {"id": chunk_id, "object": "chat.completion.chunk", "created": created, "model": model}
+    if usage_only:
+        return {**body, "choices": [], "usage": usage_body(stats)}
+    choice = {"index": 0, "delta": delta or {}, "logprobs": None,
+              "finish_reason": _finish_reason(stats) if stats is not None else None}
+    body["choices"] = [choice]
+    if stats is not None:
+        body["x_stats"] = stats.to_dict()
+    return body
+
+
+def embedding_body(model: str, vectors: np.ndarray, encoding_format: str, tokens: int) -> dict:
+    def encode(vector: np.ndarray):
+        if encoding_format == "base64":  # the openai client asks for this by default
+            return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
+        return [float(x) for x in vector]
+
+    return {"object": "list", "model": model,
+            "data": [{"object": "embedding", "index": i, "embedding": encode(v)} for i, v in enumerate(vectors)],
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
