@@ -149,6 +149,17 @@ def _rag_services(settings: dict[str, object], web):
     return DocumentStore(rag_config, embedder), embedder, rag_config
 
 
+def exposure_warning(web) -> str | None:
+    """What is open to the network when serving beyond loopback: the UI without --auth, the API without a key."""
+    if web.host in ("127.0.0.1", "localhost", "::1") or (web.api_key and web.auth):
+        return None
+    if not (web.api_key or web.auth):
+        return f"WARNING: serving on {web.host} without --api-key or --auth: anyone on the network can use it."
+    if not web.auth:
+        return f"WARNING: serving on {web.host}: the browser UI has no login; add --auth user:password."
+    return f"WARNING: serving on {web.host}: the /v1 and /api routes need no key; add --api-key."
+
+
 def serve(settings: dict[str, object]) -> int:
     from engine.engine import Engine
     from engine.sessions import SessionStore
@@ -156,9 +167,9 @@ def serve(settings: dict[str, object]) -> int:
     from webui.services import Services
 
     engine_config, web = build_configs(settings)
-    if web.host not in ("127.0.0.1", "localhost", "::1") and not (web.api_key or web.auth):
-        print(f"WARNING: serving on {web.host} without --api-key or --auth: anyone on the network can use it.",
-              file=sys.stderr)
+    warning = exposure_warning(web)
+    if warning:
+        print(warning, file=sys.stderr)
     sessions = SessionStore(web.data_dir / "sessions.sqlite3")  # before the slow load: fail fast
     print("Loading the model…", flush=True)
     engine = Engine.load(engine_config, progress=lambda message: print(message, flush=True))
