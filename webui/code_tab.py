@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.context import Context
 
 from engine.code import (
     LANGUAGES,
@@ -216,9 +217,20 @@ def _language_changed(language: str) -> tuple:
 
 
 def build_code_tab(engine: Any) -> None:
-    """Lay out the Code tab inside the current ``gr.Blocks`` and wire its events."""
+    """Lay out the Code tab's content and wire its events, inside the current ``gr.Blocks``.
+
+    Called inside a ``gr.Tab`` it fills that tab; called anywhere else it opens ``gr.Tab("Code")``.
+    """
+    if isinstance(Context.block, gr.Tab):
+        _build(engine)
+    else:
+        with gr.Tab("Code", id="code"):
+            _build(engine)
+
+
+def _build(engine: Any) -> None:
     first = _LABELS["generate"]
-    with gr.Tab("Code", id="code", elem_id="code-tab"):
+    with gr.Column(elem_id="code-tab"):
         with gr.Row(equal_height=False):
             with gr.Column(scale=1):
                 mode = gr.Radio([(label, key) for key, label in MODES.items()], value="generate", label="Mode")

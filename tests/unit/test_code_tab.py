@@ -184,3 +184,18 @@ def test_a_looping_model_is_stopped():
     assert len(engine.sent) < 60 and engine.calls[0]["cancel"].is_set()
     assert "repetition" in stats and "Stopped early" in explanation
     assert code.startswith("def prime(a):") and file.endswith(".py")
+
+
+def _tabs(blocks):
+    return [b for b in blocks.blocks.values() if isinstance(b, gr.Tab)]
+
+
+def test_fills_the_callers_tab_or_opens_its_own():
+    with gr.Blocks() as inside:
+        with gr.Tabs():
+            with gr.Tab("Code", id="code"):
+                build_code_tab(FakeEngine(ANSWER))
+    assert len(_tabs(inside)) == 1
+    with gr.Blocks() as alone:
+        build_code_tab(FakeEngine(ANSWER))
+    assert [t.label for t in _tabs(alone)] == ["Code"]
