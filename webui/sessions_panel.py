@@ -43,7 +43,7 @@ class SessionPanel:
     title: gr.Textbox
     rename: gr.Button
     delete: gr.Button
-    confirm_row: gr.Row
+    confirm_row: gr.Group
     confirm: gr.Button
     cancel: gr.Button
     download_md: gr.DownloadButton
@@ -62,22 +62,25 @@ def build_sessions_panel() -> SessionPanel:
     search = gr.Textbox(label=t("search_sessions"), placeholder=t("search_placeholder"), show_label=False,
                         max_lines=1, elem_id="session-search", container=False)
     note = gr.Markdown(visible=False, elem_id="session-empty")
-    session_list = gr.Radio(choices=[], value=None, label=t("sessions"), elem_id="session-list", container=True)
+    session_list = gr.Radio(choices=[], value=None, label=t("sessions"), elem_id="session-list", visible=False)
     with gr.Accordion(t("manage_session"), open=False, elem_id="session-manage"):
         title = gr.Textbox(label=t("session_title"), max_lines=1, elem_id="session-title")
         with gr.Row():
-            rename = gr.Button(t("rename"), size="sm", elem_id="session-rename")
-            delete = gr.Button(t("delete"), size="sm", variant="stop", elem_id="session-delete")
-        with gr.Row(visible=False) as confirm_row:
-            gr.Markdown(t("confirm_delete"))
-            confirm = gr.Button(t("delete"), size="sm", variant="stop", elem_id="session-delete-confirm")
-            cancel = gr.Button(t("cancel"), size="sm", elem_id="session-delete-cancel")
+            rename = gr.Button(t("rename"), size="sm", min_width=80, elem_id="session-rename")
+            delete = gr.Button(t("delete"), size="sm", variant="stop", min_width=80, elem_id="session-delete")
+        with gr.Group(visible=False) as confirm_row:
+            gr.Markdown(t("confirm_delete"), elem_id="session-confirm-text")
+            with gr.Row():
+                confirm = gr.Button(t("delete"), size="sm", variant="stop", min_width=80,
+                                    elem_id="session-delete-confirm")
+                cancel = gr.Button(t("cancel"), size="sm", min_width=80, elem_id="session-delete-cancel")
         with gr.Row():
-            download_md = gr.DownloadButton(t("export_md"), size="sm", interactive=False, elem_id="session-export-md")
-            download_json = gr.DownloadButton(t("export_json"), size="sm", interactive=False,
+            download_md = gr.DownloadButton(t("export_md"), size="sm", interactive=False, min_width=80,
+                                            elem_id="session-export-md")
+            download_json = gr.DownloadButton(t("export_json"), size="sm", interactive=False, min_width=80,
                                               elem_id="session-export-json")
-        upload = gr.UploadButton(t("import_json"), file_types=[".json"], type="filepath", size="sm",
-                                 elem_id="session-import")
+    upload = gr.UploadButton(t("import_json"), file_types=[".json"], type="filepath", size="sm",
+                             elem_id="session-import")
     return SessionPanel(browser_state, new, search, session_list, note, title, rename, delete, confirm_row,
                         confirm, cancel, download_md, download_json, upload)
 
@@ -86,7 +89,8 @@ def sidebar_updates(view: PanelView) -> tuple:
     ids = {session_id for _, session_id in view.choices}
     md, js = view.exports
     return (
-        gr.update(choices=view.choices, value=view.current if view.current in ids else None),
+        gr.update(choices=view.choices, value=view.current if view.current in ids else None,
+                  visible=bool(view.choices)),
         gr.update(value=view.note, visible=bool(view.note)),
         view.title,
         gr.update(value=md, interactive=bool(md)),
