@@ -107,9 +107,10 @@ def live_app(tmp_path_factory):
     app.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def launch_app(tmp_path_factory):
-    """Start extra app instances (other flags, restarts); all are stopped at the end."""
+    """Start extra app instances (other flags, restarts); they are stopped when the test module ends,
+    so at most a few real models are in memory at once."""
     started: list[LiveApp] = []
 
     def launch(*args: str, data_dir: Path | None = None, env: dict | None = None) -> LiveApp:
