@@ -261,7 +261,7 @@ def _build(engine: Any) -> None:
 
     running = run.click(code, inputs=[task, mode, language, code_in, error],
                         outputs=[code_out, badge, explanation, download, stats],
-                        api_name="code", show_progress="minimal")
+                        api_name="code", show_progress="minimal", concurrency_limit=None)
     stop.click(stop_running, inputs=None, outputs=None, cancels=[running], queue=False, api_visibility="private")
     mode.change(_mode_labels, inputs=mode, outputs=[task, code_in, error], queue=False, api_visibility="private")
     language.change(_language_changed, inputs=language, outputs=[code_in, code_out], queue=False,
