@@ -12,6 +12,7 @@ Vectors are float32 and L2-normalized, so inner product is cosine similarity.
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import threading
@@ -75,9 +76,12 @@ class SentenceTransformerEmbedder:
         self.languages = tuple(languages) if languages is not None else (("en",) if model is None else None)
         self._device = device
         self._model: Any = None
-        # One lock for model and tokenizer: sentence-transformers changes the fast tokenizer's
-        # padding/truncation state on every call, which breaks concurrent users ("Already borrowed").
+        self._counter: Any = None  # a private tokenizer copy for count_tokens
+        # The fast tokenizer's padding/truncation state is shared mutable state ("Already borrowed"
+        # when two threads change it): one lock for the model, another for the counting copy, so
+        # chunking a new upload never waits for another upload's embedding.
         self._lock = threading.RLock()
+        self._count_lock = threading.Lock()
 
     @property
     def name(self) -> str:
@@ -116,7 +120,9 @@ class SentenceTransformerEmbedder:
 
             device = resolve_device(self._device)
             try:
-                self._model = SentenceTransformer(str(path), device=device, local_files_only=True)
+                model = SentenceTransformer(str(path), device=device, local_files_only=True)
+                self._counter = copy.deepcopy(model.tokenizer)
+                self._model = model
             except (OSError, ValueError, RuntimeError) as exc:
                 raise EmbedderUnavailable(f"The embedding model at {path} could not be loaded: {exc}") from exc
             log.info("Loaded embedding model %s on %s", self.name, device)
@@ -134,8 +140,9 @@ class SentenceTransformerEmbedder:
         return int(self.load().max_seq_length or 512) - 2
 
     def count_tokens(self, text: str) -> int:
-        tokenizer = self.load().tokenizer
-        with self._lock:
+        self.load()
+        tokenizer = self._counter
+        with self._count_lock:
             # Explicit truncation/padding off: the bundled tokenizer.json pads and truncates to 128
             # by default, and sentence-transformers leaves its own settings on the shared tokenizer.
             return len(tokenizer(text, add_special_tokens=False, truncation=False, padding=False,
@@ -145,17 +152,17 @@ class SentenceTransformerEmbedder:
         model = self.load()
         texts = list(texts)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        # Groups of several batches: sentence-transformers sorts by length inside a call (less
-        # padding), while we still report progress between groups.
-        group = max(1, batch_size) * 8
-        for start in range(0, len(texts), group):
-            part = texts[start:start + group]
+        batch_size = max(1, batch_size)
+        # Longest first, one batch per model call: similar lengths pad little, and a search's
+        # query waits for at most one batch of a running upload, not for the whole file.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        for start in range(0, len(texts), batch_size):
+            rows = order[start:start + batch_size]
             with self._lock:
-                vectors = model.encode(part, batch_size=batch_size, normalize_embeddings=True,
-                                       convert_to_numpy=True, show_progress_bar=False)
-            out[start:start + len(part)] = vectors
+                out[rows] = model.encode([texts[i] for i in rows], batch_size=batch_size, normalize_embeddings=True,
+                                         convert_to_numpy=True, show_progress_bar=False)
             if progress:
-                done = start + len(part)
+                done = min(start + batch_size, len(texts))
                 progress(done / len(texts), f"Embedded {done}/{len(texts)} chunks")
         return out
 
@@ -197,7 +204,7 @@ class HashingEmbedder:
         out = np.zeros((len(texts), self._dim), dtype=np.float32)
         for row, text in enumerate(texts):
             tokens = [t for t in _WORD.findall(text.lower()) if t.isalnum()]
-            features = tokens + [a + " " + b for a, b in zip(tokens, tokens[1:])]
+            features = tokens + [a + " " + b for a, b in zip(tokens, tokens[1:], strict=False)]
             joined = "".join(tokens)
             features += [joined[i:i + 3] for i in range(max(0, len(joined) - 2))]
             for feature in features:

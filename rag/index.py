@@ -115,7 +115,7 @@ class CollectionIndex:
         base = len(self._ids)
         self._ids = np.concatenate([self._ids, ids_arr])
         self._vectors = np.concatenate([self._vectors, vectors])
-        for offset, (chunk_id, toks) in enumerate(zip(ids_arr.tolist(), tokens)):
+        for offset, (chunk_id, toks) in enumerate(zip(ids_arr.tolist(), tokens, strict=True)):
             self._row[chunk_id] = base + offset
             self._tokens.append(np.array([self._vocab.setdefault(t, len(self._vocab)) for t in toks], dtype=np.int32))
         if self._dense is not None and self._dense_kind_ok():
@@ -131,7 +131,7 @@ class CollectionIndex:
             return 0
         keep = np.array([int(i) not in doomed for i in self._ids.tolist()], dtype=bool)
         self._ids, self._vectors = self._ids[keep], self._vectors[keep]
-        self._tokens = [t for t, k in zip(self._tokens, keep.tolist()) if k]
+        self._tokens = [t for t, k in zip(self._tokens, keep.tolist(), strict=True) if k]
         self._row = {cid: row for row, cid in enumerate(self._ids.tolist())}
         if self._dense is not None and self._dense_kind_ok():
             self._dense.remove_ids(np.fromiter(doomed, dtype=np.int64))
@@ -176,7 +176,7 @@ class CollectionIndex:
         if not len(self._ids) or k < 1:
             return []
         scores, ids = self._dense_index().search(np.asarray(vector, dtype=np.float32).reshape(1, self.dim), k)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
     def dense_scores(self, vector: np.ndarray, ids: Sequence[int]) -> np.ndarray:
         """Exact cosine similarity of the given chunks (0 for unknown ids)."""

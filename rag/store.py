@@ -30,8 +30,15 @@ import numpy as np
 from rag.chunking import chunk_document
 from rag.config import RagConfig
 from rag.embedding import Embedder, Progress
-from rag.errors import (CollectionExists, CollectionNotFound, DocumentNotFound, EmptyFile, InvalidName,
-                        RagError, TooManyFiles)
+from rag.errors import (
+    CollectionExists,
+    CollectionNotFound,
+    DocumentNotFound,
+    EmptyFile,
+    InvalidName,
+    RagError,
+    TooManyFiles,
+)
 from rag.index import CollectionIndex, tokenize
 from rag.metadata import DocumentInfo, MetadataDB, NewDocument
 from rag.parsing import parse_document, sanitize_name
@@ -95,6 +102,8 @@ class DocumentStore:
         self._lock = threading.Lock()
         self._open: dict[str, _Collection] = {}
         self.create_collection(DEFAULT_COLLECTION, exist_ok=True)
+        for leftover in self.root.glob(".deleted-*"):  # a delete interrupted by a crash
+            shutil.rmtree(leftover, ignore_errors=True)
 
     # ------------------------------------------------------------ collections
 

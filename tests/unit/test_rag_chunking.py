@@ -55,17 +55,17 @@ def test_offsets_map_back_to_the_page_text_and_budget_holds(text):
 
 def test_consecutive_chunks_overlap_by_whole_sentences_within_the_budget():
     chunks = make_chunks(TEXT, tokens=30, overlap=12)
-    for prev, nxt in zip(chunks, chunks[1:]):
+    for prev, nxt in zip(chunks, chunks[1:], strict=False):
         assert nxt.char_start < prev.char_end, "expected overlap"
         shared = TEXT[nxt.char_start:prev.char_end]
         assert count(shared) <= 12
         assert shared.endswith(".")  # whole sentences only
-    assert all(a.char_start < b.char_start for a, b in zip(chunks, chunks[1:]))
+    assert all(a.char_start < b.char_start for a, b in zip(chunks, chunks[1:], strict=False))
 
 
 def test_no_overlap_when_zero():
     chunks = make_chunks(TEXT, tokens=30, overlap=0)
-    assert all(b.char_start > a.char_end for a, b in zip(chunks, chunks[1:]))
+    assert all(b.char_start > a.char_end for a, b in zip(chunks, chunks[1:], strict=False))
 
 
 def test_a_sentence_longer_than_the_budget_is_split():

@@ -134,7 +134,7 @@ def test_ann_index_above_the_threshold_keeps_recall_and_supports_delete_and_relo
     exact = [set(np.argsort(-(vectors @ q))[:10].tolist()) for q in queries]
     found = [set(cid for cid, _ in index.search_dense(q, 10)) for q in queries]
     assert index.is_ann
-    recall = np.mean([len(a & b) / 10 for a, b in zip(exact, found)])
+    recall = np.mean([len(a & b) / 10 for a, b in zip(exact, found, strict=True)])
     assert recall >= 0.8
     index.remove(list(range(0, n, 2)))
     assert all(cid % 2 == 1 for q in queries for cid, _ in index.search_dense(q, 10))

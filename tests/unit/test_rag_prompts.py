@@ -8,8 +8,13 @@ import pytest
 
 from rag.config import RagConfig
 from rag.errors import InvalidConfig
-from rag.prompts import (NOT_FOUND_MESSAGE, build_grounded_messages, detect_language, estimate_tokens,
-                         no_relevant_hits)
+from rag.prompts import (
+    NOT_FOUND_MESSAGE,
+    build_grounded_messages,
+    detect_language,
+    estimate_tokens,
+    no_relevant_hits,
+)
 from rag.retrieval import Hit
 
 
