@@ -41,6 +41,7 @@ from engine.code import (
 )
 from engine.errors import EngineError
 from engine.stats import GenerationStats
+from webui.i18n import register, t
 
 __all__ = ["CodeView", "run_code", "code_event", "stop_event", "check_badge", "build_code_tab"]
 
@@ -50,7 +51,8 @@ _FILE_TTL_S = 3600.0
 _RUNNING: dict[str, threading.Event] = {}
 _RUNNING_LOCK = threading.Lock()
 
-_LABELS = {  # mode -> (task label, task placeholder, code label, error label)
+_LABEL_KEYS = ("task", "placeholder", "code", "error")
+_EN_LABELS = {  # mode -> (task label, task placeholder, code label, error label)
     "generate": ("Task", "Describe what the code should do", "Existing code (optional)", "Constraints (optional)"),
     "explain": ("Question (optional)", "What do you want to know about this code?", "Code to explain",
                 "Error message (optional)"),
@@ -61,6 +63,29 @@ _LABELS = {  # mode -> (task label, task placeholder, code label, error label)
     "tests": ("What the code should do (optional)", "Behaviour the tests should pin down", "Code to test",
               "Notes (optional)"),
 }
+_ZH_LABELS = {
+    "generate": ("任务", "描述代码要做什么", "已有代码（可选）", "约束条件（可选）"),
+    "explain": ("问题（可选）", "你想了解这段代码的什么？", "要解释的代码", "错误信息（可选）"),
+    "fix": ("说明（可选）", "修复后的代码应该做什么？", "要修复的代码", "错误信息或错误行为"),
+    "refactor": ("说明", "例如：拆成更小的函数、添加类型注解", "要重构的代码", "备注（可选）"),
+    "tests": ("代码应实现的行为（可选）", "测试需要确认的行为", "要测试的代码", "备注（可选）"),
+}
+_ZH_MODES = {"generate": "生成", "explain": "解释", "fix": "修复", "refactor": "重构", "tests": "编写测试"}
+register(
+    en={**{f"code_{k}_{mode}": v for mode, labels in _EN_LABELS.items() for k, v in zip(_LABEL_KEYS, labels)},
+        **{f"code_mode_{mode}": label for mode, label in MODES.items()},
+        "code_mode": "Mode", "code_language": "Language", "code_run": "Run", "code_stop": "Stop",
+        "code_result": "Result", "code_download": "Download"},
+    zh={**{f"code_{k}_{mode}": v for mode, labels in _ZH_LABELS.items() for k, v in zip(_LABEL_KEYS, labels)},
+        **{f"code_mode_{mode}": label for mode, label in _ZH_MODES.items()},
+        "code_mode": "模式", "code_language": "语言", "code_run": "运行", "code_stop": "停止",
+        "code_result": "结果", "code_download": "下载"},
+)
+
+
+def _labels(mode: str) -> tuple:
+    mode = mode if mode in _EN_LABELS else "generate"
+    return tuple(t(f"code_{key}_{mode}") for key in _LABEL_KEYS)
 
 
 @dataclass(frozen=True)
@@ -207,7 +232,7 @@ def stop_event(session: str | None) -> None:
 
 
 def _mode_labels(mode: str) -> tuple:
-    task, placeholder, code, error = _LABELS.get(mode, _LABELS["generate"])
+    task, placeholder, code, error = _labels(mode)
     return (gr.update(label=task, placeholder=placeholder), gr.update(label=code), gr.update(label=error))
 
 
@@ -229,25 +254,26 @@ def build_code_tab(engine: Any) -> None:
 
 
 def _build(engine: Any) -> None:
-    first = _LABELS["generate"]
+    first = _labels("generate")
     with gr.Column(elem_id="code-tab"):
         with gr.Row(equal_height=False):
             with gr.Column(scale=1):
-                mode = gr.Radio([(label, key) for key, label in MODES.items()], value="generate", label="Mode")
+                mode = gr.Radio([(t(f"code_mode_{key}"), key) for key in MODES], value="generate",
+                                label=t("code_mode"))
                 language = gr.Dropdown([(lang.name, key) for key, lang in LANGUAGES.items()], value="python",
-                                       label="Language", filterable=True)
+                                       label=t("code_language"), filterable=True)
                 task = gr.Textbox(value="", label=first[0], placeholder=first[1], lines=3, max_lines=12)
                 code_in = gr.Code(value="", language="python", label=first[2], interactive=True, lines=10)
                 error = gr.Textbox(value="", label=first[3], lines=2, max_lines=10)
                 with gr.Row():
-                    run = gr.Button("Run", variant="primary", elem_id="code-run")
-                    stop = gr.Button("Stop", variant="stop", elem_id="code-stop")
+                    run = gr.Button(t("code_run"), variant="primary", elem_id="code-run")
+                    stop = gr.Button(t("code_stop"), variant="stop", elem_id="code-stop")
             with gr.Column(scale=1):
                 badge = gr.HTML(value="", elem_id="code-check")
-                code_out = gr.Code(value="", language="python", label="Result", interactive=False, lines=16,
+                code_out = gr.Code(value="", language="python", label=t("code_result"), interactive=False, lines=16,
                                    elem_id="code-result")
                 explanation = gr.Markdown(value="", elem_id="code-explanation")
-                download = gr.File(label="Download", interactive=False, elem_id="code-download")
+                download = gr.File(label=t("code_download"), interactive=False, elem_id="code-download")
                 stats = gr.Markdown(value="", elem_id="code-stats")
 
     def code(task: str, mode: str = "generate", language: str = "python", code: str = "", error: str = "",
