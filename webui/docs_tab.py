@@ -207,7 +207,10 @@ def build_docs_tab(services, cancels: CancelRegistry | None = None) -> DocsHandl
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=340, elem_id="docs-library"):
             collection = gr.Dropdown(choices=services.store.list_collections(), value=DEFAULT_COLLECTION,
-                                     label=t("docs_collection"), interactive=True, elem_id="docs-collection")
+                                     label=t("docs_collection"), interactive=True, elem_id="docs-collection",
+                                     # collections made later (other tabs, REST) must be accepted by /ask;
+                                     # an unknown name gets the store's "no collection named" message
+                                     allow_custom_value=True)
             with gr.Accordion(t("docs_manage"), open=False):
                 with gr.Row(equal_height=True):
                     new_name = gr.Textbox(label=t("docs_new_collection"), placeholder=text("docs_new_placeholder"),
@@ -244,7 +247,7 @@ def build_docs_tab(services, cancels: CancelRegistry | None = None) -> DocsHandl
             with gr.Row(equal_height=True):
                 strict = gr.Checkbox(value=config.strict, label=t("docs_strict"), elem_id="docs-strict")
                 top_k = gr.Slider(1, 20, value=config.top_k, step=1, label=t("docs_top_k"))
-                max_tokens = gr.Slider(32, 2048, value=DEFAULT_MAX_TOKENS, step=32, label=t("docs_max_tokens"))
+                max_tokens = gr.Slider(16, 2048, value=DEFAULT_MAX_TOKENS, step=16, label=t("docs_max_tokens"))
                 clear = gr.Button(t("docs_clear"), size="sm", scale=0)
             with gr.Accordion(t("docs_sources"), open=True):
                 sources = gr.Markdown(text("docs_sources_empty"), elem_id="docs-sources")
