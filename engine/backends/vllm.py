@@ -91,10 +91,12 @@ class VLLMBackend:
         threading.Thread(target=loop.run_forever, name="dcu-chat-vllm", daemon=True).start()
 
         async def create():  # inside the loop, so vLLM's output handler runs on it
-            return vllm.AsyncLLMEngine.from_engine_args(vllm.AsyncEngineArgs(**kwargs))
+            llm = vllm.AsyncLLMEngine.from_engine_args(vllm.AsyncEngineArgs(**kwargs))
+            # An attribute in vLLM's v1 engine, a coroutine in older releases.
+            return llm, getattr(llm, "model_config", None) or await llm.get_model_config()
 
         try:
-            llm = asyncio.run_coroutine_threadsafe(create(), loop).result()
+            llm, model_config = asyncio.run_coroutine_threadsafe(create(), loop).result()
         except Exception as exc:  # vLLM raises many types while loading; all become one clear error
             loop.call_soon_threadsafe(loop.stop)
             if "out of memory" in str(exc).lower() or "cache blocks" in str(exc).lower():
@@ -102,13 +104,13 @@ class VLLMBackend:
                                   "--quantization 4bit or more cards (--tensor-parallel-size).") from exc
             raise ModelLoadError(f"vLLM could not load {source!r}: {exc}") from exc
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=config.trust_remote_code)
-        model_type = getattr(llm.model_config.hf_config, "model_type", "")
+        model_type = getattr(model_config.hf_config, "model_type", "")
         fallback = ensure_chat_template(tokenizer, model_type)
         notes = [f"{name} has no chat template; using the {model_type or 'plain'} fallback."] if fallback else []
         info = EngineInfo(
             model=name, backend="vllm", device=device.kind, device_name=device.name,
-            dtype=str(llm.model_config.dtype).removeprefix("torch."), quantization=kwargs["quantization"],
-            context_length=int(llm.model_config.max_model_len), notes=tuple(notes),
+            dtype=str(model_config.dtype).removeprefix("torch."), quantization=kwargs["quantization"],
+            context_length=int(model_config.max_model_len), notes=tuple(notes),
         )
         return cls(llm, loop, tokenizer, info, default_stop_strings(tokenizer, model_type, fallback), vllm)
 
