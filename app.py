@@ -34,14 +34,16 @@ OPTIONS: tuple[Option, ...] = (
     Option("model", str, None, "model directory, .gguf file or cached hub id (default: embedded Gemma 3 270M)"),
     Option("device", str, "auto", "auto, cpu, cuda, cuda:N, dcu or rocm"),
     Option("dtype", str, "auto", "auto, float32, float16 or bfloat16 (auto: bf16/fp16 on accelerators, fp32 on CPU)"),
-    Option("quantization", str, None, "4bit or 8bit (bitsandbytes, GPU/DCU) or int8 (CPU dynamic)"),
+    Option("quantization", str, None, "4bit or 8bit (bitsandbytes, GPU/DCU; with vllm: bitsandbytes or fp8) "
+           "or int8 (CPU dynamic)"),
     Option("trust_remote_code", bool, False, "allow model code from the model directory (ChatGLM3, Baichuan2, Qwen-1)"),
     Option("strict_device", bool, False, "fail instead of falling back to the CPU when --device is missing"),
     Option("max_context", int, None, "context window to use, in tokens (default: the model's, at most 8192)"),
     Option("max_queue", int, 32, "requests that may wait for the model before new ones get 'busy'"),
     Option("backend", str, "transformers", "transformers (in-process), vllm, or openai (remote server)"),
-    Option("base_url", str, None, "with --backend openai: the server's /v1 URL"),
-    Option("remote_model", str, None, "with --backend openai: model name on the remote server"),
+    Option("base_url", str, None, "with --backend openai: the server's /v1 URL, e.g. http://10.0.0.5:8000/v1"),
+    Option("remote_model", str, None, "with --backend openai: model name on the remote server (default: the first "
+           "one it lists)"),
     Option("remote_api_key", str, None, "with --backend openai: API key of the remote server", secret=True),
     Option("tensor_parallel_size", int, 1, "with --backend vllm: number of cards"),
     Option("cache_dir", str, None, "where converted models are cached (default ~/.cache/dcu-chat)"),
@@ -49,7 +51,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("embedding_model", str, None, "local sentence-transformers directory (default: bundled all-MiniLM-L6-v2)"),
     Option("host", str, "127.0.0.1", "address to bind; 0.0.0.0 exposes the server to the network"),
     Option("port", int, 7860, "port to serve the UI and API on"),
-    Option("api_key", str, None, "require 'Authorization: Bearer KEY' on /v1 and /api routes", secret=True),
+    Option("api_key", str, None, "require 'Authorization: Bearer KEY' on /v1 and /api routes (all but /api/health)",
+           secret=True),
     Option("auth", str, None, "UI login: user:password[,user2:password2] or a file with one user:password a line",
            secret=True),
     Option("log_level", str, "info", "debug, info, warning or error"),
@@ -57,9 +60,13 @@ OPTIONS: tuple[Option, ...] = (
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="app.py", description="dcu-chat: chat, document Q&A and code assistant.")
+    parser = argparse.ArgumentParser(
+        prog="app.py", description="dcu-chat: chat, document Q&A and code assistant.",
+        epilog="Precedence, lowest to highest: defaults < --config TOML file < DCU_CHAT_* environment < flags. "
+               "Example file: assets/dcu-chat.example.toml. API and backends: docs/api.md.")
     parser.add_argument("command", nargs="*", default=["serve"], help="serve (default), doctor, or 'config show'")
-    parser.add_argument("--config", help="TOML file with any of the options below (flags and env override it)")
+    parser.add_argument("--config", help="TOML file with any of the options below (flags and env override it) "
+                                         "[env DCU_CHAT_CONFIG]")
     for option in OPTIONS:
         flag = "--" + option.name.replace("_", "-")
         env = "DCU_CHAT_" + option.name.upper()
