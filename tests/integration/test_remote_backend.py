@@ -1,0 +1,50 @@
+"""A second dcu-chat that uses the live app as its remote model (``--backend openai``).
+
+It must answer through its own /v1 and through its UI exactly as a local model would: the UI,
+RAG and Code only use ``engine.stream_chat`` / ``count_tokens`` / ``info``.
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+PROMPT = [{"role": "user", "content": "Name three colours:"}]
+
+
+@pytest.fixture(scope="module")
+def remote(live_app, launch_app):
+    return launch_app("--backend", "openai", "--base-url", live_app.url + "/v1")
+
+
+def test_health_names_the_remote_model(remote, live_app):
+    upstream = httpx.get(live_app.url + "/api/health", timeout=10).json()
+    data = httpx.get(remote.url + "/api/health", timeout=10).json()
+    assert data["backend"] == "openai" and data["device"] == "remote" and data["model"] == upstream["model"]
+
+
+def test_answers_through_its_own_v1(remote, live_app):
+    openai = pytest.importorskip("openai")
+
+    client = openai.OpenAI(base_url=remote.url + "/v1", api_key="unused", max_retries=0, timeout=300)
+    direct = openai.OpenAI(base_url=live_app.url + "/v1", api_key="unused", max_retries=0, timeout=300)
+    via = client.chat.completions.create(model="default", messages=PROMPT, max_tokens=8, temperature=0)
+    same = direct.chat.completions.create(model="default", messages=PROMPT, max_tokens=8, temperature=0)
+    assert via.choices[0].message.content == same.choices[0].message.content  # greedy: same text either way
+    assert via.usage.completion_tokens == same.usage.completion_tokens  # usage comes from the upstream server
+    upstream_stats = via.model_extra["x_stats"]["extra"]["remote"]
+    assert upstream_stats["device"] in ("cpu", "cuda", "dcu", "rocm")  # what the real backend reported
+    chunks = list(client.chat.completions.create(model="default", messages=PROMPT, max_tokens=8, temperature=0,
+                                                 stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == via.choices[0].message.content
+
+
+def test_answers_through_its_ui(remote):
+    from gradio_client import Client
+
+    client = Client(remote.url, verbose=False)
+    display = client.predict("hi", api_name="/chat", max_new_tokens=16, temperature=0)[0]
+    assert display[-1]["role"] == "assistant"
+    content = display[-1]["content"]
+    reply = "".join(p.get("text", "") for p in content) if isinstance(content, list) else content
+    assert "TTFT" in reply  # the stats line under the answer
