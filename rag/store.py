@@ -39,10 +39,11 @@ from rag.errors import (
     RagError,
     TooManyFiles,
 )
-from rag.index import CollectionIndex, tokenize
+from rag.index import CollectionIndex
 from rag.metadata import DocumentInfo, MetadataDB, NewDocument
 from rag.parsing import parse_document, sanitize_name
 from rag.retrieval import Hit, detect_language, hybrid_search
+from rag.tokenizer import tokenize
 
 __all__ = ["AddResult", "DocumentInfo", "DocumentStore", "FileError", "DEFAULT_COLLECTION"]
 

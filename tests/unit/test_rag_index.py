@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from rag.embedding import HashingEmbedder
-from rag.index import CollectionIndex, tokenize
+from rag.index import CollectionIndex
+from rag.tokenizer import tokenize
 
 EMB = HashingEmbedder(64)
 TEXTS = [
