@@ -14,9 +14,13 @@ import argparse
 import logging
 import os
 import sys
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10 (common on DTK images)
+    import tomli as tomllib
 
 __all__ = ["main", "OPTIONS", "resolve_settings"]
 

@@ -25,7 +25,7 @@ from engine.errors import ModelLoadError, OutOfMemory
 __all__ = ["LoadedModel", "load_model", "resolve_model_source", "embedded_default_path", "DEFAULT_MODEL_NAME"]
 
 log = logging.getLogger(__name__)
-DEFAULT_MODEL_NAME = "gemma-3-270m (embedded, Q4_K_M GGUF)"
+DEFAULT_MODEL_NAME = "gemma-3-270m-q4_k_m"  # the embedded default; a plain id that OpenAI clients accept
 Progress = Callable[[str], None]
 
 

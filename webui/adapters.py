@@ -10,12 +10,12 @@ import logging
 
 from engine.errors import EngineError
 
-__all__ = ["is_domain_error", "http_status_of", "ui_error", "clean_messages", "display_history"]
+__all__ = ["domain_error_types", "is_domain_error", "http_status_of", "ui_error", "clean_messages", "display_history"]
 
 log = logging.getLogger(__name__)
 
 
-def _domain_errors() -> tuple[type[Exception], ...]:
+def domain_error_types() -> tuple[type[Exception], ...]:
     try:
         from rag.errors import RagError
     except ImportError:  # rag may be absent in stripped-down deployments
@@ -24,7 +24,7 @@ def _domain_errors() -> tuple[type[Exception], ...]:
 
 
 def is_domain_error(exc: BaseException) -> bool:
-    return isinstance(exc, _domain_errors())
+    return isinstance(exc, domain_error_types())
 
 
 def http_status_of(exc: BaseException) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from webui.adapters import http_status_of, is_domain_error
+from webui.adapters import domain_error_types, http_status_of
 from webui.auth import install_guards
 from webui.openai_api import include_openai_api
 from webui.services import Services
@@ -35,11 +35,14 @@ def build_api(services: Services) -> FastAPI:
 
         include_rag_api(app, services)
 
-    @app.exception_handler(Exception)
     async def domain_errors(request: Request, exc: Exception) -> JSONResponse:
-        status = http_status_of(exc)
-        message = str(exc) if is_domain_error(exc) else f"Internal error: {exc}"
-        return JSONResponse({"error": {"message": message, "type": type(exc).__name__}}, status_code=status)
+        return JSONResponse({"error": {"message": str(exc), "type": type(exc).__name__}},
+                            status_code=http_status_of(exc))
+
+    # Only our own errors, whose messages are written for people; anything else is a real 500
+    # (a handler for plain Exception would be Starlette's server-error hook, which re-raises).
+    for error_type in domain_error_types():
+        app.add_exception_handler(error_type, domain_errors)
 
     install_guards(app, services.web)  # API key (except /api/health) and /v1 body size
     return app
