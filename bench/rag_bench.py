@@ -166,8 +166,8 @@ def run(quick: bool = False) -> dict:
     # Latency depends heavily on other load: on a busy 2-core box OpenMP threads spin and wait.
     out = {"quick": quick, "cpus": os.cpu_count(), "faiss_threads": faiss.omp_get_max_threads(),
            "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
-           "ingest": bench_ingest(8 if quick else 40),
-           "search": [bench_search(n, 50 if quick else 200) for n in ((10_000,) if quick else (10_000, 100_000))]}
+           "ingest": bench_ingest(5 if quick else 40),
+           "search": [bench_search(n, 30 if quick else 200) for n in ((10_000,) if quick else (10_000, 100_000))]}
     out["wall_s"] = round(time.perf_counter() - started, 1)
     return out
 
