@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.dcu-chat-installed
 ARGS ?=
 
-.PHONY: setup run test test-fast bench lint doctor browser clean
+.PHONY: setup run test test-fast bench lint doctor test-deps clean
 
 setup: $(STAMP)
 
@@ -28,14 +28,19 @@ run: setup
 doctor: setup
 	$(PY) app.py doctor
 
-# Browser tests drive Debian's chromium (Playwright's own browser download is not reachable).
-browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-		echo "Installing Debian's chromium for the browser tests"; \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-		|| echo "WARNING: could not install chromium; browser tests will be skipped"; }
+# Test-only system packages from Debian: chromium drives the browser tests (Playwright's own
+# browser download is not reachable) and a CJK font lets the tests write Chinese PDFs.
+TEST_DEBS := chromium fonts-wqy-microhei
+test-deps:
+	@missing=""; for deb in $(TEST_DEBS); do dpkg -s $$deb >/dev/null 2>&1 || missing="$$missing $$deb"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages for the tests:$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null) \
+		|| echo "WARNING: could not install$$missing; the tests that need them will be skipped and say so"; \
+	fi
 
-test: setup browser
+test: setup test-deps
 	$(PY) -m pytest
 
 test-fast: setup

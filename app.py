@@ -147,16 +147,13 @@ def build_configs(settings: dict[str, object]):
 
 
 def _rag_services(settings: dict[str, object], web):
-    """The document store with the real embedder; None when the rag package is not available."""
-    try:
-        from rag.config import RagConfig
-        from rag.embedding import SentenceTransformerEmbedder
-        from rag.store import DocumentStore
-    except ImportError as exc:
-        logging.getLogger("dcu-chat").warning("Document Q&A is disabled: %s", exc)
-        return None, None, None
+    """The document store with the embedding model loaded (explicitly, with progress)."""
+    from rag import DocumentStore, RagConfig, SentenceTransformerEmbedder
+
     rag_config = RagConfig(data_dir=web.data_dir, embedding_model=settings["embedding_model"])
-    embedder = SentenceTransformerEmbedder(rag_config.embedding_model)
+    embedder = SentenceTransformerEmbedder(rag_config.embedding_model, device=rag_config.embedding_device)
+    print("Loading the embedding model…", flush=True)
+    embedder.load(progress=lambda fraction, message: print(message, flush=True))
     return DocumentStore(rag_config, embedder), embedder, rag_config
 
 
@@ -222,9 +219,9 @@ def main(argv: list[str] | None = None) -> int:
         if command == "config show":
             return show_config(settings)
     except Exception as exc:
-        from engine.errors import EngineError
+        from webui.adapters import is_domain_error
 
-        if isinstance(exc, EngineError):
+        if is_domain_error(exc):  # a message written for the person at the terminal
             print(f"error: {exc}", file=sys.stderr)
             return 2
         raise
