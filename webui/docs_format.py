@@ -135,15 +135,15 @@ def format_upload(result, before: set[str], lang: str = "en") -> str:
     for doc in result.documents:
         if doc.id in seen:
             duplicates += 1
-            lines.append(f"- ↩️ **{escape_md(doc.name)}** — {text('docs_duplicate', lang)}")
+            lines.append(f"- ↩ **{escape_md(doc.name)}** — {text('docs_duplicate', lang)}")
             continue
         seen.add(doc.id)
         added += 1
         detail = (text("docs_added", lang, pages=doc.pages, chunks=doc.chunks) if doc.pages
                   else text("docs_added_nopages", lang, chunks=doc.chunks))
-        lines.append(f"- ✅ **{escape_md(doc.name)}** — {detail}")
+        lines.append(f"- ✓ **{escape_md(doc.name)}** — {detail}")
     for error in result.errors:
-        lines.append(f"- ❌ **{escape_md(error.name)}** — {escape_md(error.error)}")
+        lines.append(f"- ✗ **{escape_md(error.name)}** — {escape_md(error.error)}")
     summary = text("docs_upload_summary", lang, added=added, duplicates=duplicates, failed=len(result.errors))
     return f"{summary}\n\n" + "\n".join(lines)
 

@@ -21,7 +21,7 @@ from rag.parsing import SUPPORTED_EXTENSIONS
 from rag.store import DEFAULT_COLLECTION
 from webui.adapters import ui_error
 from webui.chat_tab import CancelRegistry
-from webui.docs_format import (document_rows, format_citations, format_sources, format_upload, table_headers)
+from webui.docs_format import document_rows, format_citations, format_sources, format_upload, table_headers
 from webui.i18n import language_of, t, text
 from webui.rag_service import DEFAULT_MAX_TOKENS, answer_stream, default_params
 
@@ -35,9 +35,13 @@ def _key(request) -> str:
 
 
 def to_display(history: list[dict]) -> list[dict]:
-    """Chatbot value: each answer with its citation/stats line in small print."""
-    return [{"role": m["role"], "content": f"{m['content']}\n\n<sub>{m['meta']}</sub>" if m.get("meta")
-             else m["content"]} for m in history]
+    """Chatbot value: each answer with its citation/stats line in small print ("…" while waiting)."""
+    shown = []
+    for m in history:
+        content = m["content"] or ("…" if m.get("pending") else "")
+        shown.append({"role": m["role"], "content": f"{content}\n\n<sub>{m['meta']}</sub>" if m.get("meta")
+                      else content})
+    return shown
 
 
 class DocsHandlers:
@@ -99,9 +103,10 @@ class DocsHandlers:
             raise ui_error(exc) from exc
         table = {"headers": table_headers(lang), "data": document_rows(docs)}
         picker = gr.update(choices=[(d.name, d.id) for d in docs], value=None)
-        return table, gr.update(visible=not docs), picker, [d.id for d in docs]
+        return table, gr.update(visible=not docs, value=text("docs_empty", lang)), picker, [d.id for d in docs]
 
-    def upload(self, files, collection: str, request: gr.Request | None = None, progress=gr.Progress()):
+    def upload(self, files, collection: str, request: gr.Request | None = None,
+               progress=gr.Progress()):  # noqa: B008 - Gradio injects progress through this default
         """-> (per-file report, file box cleared, table, empty note, picker, row ids)."""
         lang = language_of(request)
         paths = [Path(getattr(f, "name", None) or getattr(f, "path", None) or f) for f in (files or [])]
@@ -152,7 +157,7 @@ class DocsHandlers:
             raise ui_error(exc) from exc
         key = _key(request)
         cancel = self.cancels.start(key)
-        answer = {"role": "assistant", "content": ""}
+        answer = {"role": "assistant", "content": "", "pending": True}
         turns = [*history, {"role": "user", "content": question}, answer]
         sources = text("docs_sources_searching", lang)
         yield to_display(turns), sources, turns, ""
@@ -162,6 +167,7 @@ class DocsHandlers:
                 if isinstance(item, tuple):
                     sources, answer["meta"] = format_sources(item[1], lang), format_citations(item[1], lang)
                 elif isinstance(item, GenerationStats):
+                    answer.pop("pending", None)
                     answer["meta"] = " · ".join(p for p in (answer.get("meta"), _stats_line(item, lang)) if p)
                 else:
                     answer["content"] += item
@@ -169,15 +175,16 @@ class DocsHandlers:
         except _DOMAIN as exc:
             raise ui_error(exc) from exc
         finally:
+            answer.pop("pending", None)
             cancel.set()  # a closed stream (tab closed, event cancelled) frees the model too
 
     def stop(self, request: gr.Request | None = None) -> None:
         self.cancels.cancel(_key(request))
 
     @staticmethod
-    def clear():
+    def clear(request: gr.Request | None = None):
         """-> (chat, sources, history, question box)."""
-        return [], text("docs_sources_empty"), [], ""
+        return [], text("docs_sources_empty", language_of(request)), [], ""
 
 
 def _stats_line(stats: GenerationStats, lang: str) -> str:
@@ -213,7 +220,7 @@ def build_docs_tab(services, cancels: CancelRegistry | None = None) -> DocsHandl
                                      allow_custom_value=True)
             with gr.Accordion(t("docs_manage"), open=False):
                 with gr.Row(equal_height=True):
-                    new_name = gr.Textbox(label=t("docs_new_collection"), placeholder=text("docs_new_placeholder"),
+                    new_name = gr.Textbox(label=t("docs_new_collection"), placeholder=t("docs_new_placeholder"),
                                           scale=3, elem_id="docs-new-name")
                     create = gr.Button(t("docs_create"), scale=1, elem_id="docs-create")
                 delete_col = gr.Button(t("docs_delete_collection"), variant="stop", size="sm",
@@ -227,30 +234,33 @@ def build_docs_tab(services, cancels: CancelRegistry | None = None) -> DocsHandl
             files = gr.File(label=t("docs_upload"), file_count="multiple", file_types=sorted(SUPPORTED_EXTENSIONS),
                             type="filepath", height=140, elem_id="docs-upload")
             report = gr.Markdown(elem_id="docs-upload-report")
-            gr.Markdown(f"#### {text('docs_documents')}")
-            empty = gr.Markdown(text("docs_empty"), elem_id="docs-empty")
+            empty = gr.Markdown(t("docs_empty"), elem_id="docs-empty")
             table = gr.Dataframe(headers=table_headers(), datatype=["str", "str", "number", "str"],
+                                 label=t("docs_documents"), show_label=True,
                                  interactive=False, wrap=True, max_height=320, elem_id="docs-table")
-            with gr.Row(equal_height=True):
+            with gr.Row(equal_height=False):
                 picker = gr.Dropdown(choices=[], label=t("docs_pick_document"), scale=3, elem_id="docs-picker")
                 delete_doc = gr.Button(t("docs_delete_document"), variant="stop", size="sm", scale=1,
                                        elem_id="docs-delete-document")
         with gr.Column(scale=3, min_width=420, elem_id="docs-qa"):
-            chatbot = gr.Chatbot(label=t("docs_answers"), height=440, placeholder=text("docs_chat_empty"),
+            # The chatbot placeholder is HTML, which the browser does not translate: both languages.
+            chatbot = gr.Chatbot(label=t("docs_answers"), height=440,
+                                 placeholder=text("docs_chat_empty", "en") + "<br>" + text("docs_chat_empty", "zh"),
                                  buttons=["copy"], sanitize_html=True, elem_id="docs-chatbot")
             with gr.Row(equal_height=True):
-                question = gr.Textbox(label=t("docs_question"), placeholder=text("docs_question_placeholder"),
-                                      lines=2, max_lines=6, scale=8, elem_id="docs-question", submit_btn=False)
+                question = gr.Textbox(label=t("docs_question"), placeholder=t("docs_question_placeholder"),
+                                      lines=1, max_lines=6, scale=8, elem_id="docs-question", submit_btn=False)
                 with gr.Column(scale=1, min_width=110):
                     ask = gr.Button(t("docs_ask"), variant="primary", elem_id="docs-ask")
-                    stop = gr.Button(t("docs_stop"), variant="stop", elem_id="docs-stop")
-            with gr.Row(equal_height=True):
-                strict = gr.Checkbox(value=config.strict, label=t("docs_strict"), elem_id="docs-strict")
-                top_k = gr.Slider(1, 20, value=config.top_k, step=1, label=t("docs_top_k"))
-                max_tokens = gr.Slider(16, 2048, value=DEFAULT_MAX_TOKENS, step=16, label=t("docs_max_tokens"))
-                clear = gr.Button(t("docs_clear"), size="sm", scale=0)
+                    stop = gr.Button(t("docs_stop"), variant="stop", size="sm", elem_id="docs-stop")
+                    clear = gr.Button(t("docs_clear"), size="sm", elem_id="docs-clear")
+            strict = gr.Checkbox(value=config.strict, label=t("docs_strict"), elem_id="docs-strict")
+            with gr.Row():
+                top_k = gr.Slider(1, 20, value=config.top_k, step=1, label=t("docs_top_k"), min_width=200)
+                max_tokens = gr.Slider(16, 2048, value=DEFAULT_MAX_TOKENS, step=16, label=t("docs_max_tokens"),
+                                       min_width=200)
             with gr.Accordion(t("docs_sources"), open=True):
-                sources = gr.Markdown(text("docs_sources_empty"), elem_id="docs-sources")
+                sources = gr.Markdown(t("docs_sources_empty"), elem_id="docs-sources")
 
     listing = [table, empty, picker, row_ids]
     triggers = _refresh_triggers()

@@ -36,11 +36,18 @@ from rag.errors import EmptyFile, FileTooLarge, RagError, TooManyFiles
 from rag.parsing import sanitize_name
 from rag.store import AddResult, FileError
 from webui.adapters import http_status_of
-from webui.rag_service import DEFAULT_TEMPERATURE, InvalidQuestion, answer_stream, ask, default_params
+from webui.rag_service import (
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_TEMPERATURE,
+    InvalidQuestion,
+    answer_stream,
+    ask,
+    default_params,
+)
 
 __all__ = ["build_rag_router", "include_rag_api", "API_MAX_TOKENS"]
 
-API_MAX_TOKENS = 384  # default answer length over HTTP; CPU decoding is a few tokens per second
+API_MAX_TOKENS = DEFAULT_MAX_TOKENS
 _REQUEST_FILES = 4  # one request may carry at most this many maximum-size files in total
 _READ_CHUNK = 1024 * 1024
 _FORM_OVERHEAD = 64 * 1024  # multipart boundaries and part headers on top of the files' bytes

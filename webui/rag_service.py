@@ -23,7 +23,13 @@ from dataclasses import dataclass
 from engine.config import SamplingParams
 from engine.stats import GenerationStats
 from rag.errors import RagError
-from rag.prompts import NOT_FOUND_MESSAGE, build_grounded_messages, detect_language, format_source, no_relevant_hits
+from rag.prompts import (
+    NOT_FOUND_MESSAGE,
+    build_grounded_messages,
+    detect_language,
+    format_source,
+    no_relevant_hits,
+)
 from rag.retrieval import Hit
 
 __all__ = ["AskResult", "InvalidQuestion", "answer_stream", "ask", "default_params", "prompt_budget",
@@ -31,7 +37,7 @@ __all__ = ["AskResult", "InvalidQuestion", "answer_stream", "ask", "default_para
 
 # Grounded answers should stick to the sources' wording, so sampling stays close to greedy.
 DEFAULT_TEMPERATURE = 0.2
-DEFAULT_MAX_TOKENS = 512
+DEFAULT_MAX_TOKENS = 384  # a CPU decodes a few tokens per second; the UI and API can ask for more
 # Tokens the chat template adds around messages beyond what the prompt builder counts
 # (BOS, turn markers of a template that differs from the estimate), plus 2% for safety.
 _TEMPLATE_MARGIN = 32

@@ -12,8 +12,14 @@ from fakes import FakeEngine
 from engine.stats import GenerationStats
 from rag.errors import CollectionNotFound
 from rag.prompts import NOT_FOUND_MESSAGE
-from webui.rag_service import (DEFAULT_TEMPERATURE, InvalidQuestion, answer_stream, ask, default_params,
-                               prompt_budget)
+from webui.rag_service import (
+    DEFAULT_TEMPERATURE,
+    InvalidQuestion,
+    answer_stream,
+    ask,
+    default_params,
+    prompt_budget,
+)
 
 
 @pytest.fixture()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from types import SimpleNamespace
 
 import gradio as gr
@@ -20,10 +21,8 @@ def request(session: str = "s1", lang: str = "en-US"):
 
 
 def last(generator):
-    value = None
-    for value in generator:
-        pass
-    return value
+    tail = deque(generator, maxlen=1)
+    return tail[0] if tail else None
 
 
 @pytest.fixture()
@@ -44,7 +43,7 @@ def files(tmp_path):
     folder.mkdir()
     contents = {"report.pdf": make_pdf(REPORT_PAGES), "manual.pdf": make_pdf(MANUAL_PAGES),
                 "broken.pdf": b"%PDF-1.4 this is not really a pdf", "empty.txt": b"",
-                "notes.md": "# Notes\n\nThe cafeteria opens at 8 am.".encode()}
+                "notes.md": b"# Notes\n\nThe cafeteria opens at 8 am."}
     for name, data in contents.items():
         (folder / name).write_bytes(data)
     return {name: str(folder / name) for name in contents}
@@ -59,10 +58,10 @@ def upload(handlers, paths, collection="default", lang="en-US"):
 def test_upload_reports_each_file_and_refreshes_the_table(handlers, files):
     (report, cleared, table, empty, picker, ids), progress = upload(handlers, list(files.values()))
     assert "3 added · 0 already present · 2 failed" in report
-    assert "✅ **report\\.pdf** — added · 3 page(s)" in report
-    assert "✅ **notes\\.md** — added · 1 chunk(s)" in report
-    assert "❌ **broken\\.pdf** — broken\\.pdf could not be read as a PDF" in report
-    assert "❌ **empty\\.txt** — empty\\.txt is empty" in report
+    assert "✓ **report\\.pdf** — added · 3 page(s)" in report
+    assert "✓ **notes\\.md** — added · 1 chunk(s)" in report
+    assert "✗ **broken\\.pdf** — broken\\.pdf could not be read as a PDF" in report
+    assert "✗ **empty\\.txt** — empty\\.txt is empty" in report
     assert cleared is None
     assert table["headers"] == ["Name", "Pages", "Chunks", "Added"]
     assert sorted(row[0] for row in table["data"]) == ["manual.pdf", "notes.md", "report.pdf"]
@@ -77,7 +76,7 @@ def test_uploading_the_same_file_again_is_reported_as_a_duplicate(handlers, file
     upload(handlers, [files["report.pdf"]])
     (report, *_rest), _ = upload(handlers, [files["report.pdf"], files["manual.pdf"]])
     assert "1 added · 1 already present · 0 failed" in report
-    assert "↩️ **report\\.pdf** — already in this collection" in report
+    assert "↩ **report\\.pdf** — already in this collection" in report
 
 
 def test_upload_messages_follow_the_browser_language(handlers, files):
@@ -142,13 +141,14 @@ def test_ask_streams_the_answer_with_numbered_sources(handlers, services, files)
                                 [], request()))
     assert len(updates) >= 4
     chat, sources, history, box = updates[0]
-    assert sources == "Searching the collection…" and chat[-1]["content"] == "" and box == ""
+    assert sources == "Searching the collection…" and chat[-1]["content"] == "…" and box == ""
     chat, sources, history, box = updates[-1]
     assert sources.startswith("**[1] report\\.pdf p\\.2** · score ")
     assert "> Warranty terms\\. The warranty period for the X200 pump is 36 months" in sources
     assert history[-1]["content"] == "The warranty lasts 36 months [1]."
     assert chat[-1]["content"].startswith("The warranty lasts 36 months [1].\n\n<sub>[1] report\\.pdf p\\.2")
     assert "TTFT" in chat[-1]["content"] and [m["role"] for m in history] == ["user", "assistant"]
+    assert "pending" not in history[-1]
     assert services.engine.calls[0]["params"].max_new_tokens == 128
     # a follow-up question carries the earlier turn as history
     last(handlers.ask("And the filter?", "default", 3, True, 128, history, request()))
