@@ -8,6 +8,10 @@ from e2e_ui import SLOW_MS, completion_tokens, open_app, send_chat, set_slider, 
 from playwright.sync_api import expect
 
 STOP_WITHIN_MS = 30_000  # one decoding step plus the final save; a few seconds even on a busy CPU
+ANSWER_LONGER_THAN = """n => {
+    const answer = document.querySelector('#chatbot [data-testid=bot]');
+    return answer !== null && answer.innerText.trim().length > n;
+}"""
 
 
 def test_answer_streams_and_stop_ends_it(live_app, new_page):
@@ -19,11 +23,11 @@ def test_answer_streams_and_stop_ends_it(live_app, new_page):
     answer = page.locator("#chatbot [data-testid=bot]").nth(0)  # a fresh browser context starts empty
     expect(answer).to_be_visible(timeout=SLOW_MS)
     # Streaming: the bubble shows some text, then more text, while the answer is still running.
-    page.wait_for_function("el => el.innerText.trim().length > 0", arg=answer.element_handle(), timeout=SLOW_MS)
-    first = len(answer.inner_text())
-    page.wait_for_function("([el, n]) => el.innerText.length > n", arg=[answer.element_handle(), first],
-                           timeout=SLOW_MS)
-    expect(answer.locator("sub")).to_have_count(0)  # no stats line yet: still generating
+    # (The element is looked up on every poll: the chatbot may re-render it as it grows.)
+    page.wait_for_function(ANSWER_LONGER_THAN, arg=0, timeout=SLOW_MS)
+    first = len(answer.inner_text().strip())
+    page.wait_for_function(ANSWER_LONGER_THAN, arg=first, timeout=SLOW_MS)
+    assert answer.locator("sub").count() == 0, f"the answer ended on its own before Stop: {answer.inner_text()!r}"
 
     started = time.monotonic()
     page.locator("#chat-stop").click()
