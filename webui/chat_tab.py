@@ -229,7 +229,7 @@ def build_chat_tab(services, cancels: CancelRegistry | None = None) -> ChatHandl
                                  placeholder=text("chat_empty", "en") + "<br>" + text("chat_empty", "zh"),
                                  buttons=["copy", "copy_all"], sanitize_html=True, elem_id="chatbot")
             with gr.Row(equal_height=True):
-                message = gr.Textbox(label=t("chat_input"), placeholder=t("chat_placeholder"), lines=2,
+                message = gr.Textbox(label=t("chat_input"), placeholder=t("chat_placeholder"), lines=1,
                                      max_lines=10, scale=8, autofocus=True, elem_id="chat-input", submit_btn=False)
                 with gr.Column(scale=1, min_width=120):
                     send = gr.Button(t("send"), variant="primary", elem_id="chat-send")
