@@ -15,7 +15,7 @@ __all__ = ["EngineConfig", "SamplingParams", "default_cache_dir"]
 
 DEVICES = ("auto", "cpu", "cuda", "dcu", "rocm")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
-QUANTIZATIONS = (None, "none", "4bit", "8bit", "int8")
+QUANTIZATIONS = (None, "none", "auto", "4bit", "8bit", "int8")
 BACKENDS = ("transformers", "vllm", "openai")
 
 
@@ -66,14 +66,16 @@ class EngineConfig:
     model: str | None = None
     device: str = "auto"
     dtype: str = "auto"
-    quantization: str | None = None
+    # "auto": int8 on the CPU when the quality gate passes (engine/quantize.py), none on GPUs.
+    quantization: str | None = "auto"
     trust_remote_code: bool = False
     strict_device: bool = False
     backend: str = "transformers"
     cache_dir: Path = field(default_factory=default_cache_dir)
     max_context: int | None = None
     max_queue: int = 32
-    kv_cache_bytes: int = 512 * 1024**2
+    kv_cache_bytes: int = 512 * 1024**2  # KV caches kept for reuse across turns; 0 turns reuse off
+    max_batch: int = 8  # requests decoded together in one batch; 1 turns batching off
     base_url: str | None = None
     remote_model: str | None = None
     remote_api_key: str | None = None
@@ -85,15 +87,19 @@ class EngineConfig:
         if self.dtype not in DTYPES:
             raise ConfigError(f"--dtype must be one of {', '.join(DTYPES)} (got {self.dtype!r}).")
         if self.quantization not in QUANTIZATIONS:
-            raise ConfigError(f"--quantization must be 4bit, 8bit or int8 (got {self.quantization!r}).")
-        if self.quantization == "none":
-            object.__setattr__(self, "quantization", None)
+            raise ConfigError(f"--quantization must be auto, none, 4bit, 8bit or int8 (got {self.quantization!r}).")
+        if self.quantization == "none" or (self.quantization == "auto" and self.backend != "transformers"):
+            object.__setattr__(self, "quantization", None)  # "auto" is a decision of the in-process backend
         if self.backend not in BACKENDS:
             raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)} (got {self.backend!r}).")
         if self.backend == "openai" and not self.base_url:
             raise ConfigError("--backend openai needs --base-url, e.g. http://127.0.0.1:8000/v1.")
         if self.max_context is not None and self.max_context < 64:
             raise ConfigError(f"--max-context must be at least 64 tokens (got {self.max_context}).")
+        if self.kv_cache_bytes < 0:
+            raise ConfigError(f"--kv-cache-mb must be 0 (off) or positive (got {self.kv_cache_bytes // 1024**2}).")
+        if self.max_batch < 1:
+            raise ConfigError(f"--max-batch must be at least 1 (got {self.max_batch}).")
         if self.max_queue < 1:
             raise ConfigError(f"--max-queue must be at least 1 (got {self.max_queue}).")
         object.__setattr__(self, "cache_dir", Path(self.cache_dir).expanduser())

@@ -1,9 +1,11 @@
 """One streaming generator: text deltas, then a final ``GenerationStats``.
 
-``model.generate`` runs in a worker thread and hands token ids to us through a streamer; a
-stopping criterion checks a cancel event every decoding step, so closing the consumer (a Stop
-button, a dropped HTTP client) ends device work within one step. The worker's exception is
-re-raised in the caller; device out-of-memory becomes ``OutOfMemory`` after memory is released.
+A producer computes token ids on the device: ``model.generate`` in a worker thread here (used
+for requests the batch runner cannot take, e.g. prompt-lookup decoding), or the batch runner
+(``engine/batching.py``). ``stream_tokens`` turns them into text deltas for the caller. The
+producer checks a cancel event every decoding step, so closing the consumer (a Stop button, a
+dropped HTTP client) ends device work within one step. The producer's exception is re-raised in
+the caller; device out-of-memory becomes ``OutOfMemory`` after memory is released.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import gc
 import queue
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
@@ -21,11 +24,13 @@ from transformers.generation.streamers import BaseStreamer
 from engine.config import SamplingParams
 from engine.device import DeviceInfo, memory_in_use
 from engine.errors import EngineError, GenerationError, OutOfMemory
+from engine.kv_cache import new_cache
 from engine.stats import GenerationStats
 
-__all__ = ["stream_generate", "is_oom", "release_memory"]
+__all__ = ["stream_generate", "stream_tokens", "TokenFeed", "DONE", "eos_ids", "is_oom", "release_memory",
+           "reset_peak_memory"]
 
-_DONE = object()
+DONE = object()  # ends a TokenFeed queue
 
 
 class _IdStreamer(BaseStreamer):
@@ -59,6 +64,11 @@ def is_oom(exc: BaseException) -> bool:
     )
 
 
+def reset_peak_memory(device: DeviceInfo) -> None:
+    if device.is_gpu:
+        torch.cuda.reset_peak_memory_stats(torch.device(device.torch_device))
+
+
 def release_memory() -> None:
     gc.collect()
     if torch.cuda.is_available():
@@ -87,6 +97,23 @@ def _held_back(text: str, stops: Sequence[str]) -> int:
     return hold
 
 
+@dataclass
+class TokenFeed:
+    """What a producer hands ``stream_tokens``: lists of new token ids on ``queue``, then ``DONE``.
+
+    ``failure`` holds the producer's exception, if any; ``wait`` returns once the producer has
+    stopped device work for this request (at most one decoding step after ``cancel`` is set).
+    """
+
+    queue: queue.Queue
+    failure: list
+    wait: Callable[[], None]
+
+
+def eos_ids(model, stop_token_ids: Sequence[int] = ()) -> list[int]:
+    return [i for i in {*stop_token_ids, *_as_list(model.generation_config.eos_token_id)} if i is not None]
+
+
 def stream_generate(
     model,
     tokenizer,
@@ -98,45 +125,72 @@ def stream_generate(
     stop_token_ids: Sequence[int] = (),
     past_key_values=None,
     cached_tokens: int = 0,
+    on_finish: Callable[[list[int], object], None] | None = None,
 ) -> Iterator[str | GenerationStats]:
-    """Yield text deltas, then one ``GenerationStats``. Closing the iterator cancels generation."""
+    """Yield text deltas, then one ``GenerationStats``; ``model.generate`` runs in a worker thread.
+
+    ``past_key_values`` holds the KV of the first ``cached_tokens`` prompt tokens (only the rest
+    is prefilled). ``on_finish(ids, cache)`` receives the cache afterwards, for reuse.
+    """
     started = time.perf_counter()
-    if device.is_gpu:
-        torch.cuda.reset_peak_memory_stats(torch.device(device.torch_device))
+    reset_peak_memory(device)
     sink: queue.Queue = queue.Queue()
     failure: list[BaseException] = []
     input_ids = torch.tensor([prompt_ids], device=device.torch_device)
-    eos = [i for i in {*stop_token_ids, *_as_list(model.generation_config.eos_token_id)} if i is not None]
+    eos = eos_ids(model, stop_token_ids)
+    cache = past_key_values if past_key_values is not None else (new_cache() if on_finish else None)
 
     def work() -> None:
         try:
             if params.seed is not None:
                 torch.manual_seed(params.seed)
             with torch.inference_mode():
-                model.generate(
+                output = model.generate(
                     input_ids=input_ids,
                     attention_mask=torch.ones_like(input_ids),
                     streamer=_IdStreamer(sink),
                     stopping_criteria=StoppingCriteriaList([_CancelCriterion(cancel)]),
                     eos_token_id=eos,
                     pad_token_id=tokenizer.pad_token_id,
-                    **({"cache": past_key_values} if past_key_values is not None else {}),
+                    **({"cache": cache} if cache is not None else {}),
                     **_sampling_kwargs(params),
                 )
+            if on_finish is not None:
+                held = cache.get_seq_length()
+                on_finish(output[0, :held].tolist(), cache)
         except BaseException as exc:  # re-raised in the consumer below
             failure.append(exc)
         finally:
-            sink.put(_DONE)
+            sink.put(DONE)
 
     worker = threading.Thread(target=work, name="dcu-chat-generate", daemon=True)
     worker.start()
-    stats = GenerationStats(prompt_tokens=len(prompt_ids), cached_tokens=cached_tokens, device=device.kind)
+    feed = TokenFeed(sink, failure, worker.join)
+    yield from stream_tokens(feed, tokenizer, len(prompt_ids), params, device, cancel, stop_strings, eos,
+                             cached_tokens, started)
+
+
+def stream_tokens(
+    feed: TokenFeed,
+    tokenizer,
+    prompt_tokens: int,
+    params: SamplingParams,
+    device: DeviceInfo,
+    cancel: threading.Event,
+    stop_strings: Sequence[str],
+    eos: Sequence[int],
+    cached_tokens: int,
+    started: float,
+) -> Iterator[str | GenerationStats]:
+    """Turn a producer's token ids into text deltas (stop strings, split characters), then stats."""
+    eos = set(eos)
+    stats = GenerationStats(prompt_tokens=prompt_tokens, cached_tokens=cached_tokens, device=device.kind)
     generated: list[int] = []
     emitted = 0
     stopped_by_string = False
     try:
-        while (item := sink.get()) is not _DONE:
-            if not generated:
+        while (item := feed.queue.get()) is not DONE:
+            if not stats.ttft_s:
                 stats.ttft_s = time.perf_counter() - started
             generated.extend(t for t in item if t not in eos)
             stats.completion_tokens += len(item)
@@ -149,13 +203,13 @@ def stream_generate(
                 if cut > emitted:
                     yield text[emitted:cut]
                 emitted = cut
-                continue  # drain until the worker notices the cancel
+                continue  # drain until the producer notices the cancel
             end = len(text) - _held_back(text, stop_strings)
             if end > emitted:
                 yield text[emitted:end]
                 emitted = end
-        if failure:
-            raise failure[0]
+        if feed.failure:
+            raise feed.failure[0]
         if not stopped_by_string:
             text = tokenizer.decode(generated, skip_special_tokens=True)
             if len(text) > emitted:
@@ -164,7 +218,7 @@ def stream_generate(
         if is_oom(exc):
             release_memory()
             raise OutOfMemory(
-                f"The {device.kind.upper()} ran out of memory for this request ({len(prompt_ids)} prompt tokens). "
+                f"The {device.kind.upper()} ran out of memory for this request ({prompt_tokens} prompt tokens). "
                 "Memory was released; try a shorter conversation, fewer max new tokens, or --quantization 4bit."
             ) from exc
         if isinstance(exc, EngineError):
@@ -173,7 +227,7 @@ def stream_generate(
     finally:
         cancelled = cancel.is_set() and not stopped_by_string
         cancel.set()
-        worker.join()  # at most one decoding step: the stopping criterion sees the event
+        feed.wait()  # at most one decoding step: the producer checks the event every step
     stats.total_s = time.perf_counter() - started
     if cancelled:
         stats.finish_reason = "cancelled"

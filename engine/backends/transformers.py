@@ -1,15 +1,23 @@
-"""The default backend: a transformers model held in this process."""
+"""The default backend: a transformers model held in this process.
+
+Requests go to the ``BatchRunner`` (concurrent requests share decoding steps); prompt-lookup
+requests, and models without transformers' current cache API, use ``model.generate``. Both reuse
+the KV cache of earlier turns from a ``PrefixCache``.
+"""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 from engine.backends.base import EngineInfo
 from engine.config import EngineConfig, SamplingParams
 from engine.device import DeviceInfo, resolve_device
-from engine.generate import stream_generate
+from engine.batching import BatchRunner, Job
+from engine.generate import eos_ids, reset_peak_memory, stream_generate, stream_tokens
 from engine.history import fit_to_context
+from engine.kv_cache import CacheStats, PrefixCache
 from engine.loader import LoadedModel, load_model
 from engine.stats import GenerationStats
 from engine.templates import default_stop_strings, ensure_chat_template
@@ -38,6 +46,10 @@ class TransformersBackend:
             model=loaded.name, backend="transformers", device=device.kind, device_name=device.name,
             dtype=loaded.dtype, quantization=loaded.quantization, context_length=context, notes=tuple(notes),
         )
+        modern = BatchRunner.supports(self.model)
+        self.runner = BatchRunner(self.model, config.max_batch, device.torch_device) if modern else None
+        self.capacity = config.max_batch if modern else 1  # how many requests the engine lets in at once
+        self.kv = PrefixCache(config.kv_cache_bytes) if modern and config.kv_cache_bytes > 0 else None
 
     @classmethod
     def load(cls, config: EngineConfig, progress: Callable[[str], None] | None = None) -> TransformersBackend:
@@ -56,6 +68,14 @@ class TransformersBackend:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
+    def kv_stats(self) -> CacheStats | None:
+        return self.kv.stats() if self.kv is not None else None
+
+    def _keeper(self, session_id: str | None) -> Callable[[list[int], object], None] | None:
+        if self.kv is None:
+            return None
+        return lambda ids, cache: self.kv.store(ids, cache, session_id)
+
     def stream_chat(
         self,
         messages: list[dict],
@@ -65,10 +85,22 @@ class TransformersBackend:
     ) -> Iterator[str | GenerationStats]:
         reserve = min(params.max_new_tokens, self.info.context_length // 2)
         prompt = fit_to_context(self.tokenizer, messages, self.info.context_length, reserve)
-        for item in stream_generate(
-            self.model, self.tokenizer, prompt.ids, params, self.device, cancel,
-            stop_strings=(*self.stop_strings, *params.stop), stop_token_ids=self.stop_token_ids,
-        ):
+        started = time.perf_counter()
+        stops = (*self.stop_strings, *params.stop)
+        cache, cached = self.kv.lookup(prompt.ids, session_id) if self.kv is not None else (None, 0)
+        if self.runner is not None and not params.prompt_lookup_num_tokens:
+            reset_peak_memory(self.device)
+            eos = eos_ids(self.model, self.stop_token_ids)
+            job = Job(prompt.ids, params, frozenset(eos), cancel, cache, cached, self._keeper(session_id))
+            stream = stream_tokens(self.runner.submit(job), self.tokenizer, len(prompt.ids), params, self.device,
+                                   cancel, stops, eos, cached, started)
+        else:
+            stream = stream_generate(
+                self.model, self.tokenizer, prompt.ids, params, self.device, cancel, stop_strings=stops,
+                stop_token_ids=self.stop_token_ids, past_key_values=cache, cached_tokens=cached,
+                on_finish=self._keeper(session_id),
+            )
+        for item in stream:
             if isinstance(item, GenerationStats):
                 item.trimmed_messages = prompt.dropped
             yield item

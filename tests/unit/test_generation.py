@@ -89,10 +89,11 @@ def test_cancel_event_ends_generation_with_cancelled_reason(tiny_engine):
 def test_out_of_memory_is_reported_and_the_engine_keeps_serving(tiny_engine, monkeypatch):
     model = tiny_engine.backend.model
 
-    def exploding_generate(*args, **kwargs):
+    def exploding_forward(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
-    monkeypatch.setattr(model, "generate", exploding_generate)
+    # forward, not generate: batched decoding calls the model directly
+    monkeypatch.setattr(model, "forward", exploding_forward)
     with pytest.raises(OutOfMemory, match="ran out of memory"):
         run(tiny_engine, temperature=0, max_new_tokens=5)
     monkeypatch.undo()
@@ -101,10 +102,10 @@ def test_out_of_memory_is_reported_and_the_engine_keeps_serving(tiny_engine, mon
 
 
 def test_worker_errors_are_reraised_in_the_caller(tiny_engine, monkeypatch):
-    def broken_generate(*args, **kwargs):
+    def broken_forward(*args, **kwargs):
         raise ValueError("bad logits processor")
 
-    monkeypatch.setattr(tiny_engine.backend.model, "generate", broken_generate)
+    monkeypatch.setattr(tiny_engine.backend.model, "forward", broken_forward)
     with pytest.raises(GenerationError, match="bad logits processor"):
         run(tiny_engine, temperature=0, max_new_tokens=5)
 
