@@ -26,6 +26,7 @@ __all__ = ["LoadedModel", "load_model", "resolve_model_source", "embedded_defaul
 
 log = logging.getLogger(__name__)
 DEFAULT_MODEL_NAME = "gemma-3-270m-q4_k_m"  # the embedded default; a plain id that OpenAI clients accept
+AUTO_INT8_MIN_PARAMS = 50_000_000  # below this, decoding is not bound by weight reads
 Progress = Callable[[str], None]
 
 
@@ -140,13 +141,18 @@ def _quantization_kwargs(config: EngineConfig, device: DeviceInfo, dtype, notes:
     }
 
 
-def _dynamic_int8(model, notes: list[str]):
-    """Weight-only int8 for Linear layers on the CPU (measured ~2x fp32 decode here)."""
+def _int8_on_cpu(config: EngineConfig, model, tokenizer, source: str, progress: Progress, notes: list[str]):
+    """Weight int8 on the CPU (engine/quantize.py); "auto" only where it pays off and passes the quality gate."""
     import torch
 
-    model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
-    notes.append("Linear layers quantized to int8 (dynamic) for CPU decoding.")
-    return model
+    if config.quantization == "auto":
+        params = sum(p.numel() for p in model.parameters())
+        if params < AUTO_INT8_MIN_PARAMS or model.dtype != torch.float32:
+            return None  # tiny models are not bound by weight reads; a chosen dtype is respected
+    from engine.quantize import apply_int8
+
+    progress("Preparing int8 weights for the CPU (the quality check runs once per model)…")
+    return apply_int8(model, tokenizer, source, config.cache_dir, config.quantization == "int8", notes)
 
 
 def load_model(config: EngineConfig, device: DeviceInfo, progress: Progress | None = None) -> LoadedModel:
@@ -182,13 +188,14 @@ def load_model(config: EngineConfig, device: DeviceInfo, progress: Progress | No
     if not quant:
         model = model.to(device.torch_device)
     model.eval()
-    if config.quantization == "int8":
-        if device.is_gpu:
-            notes.append("--quantization int8 is the CPU path; on a GPU/DCU use 8bit or 4bit.")
-        else:
-            model = _dynamic_int8(model, notes)
+    int8_scope = None
+    if config.quantization == "int8" and device.is_gpu:
+        notes.append("--quantization int8 is the CPU path; on a GPU/DCU use 8bit or 4bit.")
+    elif config.quantization in ("int8", "auto") and not device.is_gpu:
+        int8_scope = _int8_on_cpu(config, model, tokenizer, source, progress, notes)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     label = "4bit" if quant and config.quantization == "4bit" else ("8bit" if quant else None)
-    label = "int8" if config.quantization == "int8" and not device.is_gpu else label
+    if int8_scope:
+        label = "int8" if int8_scope == "all" else "int8 lm_head"
     return LoadedModel(model, tokenizer, name, source, str(dtype).removeprefix("torch."), label, notes)
