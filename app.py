@@ -38,12 +38,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("model", str, None, "model directory, .gguf file or cached hub id (default: embedded Gemma 3 270M)"),
     Option("device", str, "auto", "auto, cpu, cuda, cuda:N, dcu or rocm"),
     Option("dtype", str, "auto", "auto, float32, float16 or bfloat16 (auto: bf16/fp16 on accelerators, fp32 on CPU)"),
-    Option("quantization", str, None, "4bit or 8bit (bitsandbytes, GPU/DCU; with vllm: bitsandbytes or fp8) "
-           "or int8 (CPU dynamic)"),
+    Option("quantization", str, "auto", "auto (int8 on CPU when it passes a quality check), none, 4bit or 8bit "
+           "(bitsandbytes, GPU/DCU; with vllm: bitsandbytes or fp8) or int8 (CPU)"),
     Option("trust_remote_code", bool, False, "allow model code from the model directory (ChatGLM3, Baichuan2, Qwen-1)"),
     Option("strict_device", bool, False, "fail instead of falling back to the CPU when --device is missing"),
     Option("max_context", int, None, "context window to use, in tokens (default: the model's, at most 8192)"),
     Option("max_queue", int, 32, "requests that may wait for the model before new ones get 'busy'"),
+    Option("max_batch", int, 8, "requests decoded together (1 turns batching off)"),
+    Option("kv_cache_mb", int, 512, "memory for KV caches kept to reuse earlier turns (0 turns reuse off)"),
     Option("backend", str, "transformers", "transformers (in-process), vllm, or openai (remote server)"),
     Option("base_url", str, None, "with --backend openai: the server's /v1 URL, e.g. http://10.0.0.5:8000/v1"),
     Option("remote_model", str, None, "with --backend openai: model name on the remote server (default: the first "
@@ -138,7 +140,8 @@ def build_configs(settings: dict[str, object]):
         strict_device=bool(settings["strict_device"]), max_context=settings["max_context"],
         max_queue=settings["max_queue"], backend=settings["backend"], base_url=settings["base_url"],
         remote_model=settings["remote_model"], remote_api_key=settings["remote_api_key"],
-        tensor_parallel_size=settings["tensor_parallel_size"],
+        tensor_parallel_size=settings["tensor_parallel_size"], max_batch=settings["max_batch"],
+        kv_cache_bytes=int(settings["kv_cache_mb"]) * 1024**2,
         cache_dir=Path(settings["cache_dir"]) if settings["cache_dir"] else default_cache_dir(),
     )
     web = WebConfig(host=settings["host"], port=settings["port"], api_key=settings["api_key"],
