@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from webui.adapters import domain_error_types, http_status_of
 from webui.auth import install_guards
+from webui.metrics_routes import include_metrics_routes
 from webui.openai_api import include_openai_api
 from webui.services import Services
 from webui.sessions_api import include_sessions_api
@@ -30,6 +31,7 @@ def build_api(services: Services) -> FastAPI:
     app.include_router(router)
     include_openai_api(app, services)
     include_sessions_api(app, services)
+    include_metrics_routes(app, services)
     if services.store is not None:  # document Q&A routes; absent when the rag package is off
         from webui.rag_api import include_rag_api
 
