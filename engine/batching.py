@@ -86,8 +86,8 @@ def _pack(rows: list[list[tuple[torch.Tensor, torch.Tensor]]]) -> tuple[object, 
     pads = [longest - n for n in lengths]
     layers = []
     for index in range(len(rows[0])):
-        keys = torch.cat([F.pad(row[index][0], (0, 0, pad, 0)) for row, pad in zip(rows, pads)])
-        values = torch.cat([F.pad(row[index][1], (0, 0, pad, 0)) for row, pad in zip(rows, pads)])
+        keys = torch.cat([F.pad(row[index][0], (0, 0, pad, 0)) for row, pad in zip(rows, pads, strict=True)])
+        values = torch.cat([F.pad(row[index][1], (0, 0, pad, 0)) for row, pad in zip(rows, pads, strict=True)])
         layers.append((keys, values))
     return DynamicCache(ddp_cache_data=layers), pads
 
@@ -248,7 +248,7 @@ class BatchRunner:
             self._cache = None
             return
         self._cache, pads = _pack(rows)
-        for job, pad in zip(jobs, pads):
+        for job, pad in zip(jobs, pads, strict=True):
             job.pad = pad
 
     def _finish(self, job: Job, cache) -> None:

@@ -10,6 +10,7 @@ from webui.chat_tab import build_chat_tab
 from webui.i18n import t
 from webui.services import Services
 from webui.sessions_panel import CSS as SESSIONS_CSS
+from webui.system_tab import build_system_tab
 
 __all__ = ["build_app", "CSS"]
 
@@ -54,4 +55,6 @@ def build_app(services: Services) -> gr.Blocks:
 
                 with gr.Tab(t("tab_code"), id="code"):
                     build_code_tab(services.engine)
+            with gr.Tab(t("tab_system"), id="system"):
+                build_system_tab(services)
     return blocks

@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable, Iterator
 
 from engine.backends.base import EngineInfo
+from engine.batching import BatchRunner, Job
 from engine.config import EngineConfig, SamplingParams
 from engine.device import DeviceInfo, resolve_device
-from engine.batching import BatchRunner, Job
 from engine.generate import eos_ids, reset_peak_memory, stream_generate, stream_tokens
 from engine.history import fit_to_context
 from engine.kv_cache import CacheStats, PrefixCache

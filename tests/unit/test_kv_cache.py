@@ -111,7 +111,7 @@ def test_stored_entry_is_not_mutated_by_the_next_turn(tiny_engine):
     _, stats = tiny_engine.chat(history, GREEDY, session_id="other")
     assert stats.cached_tokens > 0
     assert entry.cache.get_seq_length() == length
-    assert all(torch.equal(k, k0) and torch.equal(v, v0) for (k, v, *_), (k0, v0) in zip(entry.cache, snapshot))
+    assert all(torch.equal(k, k0) and torch.equal(v, v0) for (k, v, *_), (k0, v0) in zip(entry.cache, snapshot, strict=True))
 
 
 def test_lookup_picks_the_longest_common_prefix_and_leaves_one_token():

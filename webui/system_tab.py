@@ -1,0 +1,132 @@
+"""The System tab: a live view of the device, the model and the engine, refreshed by a timer.
+
+Accelerators are read through torch (memory) and the vendor monitor that is present (``hy-smi``
+on Hygon DCU, ``nvidia-smi``, ``rocm-smi``); the CPU and RAM through psutil. ``system_snapshot``
+is plain data (tests and the API can use it); ``render_markdown`` turns it into the panel.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import gradio as gr
+import psutil
+
+from webui.i18n import language_of, register, t, text
+from webui.services import Services
+
+__all__ = ["build_system_tab", "system_snapshot", "render_markdown", "REFRESH_S"]
+
+REFRESH_S = 3.0
+GIB = 1024**3
+
+register(
+    en={"sys_model": "Model", "sys_device": "Device", "sys_cpu": "CPU and memory", "sys_engine": "Engine",
+        "sys_monitor": "Vendor monitor", "sys_auto_refresh": "Refresh every 3 s", "sys_refresh": "Refresh now",
+        "sys_none": "no accelerator: running on the CPU"},
+    zh={"sys_model": "模型", "sys_device": "设备", "sys_cpu": "CPU 与内存", "sys_engine": "引擎",
+        "sys_monitor": "厂商监控工具", "sys_auto_refresh": "每 3 秒刷新", "sys_refresh": "立即刷新",
+        "sys_none": "没有加速卡：在 CPU 上运行"},
+)
+
+
+def _accelerators() -> list[dict]:
+    torch = sys.modules.get("torch")  # only when the engine already imported it; never load it here
+    if torch is None or not torch.cuda.is_available():
+        return []
+    found = []
+    for index in range(torch.cuda.device_count()):
+        try:
+            free, total = torch.cuda.mem_get_info(index)
+        except RuntimeError:  # some HIP builds cannot report free memory
+            total = torch.cuda.get_device_properties(index).total_memory
+            free = None
+        found.append({"index": index, "name": torch.cuda.get_device_name(index), "total": total, "free": free,
+                      "allocated": torch.cuda.memory_allocated(index), "reserved": torch.cuda.memory_reserved(index),
+                      "peak": torch.cuda.max_memory_allocated(index), "hip": bool(getattr(torch.version, "hip", None))})
+    return found
+
+
+def _engine_state(engine) -> dict:
+    state: dict = {}
+    queue = getattr(engine, "queue", None)
+    if queue is not None:
+        state.update(waiting=queue.depth, running=queue.active, capacity=queue.capacity)
+    backend = getattr(engine, "backend", None)
+    runner = getattr(backend, "runner", None)
+    if runner is not None:
+        state["peak_batch"] = runner.peak_batch
+    kv = backend.kv_stats() if hasattr(backend, "kv_stats") else None
+    if kv is not None:
+        state["kv_cache"] = {"entries": kv.entries, "bytes": kv.bytes, "max_bytes": kv.max_bytes,
+                             "hits": kv.hits, "misses": kv.misses}
+    return state
+
+
+def system_snapshot(services: Services, smi: bool = True) -> dict:
+    from engine.device import smi_summary
+
+    vm = psutil.virtual_memory()
+    process = psutil.Process()
+    info = services.engine.info
+    return {
+        "model": {"name": info.model, "backend": info.backend, "device": info.device,
+                  "device_name": info.device_name, "dtype": info.dtype, "quantization": info.quantization},
+        "accelerators": _accelerators(),
+        "monitors": smi_summary(timeout=2.0) if smi else {},
+        "cpu": {"cores": os.cpu_count(), "percent": psutil.cpu_percent(interval=None),
+                "load": os.getloadavg() if hasattr(os, "getloadavg") else None,
+                "ram_used": vm.total - vm.available, "ram_total": vm.total, "process_rss": process.memory_info().rss},
+        "engine": _engine_state(services.engine),
+    }
+
+
+def render_markdown(snap: dict, lang: str = "en") -> str:
+    model = snap["model"]
+    quant = f" · {model['quantization']}" if model["quantization"] else ""
+    lines = [f"### {text('sys_model', lang)}",
+             f"{model['name']} · {model['backend']} · {model['device'].upper()} ({model['device_name']}) · "
+             f"{model['dtype']}{quant}", "", f"### {text('sys_device', lang)}"]
+    if not snap["accelerators"]:
+        lines.append(text("sys_none", lang))
+    for acc in snap["accelerators"]:
+        free = f", {acc['free'] / GIB:.1f} GiB free" if acc["free"] is not None else ""
+        lines.append(f"- **{acc['index']}: {acc['name']}** — {acc['total'] / GIB:.1f} GiB{free}; torch allocated "
+                     f"{acc['allocated'] / GIB:.2f} GiB (peak {acc['peak'] / GIB:.2f}), reserved "
+                     f"{acc['reserved'] / GIB:.2f} GiB")
+    cpu = snap["cpu"]
+    load = " / ".join(f"{x:.2f}" for x in cpu["load"]) if cpu["load"] else "n/a"
+    lines += ["", f"### {text('sys_cpu', lang)}",
+              f"- {cpu['cores']} cores · {cpu['percent']:.0f} % busy · load {load}",
+              f"- RAM {cpu['ram_used'] / GIB:.1f} / {cpu['ram_total'] / GIB:.1f} GiB · this process "
+              f"{cpu['process_rss'] / GIB:.2f} GiB"]
+    engine = snap["engine"]
+    if engine:
+        lines += ["", f"### {text('sys_engine', lang)}"]
+        if "running" in engine:
+            lines.append(f"- running {engine['running']} / {engine['capacity']} · waiting {engine['waiting']}"
+                         + (f" · largest batch so far {engine['peak_batch']}" if "peak_batch" in engine else ""))
+        if "kv_cache" in engine:
+            kv = engine["kv_cache"]
+            lines.append(f"- KV cache: {kv['entries']} conversations, {kv['bytes'] / 1024**2:.0f} / "
+                         f"{kv['max_bytes'] / 1024**2:.0f} MiB · {kv['hits']} hits, {kv['misses']} misses")
+    for tool, output in snap["monitors"].items():
+        lines += ["", f"### {text('sys_monitor', lang)}: `{tool}`", "```", output[-3000:], "```"]
+    return "\n".join(lines)
+
+
+def build_system_tab(services: Services) -> None:
+    def refresh(request: gr.Request = None) -> str:
+        return render_markdown(system_snapshot(services), language_of(request))
+
+    with gr.Column(elem_id="system-tab"):
+        panel = gr.Markdown(render_markdown(system_snapshot(services, smi=False)), elem_id="system-panel")
+        with gr.Row():
+            auto = gr.Checkbox(True, label=t("sys_auto_refresh"), elem_id="system-auto")
+            now = gr.Button(t("sys_refresh"), size="sm", elem_id="system-refresh")
+    timer = gr.Timer(REFRESH_S)
+    quiet = {"show_progress": "hidden", "queue": False, "api_visibility": "private"}
+    timer.tick(refresh, outputs=panel, **quiet)
+    now.click(refresh, outputs=panel, **quiet)
+    auto.change(lambda on: gr.Timer(active=on), inputs=auto, outputs=timer, **quiet)
