@@ -65,8 +65,14 @@ def set_slider(page: Page, label: str, value: int, accordion: str | None = None)
     if accordion and not box.is_visible():
         page.get_by_text(accordion, exact=True).first.click()
     expect(box).to_be_visible()
-    box.fill(str(value))
-    box.press("Tab")  # commit on blur, like a person leaving the field
+    # A freshly opened accordion can re-render its sliders once and drop a value typed in the
+    # meantime; type again until it sticks (bounded), then assert it.
+    for _ in range(3):
+        box.fill(str(value))
+        box.press("Tab")  # commit on blur, like a person leaving the field
+        page.wait_for_timeout(300)
+        if box.input_value() == str(value):
+            break
     expect(box).to_have_value(str(value))
 
 
