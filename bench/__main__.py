@@ -1,0 +1,100 @@
+"""``make bench`` / ``python -m bench [--quick] [--only a,b] [--out DIR]``.
+
+Measures, on the default configuration of this machine (the embedded model unless ``--model``):
+
+* ``overhead``: the engine's stream vs bare ``model.generate`` on the same prompt;
+* ``turns``: time to first token at turns 1 and 8 of a chat, with and without KV reuse;
+* ``concurrency``: aggregate tokens/s of 1, 4 and 16 simultaneous streams;
+* ``prompt_lookup``: a Code-tab fix with prompt-lookup decoding vs without;
+* ``quantization``: fp32 / bf16 / int8 on a CPU, fp16 / bf16 / 4-bit on a GPU (speed, memory, quality);
+* ``rag``: document ingest and search (``bench/rag_bench.py``).
+
+Writes ``bench/results/<date>-<device>[-quick].json`` and ``.md`` (a markdown table). ``--quick``
+finishes in a few minutes on 2 CPU cores; the full run takes longer. Run it on a quiet machine:
+other load on the cores skews every number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+from bench.common import environment, load_avg, load_engine, peak_rss_bytes, section
+from bench.report import render_markdown
+
+SECTIONS = ("overhead", "turns", "concurrency", "prompt_lookup", "quantization", "rag")
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _device_slug(engine) -> str:
+    info = engine.info
+    if info.device == "cpu":
+        return "cpu"
+    name = re.sub(r"[^a-z0-9]+", "-", info.device_name.lower()).strip("-")
+    return f"{info.device}-{name}"[:48]
+
+
+def _rag(quick: bool) -> dict:
+    from bench import rag_bench
+
+    return rag_bench.run(quick=quick)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer tokens and repeats (a few minutes on a CPU)")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {', '.join(SECTIONS)}")
+    parser.add_argument("--model", default=None, help="model to benchmark (default: the embedded default)")
+    parser.add_argument("--out", default=str(RESULTS), help="directory for the JSON and markdown results")
+    args = parser.parse_args(argv)
+    wanted = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = sorted(set(wanted) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+    started = time.perf_counter()
+    config = {"model": args.model} if args.model else {}
+    results: dict = {"date": time.strftime("%Y-%m-%d"), "quick": args.quick, "environment": environment()}
+    engine = load_engine(**config)
+    info = engine.info
+    results["device"] = _device_slug(engine)
+    results["default_config"] = {"model": info.model, "device": info.device, "dtype": info.dtype,
+                                 "quantization": info.quantization, "capacity": engine.queue.capacity,
+                                 "notes": list(info.notes)}
+    from bench import engine_bench
+
+    runners = {
+        "overhead": lambda: engine_bench.overhead(engine, args.quick),
+        "turns": lambda: engine_bench.turns(engine, args.quick, **config),
+        "concurrency": lambda: engine_bench.concurrency(engine, args.quick),
+        "prompt_lookup": lambda: engine_bench.prompt_lookup(engine, args.quick),
+        "quantization": lambda: __import__("bench.quant_bench", fromlist=["run"]).run(args.quick),
+        "rag": lambda: _rag(args.quick),
+    }
+    for name in SECTIONS:
+        if name in wanted:
+            results[name] = section(name, runners[name])
+    results["load_avg_end"] = load_avg()
+    results["main_process_peak_rss_bytes"] = peak_rss_bytes()
+    results["wall_s"] = round(time.perf_counter() - started, 1)
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"{results['date']}-{results['device']}" + ("-quick" if args.quick else "")
+    (out / f"{stem}.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    markdown = render_markdown(results)
+    (out / f"{stem}.md").write_text(markdown, encoding="utf-8")
+    print(markdown)
+    print(f"[bench] wrote {out / stem}.json and .md in {results['wall_s']} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""Turn the benchmark results into one markdown table (configuration x speed, TTFT, memory)."""
+
+from __future__ import annotations
+
+__all__ = ["render_markdown", "goals"]
+
+GIB = 1024**3
+
+
+def _fmt(value, digits: int = 2) -> str:
+    if value is None or value == "":
+        return ""
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def goals(results: dict) -> list[tuple[str, str, bool | None]]:
+    """(goal, measured, met) for the issue's targets; met is None when not measured."""
+    out: list[tuple[str, str, bool | None]] = []
+    overhead = results.get("overhead", {})
+    if "overhead_pct" in overhead:
+        out.append(("engine stream overhead vs bare generate <= 5 %", f"{overhead['overhead_pct']} %",
+                    overhead["overhead_pct"] <= 5))
+    turns = results.get("turns", {})
+    if "ttft_turn8_over_turn1_with_reuse" in turns:
+        ratio = turns["ttft_turn8_over_turn1_with_reuse"]
+        out.append(("TTFT turn 8 <= 1.5x turn 1 (KV reuse)",
+                    f"{ratio}x (without reuse {turns['ttft_turn8_over_turn1_without_reuse']}x)", ratio <= 1.5))
+    runs = {run["streams"]: run for run in results.get("concurrency", {}).get("runs", [])}
+    if 1 in runs and 4 in runs:
+        speedup = runs[4]["speedup_vs_1"]
+        out.append(("4 streams aggregate >= 1.5x one stream", f"{speedup}x", speedup >= 1.5))
+    return out
+
+
+def _rows(results: dict) -> list[list[str]]:
+    rows: list[list[str]] = []
+    env = results.get("environment", {})
+    device = "GPU " + env["gpu"] if env.get("gpu") else f"CPU x{env.get('cores')}"
+    default = results.get("default_config", {})
+    label = default.get("quantization") or default.get("dtype", "")
+    overhead = results.get("overhead", {})
+    if "engine_tokens_per_s" in overhead:
+        rows.append(["bare model.generate", label, "1", _fmt(overhead["bare_tokens_per_s"]), "", "",
+                     "end-to-end incl. prefill"])
+        rows.append(["engine stream", label, "1", _fmt(overhead["engine_tokens_per_s"]), "", "",
+                     f"overhead {overhead['overhead_pct']} %"])
+    turns = results.get("turns", {})
+    for name in ("with_reuse", "without_reuse"):
+        for turn in (0, -1):
+            if turns.get(name):
+                row = turns[name][turn]
+                rows.append([f"chat turn {1 if turn == 0 else len(turns[name])} ({name.replace('_', ' ')})", label,
+                             "1", _fmt(row["tokens_per_s"]), _fmt(row["ttft_s"], 3), "",
+                             f"{row['prompt_tokens']} prompt tokens, {row['cached_tokens']} cached"])
+    for run in results.get("concurrency", {}).get("runs", []):
+        rows.append([f"{run['streams']} concurrent streams", label, str(run["streams"]),
+                     _fmt(run["aggregate_tokens_per_s"]), _fmt(run["median_ttft_s"], 3), "",
+                     f"{run['speedup_vs_1']}x one stream; {run['median_stream_tokens_per_s']} tok/s per stream"])
+    quant = results.get("quantization", {})
+    for config in quant.get("configs", []):
+        rows.append([f"precision {config['config']}", config["label"], "1", _fmt(config["decode_tokens_per_s"]),
+                     _fmt(config["ttft_s"], 3), f"{config['peak_memory_bytes'] / GIB:.2f} GiB",
+                     f"ppl x{config['perplexity_ratio']}, top-1 {config['top1_agreement']:.0%}, greedy match "
+                     f"{config['greedy_matching_tokens']}; TTFT for {config['prompt_tokens']} prompt tokens"])
+    llama = quant.get("llama_cpp", {})
+    if "decode_tokens_per_s" in llama:
+        rows.append(["llama.cpp (same GGUF)", "Q4_K_M", "1", _fmt(llama["decode_tokens_per_s"]),
+                     _fmt(llama["ttft_s"], 3), "", "optional comparison"])
+    lookup = results.get("prompt_lookup", {})
+    for name in ("without", "with"):
+        if name in lookup:
+            row = lookup[name]
+            rows.append([f"code fix, prompt lookup {name}", label, "1", _fmt(row["tokens_per_s"]),
+                         _fmt(row["ttft_s"], 3), "", f"{row['completion_tokens']} tokens end-to-end"
+                         + (f"; speedup {lookup['speedup']}x, same output: {lookup['same_output']}"
+                            if name == "with" else "")])
+    for row in rows:
+        row.insert(1, device)
+    return rows
+
+
+def _rag_rows(rag: dict) -> list[list[str]]:
+    rows = []
+    ingest = rag.get("ingest", {})
+    if ingest:
+        rows.append(["RAG ingest", f"{ingest.get('pages')} pages, {ingest.get('chunks')} chunks",
+                     f"{ingest.get('pages_per_s', {}).get('total')} pages/s",
+                     f"{ingest.get('chunks_per_s', {}).get('total')} chunks/s", ingest.get("embedder", "")])
+    for search in rag.get("search", []):
+        for kind in ("exact", "ann"):
+            part = search.get(kind, {}) if isinstance(search, dict) else {}
+            for mode in ("dense", "hybrid"):
+                if "p50_ms" in part.get(mode, {}):
+                    rows.append([f"RAG search ({kind} index, {mode})", f"{search.get('chunks')} chunks",
+                                 "p50 / p95 ms", f"{part[mode]['p50_ms']} / {part[mode]['p95_ms']}",
+                                 f"ANN recall@10 {search.get('ann_recall_at_10')}" if kind == "ann" else ""])
+    return rows
+
+
+def render_markdown(results: dict) -> str:
+    env = results.get("environment", {})
+    lines = [f"# dcu-chat benchmark — {results.get('date')} — {results.get('device')}", "",
+             f"{'Quick' if results.get('quick') else 'Full'} run; torch {env.get('torch')}, transformers "
+             f"{env.get('transformers')}, {env.get('cores')} cores, load average at start "
+             f"{env.get('load_avg_start')} and end {results.get('load_avg_end')} "
+             "(timings on a shared machine are noisy; compare rows of one run).", "",
+             "| configuration | device | precision | concurrency | tokens/s | TTFT (s) | peak memory | notes |",
+             "|---|---|---|---|---|---|---|---|"]
+    lines += ["| " + " | ".join(row) + " |" for row in _rows(results)]
+    rag = results.get("rag")
+    if rag:
+        lines += ["", "| RAG | workload | metric | value | notes |", "|---|---|---|---|---|"]
+        lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in _rag_rows(rag)]
+    met = goals(results)
+    if met:
+        lines += ["", "| goal | measured | met |", "|---|---|---|"]
+        lines += [f"| {goal} | {measured} | {'yes' if ok else 'no'} |" for goal, measured, ok in met]
+    notes = [results.get("quantization", {}).get("gpu_note"), results.get("quantization", {}).get(
+        "llama_cpp", {}).get("skipped")]
+    notes += [f"{name}: {section['error']}" for name, section in results.items()
+              if isinstance(section, dict) and "error" in section]
+    lines += [""] + [f"- {note}" for note in notes if note]
+    return "\n".join(lines) + "\n"
