@@ -25,6 +25,7 @@ import json
 import logging
 import math
 import os
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -73,8 +74,10 @@ class Int8Linear(nn.Module):
         weight = torch.cat([weight, weight.new_zeros(out_features, 2)], dim=1)
         scale = (weight.abs().amax(dim=1) / 127).clamp_min(1e-12).double()
         zero = torch.zeros(out_features, dtype=torch.long)
-        qweight = torch.quantize_per_channel(weight, scale, zero, 0, torch.qint8)
-        self._packed = torch.ops.quantized.linear_prepack(qweight, None)
+        with warnings.catch_warnings():  # quantized tensors are deprecated upstream; the fbgemm kernels still ship
+            warnings.simplefilter("ignore", UserWarning)
+            qweight = torch.quantize_per_channel(weight, scale, zero, 0, torch.qint8)
+            self._packed = torch.ops.quantized.linear_prepack(qweight, None)
         self.register_buffer("bias", None if linear.bias is None else linear.bias.detach().float().clone())
         self.out_dtype = linear.weight.dtype
 
