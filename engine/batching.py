@@ -104,10 +104,11 @@ class BatchRunner:
             return False
         return all(name in names for name in ("cache", "position_ids", "attention_mask", "logits_to_keep"))
 
-    def __init__(self, model, max_batch: int = 8, device: str = "cpu") -> None:
+    def __init__(self, model, max_batch: int = 8, device: str = "cpu", idle_exit_s: float = 30.0) -> None:
         self.model = model
         self.max_batch = max_batch
         self.device = device
+        self.idle_exit_s = idle_exit_s  # an idle runner ends its thread (and lets go of the model)
         self.peak_batch = 0  # largest batch decoded so far (tests and the System tab read it)
         self._inbox: queue.Queue[Job] = queue.Queue()
         self._waiting: list[Job] = []
@@ -129,11 +130,15 @@ class BatchRunner:
     def submit(self, job: Job) -> TokenFeed:
         """Queue a job; its token ids arrive on the returned feed."""
         with self._start_lock:
+            self._inbox.put(job)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="dcu-chat-batch", daemon=True)
                 self._thread.start()
-        self._inbox.put(job)
         return job.feed()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     @contextmanager
     def paused(self) -> Iterator[None]:
@@ -146,7 +151,14 @@ class BatchRunner:
     def _loop(self) -> None:
         while True:
             if not self._rows and not self._waiting:
-                self._waiting.append(self._inbox.get())
+                try:
+                    self._waiting.append(self._inbox.get(timeout=self.idle_exit_s))
+                except queue.Empty:
+                    with self._start_lock:  # submit() starts a new thread if a job comes after this
+                        if self._inbox.empty():
+                            self._thread = None
+                            return
+                    continue
             with self._gate, torch.inference_mode():
                 while True:
                     try:

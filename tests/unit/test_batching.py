@@ -158,3 +158,16 @@ def test_batching_takes_per_row_positions_into_account(engine):
     expected = [engine.chat(ask(p), params)[0] for p in ("hi", long_prompt)]
     assert [text for text, _ in together(engine, [(ask("hi"), params, None), (ask(long_prompt), params, None)])] \
         == expected
+
+
+def test_an_idle_runner_ends_its_thread_and_restarts_on_demand(tiny_model_dir):
+    engine = Engine.load(EngineConfig(model=str(tiny_model_dir), device="cpu", kv_cache_bytes=0))
+    runner = engine.backend.runner
+    runner.idle_exit_s = 0.05
+    params = SamplingParams(temperature=0, max_new_tokens=4)
+    first = engine.chat(ask(PROMPTS[0]), params)[0]
+    deadline = time.monotonic() + 10
+    while runner.running and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not runner.running
+    assert engine.chat(ask(PROMPTS[0]), params)[0] == first
