@@ -212,7 +212,8 @@ class BatchRunner:
         return cache
 
     def _emit(self, job: Job, logits: torch.Tensor) -> None:
-        ids = torch.tensor([job.all_ids()], device=logits.device)
+        needs_ids = job.sampler.penalty is not None  # only the repetition penalty looks at earlier tokens
+        ids = torch.tensor([job.all_ids()], device=logits.device) if needs_ids else None
         token = job.sampler(logits, ids)
         job.generated.append(token)
         job.queue.put([token])

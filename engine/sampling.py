@@ -31,8 +31,9 @@ class Sampler:
             self.generator = torch.Generator(device=device)
             self.generator.manual_seed(params.seed)
 
-    def __call__(self, logits: torch.Tensor, ids: torch.Tensor) -> int:
-        """``logits``: [1, vocab] for the next position; ``ids``: [1, n], every token so far."""
+    def __call__(self, logits: torch.Tensor, ids: torch.Tensor | None) -> int:
+        """``logits``: [1, vocab] for the next position; ``ids``: [1, n], every token so far (or None
+        when there is no repetition penalty)."""
         scores = logits.float()
         if self.penalty is not None:
             scores = self.penalty(ids, scores)

@@ -171,3 +171,24 @@ def test_an_idle_runner_ends_its_thread_and_restarts_on_demand(tiny_model_dir):
         time.sleep(0.02)
     assert not runner.running
     assert engine.chat(ask(PROMPTS[0]), params)[0] == first
+
+
+def test_sampler_applies_top_k_top_p_and_seed_like_generate():
+    import torch
+
+    from engine.sampling import Sampler
+
+    logits = torch.log(torch.tensor([[0.6, 0.3, 0.08, 0.02]]))
+    plain = {"temperature": 1.0, "repetition_penalty": 1.0}
+    draws = lambda params, n=200: {Sampler(params)(logits, None) for _ in range(n)}  # noqa: E731
+    assert draws(SamplingParams(**plain, top_p=0.5, top_k=0)) == {0}
+    assert draws(SamplingParams(**plain, top_p=0.85, top_k=0)) == {0, 1}
+    assert draws(SamplingParams(**plain, top_p=1.0, top_k=2)) == {0, 1}
+    assert draws(SamplingParams(**plain, top_p=1.0, top_k=0), 400) == {0, 1, 2, 3}
+    seeded = SamplingParams(**plain, top_p=1.0, top_k=0, seed=3)
+    first, second = Sampler(seeded), Sampler(seeded)
+    assert [first(logits, None) for _ in range(20)] == [second(logits, None) for _ in range(20)]
+    # Greedy with transformers' repetition penalty: the seen token 0 (2.0 / 2) falls below token 1 (1.5).
+    raw = torch.tensor([[2.0, 1.5, 0.0, -1.0]])
+    assert Sampler(SamplingParams(temperature=0, repetition_penalty=2.0))(raw, torch.tensor([[0]])) == 1
+    assert Sampler(SamplingParams(temperature=0, repetition_penalty=1.0))(raw, None) == 0
