@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 
     runners = {
         "overhead": lambda: engine_bench.overhead(engine, args.quick),
-        "turns": lambda: engine_bench.turns(engine, args.quick, **config),
+        "turns": lambda: engine_bench.turns(engine, args.quick),
         "concurrency": lambda: engine_bench.concurrency(engine, args.quick),
         "prompt_lookup": lambda: engine_bench.prompt_lookup(engine, args.quick),
         "quantization": lambda: __import__("bench.quant_bench", fromlist=["run"]).run(args.quick),

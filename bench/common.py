@@ -54,11 +54,18 @@ def load_engine(**overrides):
     return Engine.load(EngineConfig(**overrides))
 
 
-def free(*objects) -> None:
-    """Drop engines between configurations so memory numbers do not pile up."""
+def free(*engines) -> None:
+    """Stop engines' decoding threads and drop their caches so memory numbers do not pile up
+    (the caller drops its own references)."""
     import torch
 
-    del objects
+    for engine in engines:
+        backend = getattr(engine, "backend", None)
+        if getattr(backend, "runner", None) is not None:
+            backend.runner.close()
+        if getattr(backend, "kv", None) is not None:
+            backend.kv.clear()
+    del engines
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from bench.common import concurrent, free, load_engine, median, timed_chat
+from bench.common import concurrent, median, timed_chat
 
 __all__ = ["overhead", "turns", "concurrency", "prompt_lookup", "TURN_QUESTIONS"]
 
@@ -75,7 +75,7 @@ def overhead(engine, quick: bool) -> dict:
     with torch.inference_mode():  # warm both paths up: first calls pay one-off costs
         backend.model.generate(ids, max_new_tokens=2, do_sample=False, pad_token_id=backend.tokenizer.pad_token_id)
     timed_chat(engine, STORY, replace(params, max_new_tokens=2))
-    for _ in range(3 if quick else 6):
+    for _ in range(2 if quick else 6):
         started = time.perf_counter()
         with torch.inference_mode():
             out = backend.model.generate(ids, max_new_tokens=tokens, do_sample=False, repetition_penalty=1.0,
@@ -92,32 +92,34 @@ def overhead(engine, quick: bool) -> dict:
             "overhead_pct": round((mine / bare - 1) * 100, 1)}
 
 
-def _conversation(engine, tokens: int) -> list[dict]:
+def turns(engine, quick: bool) -> dict:
+    """TTFT at turns 1 and 8 of one chat: with KV reuse (the whole conversation, as a user has it),
+    and without (the same turn-1 and turn-8 prompts with the cache emptied first)."""
     from engine.config import SamplingParams
 
+    tokens = 12 if quick else 32
     params = SamplingParams(temperature=0, max_new_tokens=tokens)
-    history, rows = [], []
+    _clear_kv(engine)
+    history, with_reuse, prompts = [], [], []
     for question in TURN_QUESTIONS:
         history.append({"role": "user", "content": question})
+        prompts.append(list(history))
         text, stats = timed_chat(engine, history, params, session_id="bench-turns")
         history.append({"role": "assistant", "content": text})
-        rows.append({"ttft_s": round(stats.ttft_s, 3), "prompt_tokens": stats.prompt_tokens,
-                     "cached_tokens": stats.cached_tokens, "tokens_per_s": round(stats.tokens_per_s, 2)})
-    return rows
-
-
-def turns(engine, quick: bool, **config) -> dict:
-    """TTFT at turn 1 and turn 8 of one conversation, with KV reuse and without (a second engine)."""
-    tokens = 12 if quick else 32
+        with_reuse.append(_turn_row(stats))
+    without = []
+    for turn in (0, len(prompts) - 1):
+        _clear_kv(engine)
+        without.append(_turn_row(timed_chat(engine, prompts[turn], replace(params, max_new_tokens=2))[1]))
     _clear_kv(engine)
-    with_reuse = _conversation(engine, tokens)
-    plain = load_engine(**{**config, "kv_cache_bytes": 0})
-    without = _conversation(plain, tokens)
-    free(plain)
-    out = {"new_tokens_per_turn": tokens, "with_reuse": with_reuse, "without_reuse": without}
-    for name, rows in (("with_reuse", with_reuse), ("without_reuse", without)):
-        out[f"ttft_turn8_over_turn1_{name}"] = round(rows[-1]["ttft_s"] / rows[0]["ttft_s"], 2)
-    return out
+    return {"new_tokens_per_turn": tokens, "with_reuse": with_reuse, "without_reuse": without,
+            "ttft_turn8_over_turn1_with_reuse": round(with_reuse[-1]["ttft_s"] / with_reuse[0]["ttft_s"], 2),
+            "ttft_turn8_over_turn1_without_reuse": round(without[-1]["ttft_s"] / without[0]["ttft_s"], 2)}
+
+
+def _turn_row(stats) -> dict:
+    return {"ttft_s": round(stats.ttft_s, 3), "prompt_tokens": stats.prompt_tokens,
+            "cached_tokens": stats.cached_tokens, "tokens_per_s": round(stats.tokens_per_s, 2)}
 
 
 def concurrency(engine, quick: bool, counts: tuple[int, ...] = (1, 4, 16)) -> dict:
@@ -153,7 +155,7 @@ def prompt_lookup(engine, quick: bool) -> dict:
     request = CodeRequest(mode="fix", language="python", code=FIX_CODE,
                           error="TypeError: unsupported operand type(s) for +: 'int' and 'str'")
     messages = build_messages(request)
-    with_lookup = replace(params_for(request), max_new_tokens=96 if quick else 320)
+    with_lookup = replace(params_for(request), max_new_tokens=64 if quick else 320)
     without = replace(with_lookup, prompt_lookup_num_tokens=None)
     out: dict = {"prompt_lookup_num_tokens": with_lookup.prompt_lookup_num_tokens}
     texts = {}

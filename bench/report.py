@@ -51,8 +51,9 @@ def _rows(results: dict) -> list[list[str]]:
         for turn in (0, -1):
             if turns.get(name):
                 row = turns[name][turn]
-                rows.append([f"chat turn {1 if turn == 0 else len(turns[name])} ({name.replace('_', ' ')})", label,
-                             "1", _fmt(row["tokens_per_s"]), _fmt(row["ttft_s"], 3), "",
+                number = 1 if turn == 0 else len(turns["with_reuse"])
+                rows.append([f"chat turn {number} ({name.replace('_', ' ')})", label, "1",
+                             _fmt(row["tokens_per_s"]) if name == "with_reuse" else "", _fmt(row["ttft_s"], 3), "",
                              f"{row['prompt_tokens']} prompt tokens, {row['cached_tokens']} cached"])
     for run in results.get("concurrency", {}).get("runs", []):
         rows.append([f"{run['streams']} concurrent streams", label, str(run["streams"]),
@@ -60,8 +61,11 @@ def _rows(results: dict) -> list[list[str]]:
                      f"{run['speedup_vs_1']}x one stream; {run['median_stream_tokens_per_s']} tok/s per stream"])
     quant = results.get("quantization", {})
     for config in quant.get("configs", []):
+        memory = f"weights {config['weights_bytes'] / GIB:.2f} GiB"
+        if config.get("peak_device_memory_bytes"):
+            memory += f", device peak {config['peak_device_memory_bytes'] / GIB:.2f} GiB"
         rows.append([f"precision {config['config']}", config["label"], "1", _fmt(config["decode_tokens_per_s"]),
-                     _fmt(config["ttft_s"], 3), f"{config['peak_memory_bytes'] / GIB:.2f} GiB",
+                     _fmt(config["ttft_s"], 3), memory,
                      f"ppl x{config['perplexity_ratio']}, top-1 {config['top1_agreement']:.0%}, greedy match "
                      f"{config['greedy_matching_tokens']}; TTFT for {config['prompt_tokens']} prompt tokens"])
     llama = quant.get("llama_cpp", {})
@@ -105,7 +109,8 @@ def render_markdown(results: dict) -> str:
              f"{'Quick' if results.get('quick') else 'Full'} run; torch {env.get('torch')}, transformers "
              f"{env.get('transformers')}, {env.get('cores')} cores, load average at start "
              f"{env.get('load_avg_start')} and end {results.get('load_avg_end')} "
-             "(timings on a shared machine are noisy; compare rows of one run).", "",
+             "(timings on a shared machine are noisy; compare rows of one run). Peak memory of the whole "
+             f"benchmark process: {results.get('main_process_peak_rss_bytes', 0) / GIB:.2f} GiB RSS.", "",
              "| configuration | device | precision | concurrency | tokens/s | TTFT (s) | peak memory | notes |",
              "|---|---|---|---|---|---|---|---|"]
     lines += ["| " + " | ".join(row) + " |" for row in _rows(results)]

@@ -40,6 +40,7 @@ from engine.sampling import Sampler
 __all__ = ["BatchRunner", "Job"]
 
 log = logging.getLogger(__name__)
+_STOP = object()  # put on the inbox by close()
 
 
 @dataclass(eq=False)
@@ -140,6 +141,15 @@ class BatchRunner:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    def close(self) -> None:
+        """End the runner thread once the jobs already submitted are done (a later submit restarts it)."""
+        with self._start_lock:
+            thread = self._thread
+            if thread is not None and thread.is_alive():
+                self._inbox.put(_STOP)
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=60)
+
     @contextmanager
     def paused(self) -> Iterator[None]:
         """Hold the runner between steps (jobs submitted meanwhile start together)."""
@@ -165,6 +175,13 @@ class BatchRunner:
                         self._waiting.append(self._inbox.get_nowait())
                     except queue.Empty:
                         break
+                if _STOP in self._waiting:
+                    self._waiting.remove(_STOP)
+                    if not self._rows and not self._waiting:
+                        with self._start_lock:
+                            self._thread = None
+                        return
+                    self._inbox.put(_STOP)  # finish the running jobs first
                 room = self.max_batch - len(self._rows)
                 admitted, self._waiting = self._waiting[:room], self._waiting[room:]
                 try:

@@ -171,6 +171,12 @@ def test_an_idle_runner_ends_its_thread_and_restarts_on_demand(tiny_model_dir):
         time.sleep(0.02)
     assert not runner.running
     assert engine.chat(ask(PROMPTS[0]), params)[0] == first
+    runner.idle_exit_s = 30
+    engine.chat(ask(PROMPTS[1]), params)
+    assert runner.running
+    runner.close()  # explicit shutdown (benchmarks free engines between configurations)
+    assert not runner.running
+    assert engine.chat(ask(PROMPTS[0]), params)[0] == first
 
 
 def test_sampler_applies_top_k_top_p_and_seed_like_generate():
