@@ -172,8 +172,8 @@ def exposure_warning(web) -> str | None:
 
 
 def serve(settings: dict[str, object]) -> int:
+    from assist.sessions import SessionStore
     from engine.engine import Engine
-    from engine.sessions import SessionStore
     from webui.server import serve as serve_web
     from webui.services import Services
 
@@ -196,7 +196,11 @@ def doctor(settings: dict[str, object]) -> int:
     from engine.doctor import run_doctor
 
     engine_config, _ = build_configs(settings)
+    from assist.code.check import available_checkers
+
     report = run_doctor(engine_config)
+    report.add("code checkers", ", ".join(f"{lang}: {'yes' if tool else 'not checked'}"
+                                          for lang, tool in available_checkers().items()))
     print(report.render())
     return 0 if report.ok else 1
 

@@ -150,7 +150,7 @@ def concurrency(engine, quick: bool, counts: tuple[int, ...] = (1, 4, 16)) -> di
 
 def prompt_lookup(engine, quick: bool) -> dict:
     """A code fix (the Code tab's Fix mode) with prompt-lookup decoding vs without."""
-    from engine.code.prompts import CodeRequest, build_messages, params_for
+    from assist.code.prompts import CodeRequest, build_messages, params_for
 
     request = CodeRequest(mode="fix", language="python", code=FIX_CODE,
                           error="TypeError: unsupported operand type(s) for +: 'int' and 'str'")

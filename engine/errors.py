@@ -15,9 +15,6 @@ __all__ = [
     "EngineBusy",
     "PromptTooLong",
     "GenerationError",
-    "SessionError",
-    "SessionNotFound",
-    "InvalidImport",
     "RemoteError",
 ]
 
@@ -62,22 +59,6 @@ class PromptTooLong(EngineError):
 
 class GenerationError(EngineError):
     """Generation failed for a reason other than memory."""
-
-
-class SessionError(EngineError):
-    """A saved conversation cannot be used as asked."""
-
-    http_status = 400
-
-
-class SessionNotFound(SessionError):
-    """No conversation with this id belongs to the current user (it may have been deleted)."""
-
-    http_status = 404
-
-
-class InvalidImport(SessionError):
-    """An imported conversation file is not valid; the message says what to fix."""
 
 
 class RemoteError(EngineError):

@@ -1,4 +1,4 @@
-"""Adapters between the core (engine, rag) and the web edge.
+"""Adapters between the core (engine, rag, assist) and the web edge.
 
 Domain errors carry human messages; here, and only here, they become ``gr.Error`` in the UI
 or HTTP status codes in the API.
@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import logging
 
+from assist.errors import AssistError
 from engine.errors import EngineError
+from rag.errors import RagError
 
-__all__ = ["domain_error_types", "is_domain_error", "http_status_of", "ui_error", "clean_messages", "display_history"]
+__all__ = ["domain_error_types", "is_domain_error", "http_status_of", "error_body", "install_error_handlers", "ui_error", "clean_messages", "display_history"]
 
 log = logging.getLogger(__name__)
 
 
 def domain_error_types() -> tuple[type[Exception], ...]:
-    try:
-        from rag.errors import RagError
-    except ImportError:  # rag may be absent in stripped-down deployments
-        return (EngineError,)
-    return (EngineError, RagError)
+    return (EngineError, RagError, AssistError)
 
 
 def is_domain_error(exc: BaseException) -> bool:
@@ -29,6 +27,26 @@ def is_domain_error(exc: BaseException) -> bool:
 
 def http_status_of(exc: BaseException) -> int:
     return int(getattr(exc, "http_status", 500)) if is_domain_error(exc) else 500
+
+
+def error_body(exc: BaseException) -> dict:
+    """The JSON body of an error answer on /api (and the SSE error event)."""
+    return {"error": {"message": str(exc), "type": type(exc).__name__}}
+
+
+def install_error_handlers(app) -> None:
+    """Answer every domain error on ``app`` as JSON with its ``http_status``; idempotent.
+
+    Only our own errors, whose messages are written for people; anything else is a real 500
+    (a handler for plain Exception would be Starlette's server-error hook, which re-raises).
+    """
+    from fastapi.responses import JSONResponse
+
+    async def domain_errors(request, exc: Exception) -> JSONResponse:
+        return JSONResponse(error_body(exc), status_code=http_status_of(exc))
+
+    for error_type in domain_error_types():
+        app.add_exception_handler(error_type, domain_errors)
 
 
 def ui_error(exc: BaseException):

@@ -5,10 +5,9 @@ The contract is fixed in ARCHITECTURE.md; clients and tests rely on it.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, FastAPI
 
-from webui.adapters import domain_error_types, http_status_of
+from webui.adapters import install_error_handlers
 from webui.auth import install_guards
 from webui.metrics_routes import include_metrics_routes
 from webui.openai_api import include_openai_api
@@ -37,14 +36,7 @@ def build_api(services: Services) -> FastAPI:
 
         include_rag_api(app, services)
 
-    async def domain_errors(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"error": {"message": str(exc), "type": type(exc).__name__}},
-                            status_code=http_status_of(exc))
-
-    # Only our own errors, whose messages are written for people; anything else is a real 500
-    # (a handler for plain Exception would be Starlette's server-error hook, which re-raises).
-    for error_type in domain_error_types():
-        app.add_exception_handler(error_type, domain_errors)
+    install_error_handlers(app)
 
     install_guards(app, services.web)  # API key (except /api/health) and /v1 body size
     return app

@@ -17,8 +17,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.errors import EngineError, SessionNotFound
-from engine.sessions import LOCAL_OWNER, SessionStore
+from assist.errors import SessionError, SessionNotFound
+from assist.sessions import LOCAL_OWNER, SessionStore
 from webui.adapters import ui_error
 from webui.i18n import language_of, register, text
 
@@ -180,7 +180,7 @@ class ChatSessions:
             return self.refresh(query, request)
         try:
             session = self.store.import_json(owner_of(request), Path(path).read_bytes())
-        except EngineError as exc:
+        except SessionError as exc:
             raise ui_error(exc) from exc
         return self.open(session.id, "", request)
 

@@ -23,7 +23,7 @@ from typing import Any
 import gradio as gr
 from gradio.context import Context
 
-from engine.code import (
+from assist.code import (
     LANGUAGES,
     MODES,
     CheckResult,
@@ -39,8 +39,8 @@ from engine.code import (
     runaway,
     suggested_filename,
 )
-from engine.errors import EngineError
 from engine.stats import GenerationStats
+from webui.adapters import is_domain_error, ui_error
 from webui.i18n import register, t
 
 __all__ = ["CodeView", "run_code", "code_event", "stop_event", "check_badge", "build_code_tab"]
@@ -202,7 +202,7 @@ def _outputs(view: CodeView) -> tuple:
 def code_event(engine: Any, task: str, mode: str = "generate", language: str = "python", code: str = "",
                error: str = "", session: str | None = None,
                check_timeout: float | None = None) -> Iterator[tuple]:
-    """The tab's streaming handler as a plain generator; ``EngineError`` becomes ``gr.Error``."""
+    """The tab's streaming handler as a plain generator; domain errors become ``gr.Error``."""
     cancel = threading.Event()
     if session:
         with _RUNNING_LOCK:
@@ -214,8 +214,10 @@ def code_event(engine: Any, task: str, mode: str = "generate", language: str = "
         request = CodeRequest(mode, language, task=task, code=code, error=error)
         for view in run_code(engine, request, cancel, check_timeout):
             yield _outputs(view)
-    except EngineError as err:
-        raise gr.Error(str(err)) from err
+    except Exception as err:
+        if is_domain_error(err):
+            raise ui_error(err) from err
+        raise
     finally:
         if session:
             with _RUNNING_LOCK:

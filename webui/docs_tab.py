@@ -4,7 +4,7 @@
 engine and a real store); ``build_docs_tab`` only lays out components and wires events. The
 answer event is public as ``api_name="ask"`` with the question first, so
 ``Client(url).predict("What is the warranty?", api_name="/ask")`` asks the ``default``
-collection. Answers and search go through ``webui.rag_service``, shared with the REST routes.
+collection. Answers and search go through ``assist.answers``, shared with the REST routes.
 """
 
 from __future__ import annotations
@@ -14,20 +14,19 @@ from pathlib import Path
 
 import gradio as gr
 
-from engine.errors import EngineError
+from assist.answers import DEFAULT_MAX_TOKENS, answer_stream, default_params
 from engine.stats import GenerationStats
 from rag.errors import RagError
 from rag.parsing import SUPPORTED_EXTENSIONS
 from rag.store import DEFAULT_COLLECTION
-from webui.adapters import ui_error
+from webui.adapters import domain_error_types, ui_error
 from webui.chat_tab import CancelRegistry
 from webui.docs_format import document_rows, format_citations, format_sources, format_upload, table_headers
 from webui.i18n import language_of, t, text
-from webui.rag_service import DEFAULT_MAX_TOKENS, answer_stream, default_params
 
 __all__ = ["DocsHandlers", "build_docs_tab"]
 
-_DOMAIN = (RagError, EngineError)
+_DOMAIN = domain_error_types()
 
 
 def _key(request) -> str:

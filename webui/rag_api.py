@@ -26,17 +26,11 @@ import threading
 from collections.abc import Iterator
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
-from engine.errors import EngineError
-from engine.stats import GenerationStats
-from rag.errors import EmptyFile, FileTooLarge, RagError, TooManyFiles
-from rag.parsing import sanitize_name
-from rag.store import AddResult, FileError
-from webui.adapters import http_status_of
-from webui.rag_service import (
+from assist.answers import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_TEMPERATURE,
     InvalidQuestion,
@@ -44,6 +38,11 @@ from webui.rag_service import (
     ask,
     default_params,
 )
+from engine.stats import GenerationStats
+from rag.errors import EmptyFile, FileTooLarge, TooManyFiles
+from rag.parsing import sanitize_name
+from rag.store import AddResult, FileError
+from webui.adapters import domain_error_types, error_body, install_error_handlers
 
 __all__ = ["build_rag_router", "include_rag_api", "API_MAX_TOKENS"]
 
@@ -75,10 +74,6 @@ class AskBody(BaseModel):
     max_tokens: int = Field(default=API_MAX_TOKENS, ge=1, le=8192)
     temperature: float = Field(default=DEFAULT_TEMPERATURE, ge=0.0, le=2.0)
     history: list[Message] | None = None
-
-
-def error_body(exc: BaseException) -> dict:
-    return {"error": {"message": str(exc), "type": type(exc).__name__}}
 
 
 def _mb(size: int) -> str:
@@ -172,11 +167,8 @@ def build_rag_router(services) -> APIRouter:
         params = default_params(body.max_tokens, body.temperature)
         history = [m.model_dump() for m in body.history or []]
         if not body.stream:
-            try:
-                result = await run_in_threadpool(ask, services, collection, body.question, body.top_k,
-                                                 body.strict, history, params=params)
-            except EngineError as exc:  # busy, prompt too long: a clear status, not a server error
-                return JSONResponse(error_body(exc), status_code=http_status_of(exc))
+            result = await run_in_threadpool(ask, services, collection, body.question, body.top_k,
+                                             body.strict, history, params=params)
             return result.to_dict()
         cancel = threading.Event()
         stream = answer_stream(services, collection, body.question, body.top_k, body.strict, history, cancel,
@@ -202,7 +194,7 @@ def _events(first, stream: Iterator) -> Iterator[str]:
                               "not_found": bool(item.extra.get("not_found"))})
             else:
                 yield _event({"type": "delta", "text": item})
-    except (RagError, EngineError) as exc:  # the status line is sent already: report it in the stream
+    except domain_error_types() as exc:  # the status line is sent already: report it in the stream
         yield _event({"type": "error", "error": error_body(exc)["error"]})
 
 
@@ -218,8 +210,4 @@ def include_rag_api(app: FastAPI, services) -> None:
     """Add the document routes to ``app``, with domain errors answered as JSON."""
     app.include_router(build_rag_router(services))
 
-    async def rag_error(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse(error_body(exc), status_code=http_status_of(exc))
-
-    # Handled here (not by a catch-all handler) so expected 4xx are not logged as server errors.
-    app.add_exception_handler(RagError, rag_error)
+    install_error_handlers(app)

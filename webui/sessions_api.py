@@ -18,10 +18,11 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
-from engine.errors import SessionError, SessionNotFound
-from engine.sessions import EXPORT_FORMATS, LOCAL_OWNER, SessionStore
+from assist.errors import SessionNotFound
+from assist.sessions import EXPORT_FORMATS, LOCAL_OWNER, SessionStore
+from webui.adapters import install_error_handlers
 from webui.services import Services
 
 __all__ = ["include_sessions_api", "build_sessions_router", "USER_HEADER", "rest_owner"]
@@ -84,9 +85,4 @@ def include_sessions_api(app: FastAPI, services: Services) -> None:
     """Add the session routes to ``app``, with session errors answered as JSON."""
     app.include_router(build_sessions_router(services))
 
-    async def session_error(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"error": {"message": str(exc), "type": type(exc).__name__}},
-                            status_code=getattr(exc, "http_status", 400))
-
-    # Handled here (not by a catch-all handler) so expected 4xx are not logged as server errors.
-    app.add_exception_handler(SessionError, session_error)
+    install_error_handlers(app)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.code.check import available_checkers, check_code
+from assist.code.check import available_checkers, check_code
 
 # Absolute paths: the fake tools run with PATH holding only the fake bin dir.
 SLEEP = shutil.which("sleep") or "/bin/sleep"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.code.extract import answer_complete, extract_code, runaway
+from assist.code.extract import answer_complete, extract_code, runaway
 
 ADD = "def add(a, b):\n    return a + b"
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from engine.code import (
+from assist.code import (
     LANGUAGES,
     MODES,
     CodeRequest,
@@ -20,7 +20,7 @@ from engine.code import (
     params_for,
     suggested_filename,
 )
-from engine.errors import EngineError
+from assist.errors import AssistError
 
 
 def _request(mode: str, language: str) -> CodeRequest:
@@ -102,7 +102,7 @@ def test_params_grow_with_the_code_to_echo():
 def test_request_validation(kwargs, message):
     with pytest.raises(CodeRequestError, match=message) as info:
         CodeRequest(**kwargs)
-    assert isinstance(info.value, EngineError) and info.value.http_status == 400
+    assert isinstance(info.value, AssistError) and info.value.http_status == 400
 
 
 def test_request_accepts_labels_and_aliases():
@@ -138,5 +138,5 @@ def test_suggested_filename(code, language, mode, name):
 
 
 def test_engine_code_does_not_import_gradio():
-    code = "import sys, engine.code; assert 'gradio' not in sys.modules and 'fastapi' not in sys.modules"
+    code = "import sys, assist.code; assert 'gradio' not in sys.modules and 'fastapi' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-from engine.code import CodeRequest
+from assist.code import CodeRequest
 from engine.errors import OutOfMemory
 from engine.stats import GenerationStats
 from webui.code_tab import build_code_tab, check_badge, code_event, run_code, stop_event
@@ -158,7 +158,7 @@ def test_stop_button_sets_the_sessions_cancel_event():
 
 
 def test_check_badge_escapes_messages():
-    from engine.code import CheckResult
+    from assist.code import CheckResult
 
     badge = check_badge(CheckResult("fail", "gcc -fsyntax-only", "error: expected '<' before <script>", 3, 1))
     assert "<script>" not in badge and "&lt;script&gt;" in badge and "line 3" in badge

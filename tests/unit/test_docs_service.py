@@ -9,10 +9,7 @@ import pytest
 from docs_support import MANUAL_PAGES, REPORT_PAGES, make_pdf, make_services
 from fakes import FakeEngine
 
-from engine.stats import GenerationStats
-from rag.errors import CollectionNotFound
-from rag.prompts import NOT_FOUND_MESSAGE
-from webui.rag_service import (
+from assist.answers import (
     DEFAULT_TEMPERATURE,
     InvalidQuestion,
     answer_stream,
@@ -20,6 +17,9 @@ from webui.rag_service import (
     default_params,
     prompt_budget,
 )
+from engine.stats import GenerationStats
+from rag.errors import CollectionNotFound
+from rag.prompts import NOT_FOUND_MESSAGE
 
 
 @pytest.fixture()

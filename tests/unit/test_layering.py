@@ -1,4 +1,4 @@
-"""Dependencies point one way: engine and rag never import gradio or fastapi; rag never imports engine."""
+"""Dependencies point one way: app -> webui -> assist -> {engine, rag}; rag never imports engine."""
 
 from __future__ import annotations
 
@@ -24,8 +24,9 @@ def imported_modules(package: str) -> set[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("package, forbidden", [
-    ("engine", {"gradio", "fastapi", "webui", "rag", "uvicorn", "starlette"}),
-    ("rag", {"gradio", "fastapi", "webui", "engine", "uvicorn", "starlette"}),
+    ("engine", {"gradio", "fastapi", "webui", "rag", "assist", "uvicorn", "starlette"}),
+    ("rag", {"gradio", "fastapi", "webui", "engine", "assist", "uvicorn", "starlette"}),
+    ("assist", {"gradio", "fastapi", "webui", "uvicorn", "starlette"}),
 ])
 def test_core_packages_do_not_import_the_web_layer(package, forbidden):
     offending = {(path, mod) for path, mod in imported_modules(package) if mod in forbidden}
@@ -35,7 +36,7 @@ def test_core_packages_do_not_import_the_web_layer(package, forbidden):
 def test_engine_and_rag_import_without_gradio_loaded():
     code = (
         "import sys, importlib, pkgutil\n"
-        "for pkg in ('engine', 'rag'):\n"
+        "for pkg in ('engine', 'rag', 'assist'):\n"
         "    m = importlib.import_module(pkg)\n"
         "    for info in pkgutil.walk_packages(m.__path__, pkg + '.'):\n"
         "        importlib.import_module(info.name)\n"

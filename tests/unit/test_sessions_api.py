@@ -9,7 +9,7 @@ import pytest
 from fakes import FakeEngine
 from fastapi.testclient import TestClient
 
-from engine.sessions import LOCAL_OWNER, SessionStore
+from assist.sessions import LOCAL_OWNER, SessionStore
 from webui.api import build_api
 from webui.services import Services, WebConfig
 

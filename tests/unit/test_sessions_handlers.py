@@ -12,7 +12,7 @@ import gradio as gr
 import pytest
 from fakes import FakeEngine, FakeError
 
-from engine.sessions import LOCAL_OWNER, SessionStore
+from assist.sessions import LOCAL_OWNER, SessionStore
 from webui.chat_sessions import ChatSessions, owner_of
 from webui.chat_tab import ChatHandlers
 from webui.sessions_panel import full_updates, sidebar_updates

@@ -8,9 +8,9 @@ import threading
 
 import pytest
 
-from engine.errors import InvalidImport, SessionError, SessionNotFound
-from engine.session_format import auto_title, file_stem
-from engine.sessions import LOCAL_OWNER, SessionStore
+from assist.errors import InvalidImport, SessionError, SessionNotFound
+from assist.session_format import auto_title, file_stem
+from assist.sessions import LOCAL_OWNER, SessionStore
 
 TURN = [{"role": "user", "content": "How do I bake bread?"},
         {"role": "assistant", "content": "Flour, water, salt, yeast.", "stats": "12 tokens · 3.0 tok/s"}]

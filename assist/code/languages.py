@@ -8,12 +8,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from engine.errors import EngineError
+from assist.errors import AssistError
 
 __all__ = ["Language", "LANGUAGES", "CodeRequestError", "get_language", "suggested_filename"]
 
 
-class CodeRequestError(EngineError, ValueError):
+class CodeRequestError(AssistError, ValueError):
     """A Code-tab request is missing something or names an unknown mode or language."""
 
     http_status = 400
@@ -24,7 +24,7 @@ class Language:
     """How one programming language is named, fenced, saved, highlighted and checked.
 
     ``gradio`` is the ``gr.Code(language=...)`` name, or None where Gradio 6 has no highlighter
-    (Java, Go, Rust). ``checker`` names the syntax checker in ``engine.code.check``.
+    (Java, Go, Rust). ``checker`` names the syntax checker in ``assist.code.check``.
     ``example_task``/``example`` feed the one-shot example in the prompts; every example contains
     ``" + "`` so the Fix example can break it by turning that into ``" - "``.
     """

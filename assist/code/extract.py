@@ -13,7 +13,7 @@ import re
 import textwrap
 from dataclasses import dataclass
 
-from engine.code.languages import LANGUAGES, Language, get_language
+from assist.code.languages import LANGUAGES, Language, get_language
 
 __all__ = ["Extracted", "extract_code", "answer_complete", "clean_answer", "runaway"]
 

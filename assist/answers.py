@@ -20,9 +20,9 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from assist.errors import AssistError
 from engine.config import SamplingParams
 from engine.stats import GenerationStats
-from rag.errors import RagError
 from rag.prompts import (
     NOT_FOUND_MESSAGE,
     build_grounded_messages,
@@ -46,7 +46,7 @@ _HISTORY_MESSAGES = 8  # older turns rarely help retrieval-grounded answers and 
 Item = tuple[str, list[Hit]] | str | GenerationStats
 
 
-class InvalidQuestion(RagError):
+class InvalidQuestion(AssistError):
     """The question (or search query) is empty or otherwise unusable."""
 
     http_status = 400

@@ -3,10 +3,10 @@
 Nothing here runs generated code. The UI (``webui/code_tab.py``) joins these with the engine.
 """
 
-from engine.code.check import CheckResult, available_checkers, check_code
-from engine.code.extract import Extracted, answer_complete, clean_answer, extract_code, runaway
-from engine.code.languages import LANGUAGES, CodeRequestError, Language, get_language, suggested_filename
-from engine.code.prompts import MODES, CodeRequest, build_messages, default_params, params_for
+from assist.code.check import CheckResult, available_checkers, check_code
+from assist.code.extract import Extracted, answer_complete, clean_answer, extract_code, runaway
+from assist.code.languages import LANGUAGES, CodeRequestError, Language, get_language, suggested_filename
+from assist.code.prompts import MODES, CodeRequest, build_messages, default_params, params_for
 
 __all__ = [
     "LANGUAGES",

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.code.languages import Language, get_language, suggested_filename
+from assist.code.languages import Language, get_language, suggested_filename
 
 __all__ = ["CheckResult", "check_code", "available_checkers", "DEFAULT_TIMEOUT_S"]
 
@@ -359,7 +359,7 @@ _TOOLS = {"python": (), "sqlite": (), "node": ("node", "nodejs"), "tsc": ("tsc",
 
 def available_checkers() -> dict[str, str | None]:
     """Language key -> the tool that would check it now ("built-in" or a path), or None."""
-    from engine.code.languages import LANGUAGES
+    from assist.code.languages import LANGUAGES
 
     return {key: ("built-in" if not _TOOLS[lang.checker] else _find_tool(*_TOOLS[lang.checker]))
             for key, lang in LANGUAGES.items()}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from engine.code.languages import CodeRequestError, Language, get_language
+from assist.code.languages import CodeRequestError, Language, get_language
 from engine.config import SamplingParams
 
 __all__ = ["MODES", "SYSTEM_PROMPT", "STOP_STRINGS", "CodeRequest", "normalize_mode", "build_messages",

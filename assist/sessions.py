@@ -21,8 +21,8 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from engine.errors import SessionError, SessionNotFound
-from engine.session_format import (
+from assist.errors import SessionError, SessionNotFound
+from assist.session_format import (
     ROLES,
     SessionData,
     auto_title,

@@ -11,7 +11,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from engine.errors import InvalidImport
+from assist.errors import InvalidImport
 
 __all__ = ["SessionData", "auto_title", "to_markdown", "to_json", "parse_import", "file_stem",
            "FORMAT_NAME", "MAX_TITLE_CHARS"]

@@ -1,0 +1,31 @@
+"""Exceptions of the use-case layer, with messages written for the person at the screen.
+
+Like ``engine.errors`` and ``rag.errors``, they become ``gr.Error`` / HTTP errors only at the
+web edge (``webui/adapters.py``), which reads ``http_status``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["AssistError", "SessionError", "SessionNotFound", "InvalidImport"]
+
+
+class AssistError(Exception):
+    """Base class: ``str(err)`` is a complete sentence a user can act on."""
+
+    http_status = 500
+
+
+class SessionError(AssistError):
+    """A saved conversation cannot be used as asked."""
+
+    http_status = 400
+
+
+class SessionNotFound(SessionError):
+    """No conversation with this id belongs to the current user (it may have been deleted)."""
+
+    http_status = 404
+
+
+class InvalidImport(SessionError):
+    """An imported conversation file is not valid; the message says what to fix."""
