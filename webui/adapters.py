@@ -12,7 +12,9 @@ from assist.errors import AssistError
 from engine.errors import EngineError
 from rag.errors import RagError
 
-__all__ = ["domain_error_types", "is_domain_error", "http_status_of", "error_body", "install_error_handlers", "ui_error", "clean_messages", "display_history"]
+__all__ = ["domain_error_types", "is_domain_error", "http_status_of", "http_headers_of", "error_body",
+           "error_response_for", "validation_message", "install_error_handlers", "ui_error", "clean_messages",
+           "display_history"]
 
 log = logging.getLogger(__name__)
 
@@ -29,24 +31,92 @@ def http_status_of(exc: BaseException) -> int:
     return int(getattr(exc, "http_status", 500)) if is_domain_error(exc) else 500
 
 
+def http_headers_of(exc: BaseException) -> dict[str, str] | None:
+    """Extra response headers a domain error asks for: ``Retry-After`` for limits (429)."""
+    retry_after = getattr(exc, "retry_after", None)
+    return {"Retry-After": str(max(1, int(retry_after + 0.999)))} if retry_after is not None else None
+
+
 def error_body(exc: BaseException) -> dict:
     """The JSON body of an error answer on /api (and the SSE error event)."""
     return {"error": {"message": str(exc), "type": type(exc).__name__}}
 
 
-def install_error_handlers(app) -> None:
-    """Answer every domain error on ``app`` as JSON with its ``http_status``; idempotent.
+_KINDS = {400: "InvalidRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
+          409: "Conflict", 413: "RequestTooLarge", 415: "UnsupportedMediaType", 422: "InvalidRequest",
+          429: "TooManyRequests"}
 
-    Only our own errors, whose messages are written for people; anything else is a real 500
-    (a handler for plain Exception would be Starlette's server-error hook, which re-raises).
-    """
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+
+def error_response_for(path: str, status: int, message: str, *, kind: str | None = None, code: str | None = None,
+                       param: str | None = None, headers: dict | None = None):
+    """Our error JSON for ``path``: OpenAI's shape under /v1, ``{"error": {"message", "type"}}`` elsewhere."""
     from fastapi.responses import JSONResponse
 
-    async def domain_errors(request, exc: Exception) -> JSONResponse:
-        return JSONResponse(error_body(exc), status_code=http_status_of(exc))
+    from webui.openai_schema import error_response
+
+    if path == "/v1" or path.startswith("/v1/"):
+        return error_response(status, message, param=param, code=code or (_snake(kind) if kind else None),
+                              headers=headers)
+    kind = kind or _KINDS.get(status, "ServerError" if status >= 500 else "InvalidRequest")
+    return JSONResponse({"error": {"message": message, "type": kind}}, status_code=status, headers=headers)
+
+
+def _param(loc) -> str | None:
+    parts = [p for p in loc if p != "body"]
+    text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
+    return text or None
+
+
+def validation_message(errors: list[dict]) -> str:
+    """A sentence from pydantic's errors: where, and what is wrong (the first three)."""
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return "The request body is not valid JSON."
+    text = "; ".join(f"{_param(e.get('loc', ())) or 'body'}: {e.get('msg')}" for e in errors[:3])
+    return text or "Invalid request."
+
+
+def install_error_handlers(app) -> None:
+    """Answer errors on ``app`` as our error JSON; idempotent (every router calls it).
+
+    Domain errors get their ``http_status`` (and ``Retry-After`` when they carry one); invalid
+    requests get 400 on /v1 (OpenAI's status) and 422 on /api; Starlette's own refusals (unknown
+    route, wrong method, unparseable body) keep their status with our JSON on /v1 and /api.
+    Anything else is a real 500 (a handler for plain Exception would be Starlette's server-error
+    hook, which re-raises).
+    """
+    from fastapi.exception_handlers import http_exception_handler
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
+
+    async def domain_errors(request, exc: Exception):
+        return error_response_for(request.url.path, http_status_of(exc), str(exc), kind=type(exc).__name__,
+                                  headers=http_headers_of(exc))
+
+    async def invalid_requests(request, exc: RequestValidationError):
+        errors = list(exc.errors())
+        v1 = request.url.path.startswith("/v1/")
+        json_invalid = any(e.get("type") == "json_invalid" for e in errors)
+        return error_response_for(request.url.path, 400 if v1 or json_invalid else 422, validation_message(errors),
+                                  kind="InvalidRequest", code="invalid_json" if json_invalid else "invalid_request",
+                                  param=_param(errors[0].get("loc", ())) if errors and not json_invalid else None)
+
+    async def http_errors(request, exc: HTTPException):
+        path = request.url.path
+        if not any(path == p or path.startswith(p + "/") for p in ("/v1", "/api")):
+            return await http_exception_handler(request, exc)
+        detail = exc.detail if isinstance(exc.detail, str) else "The request cannot be served."
+        if detail == "There was an error parsing the body":  # FastAPI's words for bytes that are not JSON
+            detail = "The request body could not be parsed as JSON (check its encoding and nesting)."
+        return error_response_for(path, exc.status_code, detail, headers=getattr(exc, "headers", None))
 
     for error_type in domain_error_types():
         app.add_exception_handler(error_type, domain_errors)
+    app.add_exception_handler(RequestValidationError, invalid_requests)
+    app.add_exception_handler(HTTPException, http_errors)
 
 
 def ui_error(exc: BaseException):

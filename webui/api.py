@@ -11,6 +11,7 @@ from webui.adapters import install_error_handlers
 from webui.auth import install_guards
 from webui.metrics_routes import include_metrics_routes
 from webui.openai_api import include_openai_api
+from webui.request_guard import BodyGuardMiddleware
 from webui.services import Services
 from webui.sessions_api import include_sessions_api
 
@@ -38,5 +39,7 @@ def build_api(services: Services) -> FastAPI:
 
     install_error_handlers(app)
 
+    # Innermost: bodies are checked (UTF-8, no lone surrogates, /api size) after the auth guards.
+    app.add_middleware(BodyGuardMiddleware, max_bytes=services.web.max_request_bytes)
     install_guards(app, services.web)  # API key (except /api/health) and /v1 body size
     return app

@@ -24,13 +24,11 @@ from contextlib import closing
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.exception_handlers import request_validation_exception_handler
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from engine.stats import GenerationStats
-from webui.adapters import http_status_of, is_domain_error
+from webui.adapters import http_headers_of, http_status_of, install_error_handlers, is_domain_error
 from webui.openai_schema import (
     ChatCompletionRequest,
     EmbeddingRequest,
@@ -123,7 +121,8 @@ def _error_of(exc: Exception) -> Response:
     if isinstance(exc, ClientGone):
         return Response(status_code=499)  # nobody is listening; nginx's "client closed request"
     if is_domain_error(exc):
-        return error_response(http_status_of(exc), str(exc), code=_snake(type(exc).__name__))
+        return error_response(http_status_of(exc), str(exc), code=_snake(type(exc).__name__),
+                              headers=http_headers_of(exc))
     raise exc
 
 
@@ -269,24 +268,8 @@ async def _embed(embedder, body: EmbeddingRequest) -> dict:
     return embedding_body(model, vectors, body.encoding_format, tokens)
 
 
-def _param(loc) -> str | None:
-    parts = [p for p in loc if p != "body"]
-    text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
-    return text or None
-
-
 def include_openai_api(app: FastAPI, services) -> None:
-    """Add the ``/v1`` routes, with invalid requests answered 400 in OpenAI's error format."""
+    """Add the ``/v1`` routes; invalid requests are answered 400 in OpenAI's error format
+    (``webui.adapters.install_error_handlers``)."""
     app.include_router(build_openai_router(services))
-
-    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        if not request.url.path.startswith("/v1/"):
-            return await request_validation_exception_handler(request, exc)
-        errors = list(exc.errors())
-        if any(e.get("type") == "json_invalid" for e in errors):
-            return error_response(400, "The request body is not valid JSON.", code="invalid_json")
-        message = "; ".join(f"{_param(e.get('loc', ())) or 'body'}: {e.get('msg')}" for e in errors[:3])
-        return error_response(400, message or "Invalid request.", param=_param(errors[0].get("loc", ())) if errors
-                              else None, code="invalid_request")
-
-    app.add_exception_handler(RequestValidationError, validation_error)
+    install_error_handlers(app)

@@ -26,6 +26,7 @@ __all__ = [
 
 DEFAULT_MAX_TOKENS = 512  # when a request sets none; CPU decoding is a few tokens per second
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+_INT32 = 2**31 - 1  # counts beyond this are nonsense, and backends hold them in 32-bit integers
 _TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error",
           413: "invalid_request_error", 429: "rate_limit_error"}
 
@@ -64,16 +65,16 @@ class ChatCompletionRequest(BaseModel):
     stream_options: StreamOptions | None = None
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
-    max_tokens: int | None = Field(default=None, ge=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1, le=_INT32)
+    max_completion_tokens: int | None = Field(default=None, ge=1, le=_INT32)
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)  # what torch and llama.cpp can seed with
     n: int | None = None
     logprobs: bool | None = None
     tools: list[dict] | None = None
     response_format: dict | None = None
     # Extensions (vLLM accepts the same names): not part of OpenAI's API.
-    top_k: int | None = Field(default=None, ge=0)
+    top_k: int | None = Field(default=None, ge=0, le=_INT32)
     repetition_penalty: float | None = Field(default=None, ge=0.5, le=2.0)
 
 
@@ -82,7 +83,7 @@ class EmbeddingRequest(BaseModel):
     model: str
     input: str | list[str]
     encoding_format: str = "float"
-    dimensions: int | None = Field(default=None, ge=1)
+    dimensions: int | None = Field(default=None, ge=1, le=_INT32)
 
 
 def _text_of(content, index: int) -> str:
