@@ -26,6 +26,7 @@ from engine.device import DeviceInfo, memory_in_use
 from engine.errors import EngineError, GenerationError, OutOfMemory
 from engine.kv_cache import new_cache
 from engine.stats import GenerationStats
+from engine.templates import PromptFormat
 
 __all__ = ["stream_generate", "stream_tokens", "TokenFeed", "DONE", "eos_ids", "is_oom", "release_memory",
            "reset_peak_memory"]
@@ -126,6 +127,7 @@ def stream_generate(
     past_key_values=None,
     cached_tokens: int = 0,
     on_finish: Callable[[list[int], object], None] | None = None,
+    fmt: PromptFormat | None = None,
 ) -> Iterator[str | GenerationStats]:
     """Yield text deltas, then one ``GenerationStats``; ``model.generate`` runs in a worker thread.
 
@@ -167,7 +169,7 @@ def stream_generate(
     worker.start()
     feed = TokenFeed(sink, failure, worker.join)
     yield from stream_tokens(feed, tokenizer, len(prompt_ids), params, device, cancel, stop_strings, eos,
-                             cached_tokens, started)
+                             cached_tokens, started, fmt=fmt)
 
 
 def stream_tokens(
@@ -181,8 +183,13 @@ def stream_tokens(
     eos: Sequence[int],
     cached_tokens: int,
     started: float,
+    fmt: PromptFormat | None = None,
 ) -> Iterator[str | GenerationStats]:
-    """Turn a producer's token ids into text deltas (stop strings, split characters), then stats."""
+    """Turn a producer's token ids into text deltas (stop strings, split characters), then stats.
+
+    ``fmt`` adds the prompt format's own end-of-answer rules (``PromptFormat.end_of_answer``):
+    base models run on past their answer, and the format knows where it ended.
+    """
     eos = set(eos)
     stats = GenerationStats(prompt_tokens=prompt_tokens, cached_tokens=cached_tokens, device=device.kind)
     generated: list[int] = []
@@ -197,6 +204,11 @@ def stream_tokens(
             text = tokenizer.decode(generated, skip_special_tokens=True)
             cut = min((i for i in (text.find(s, max(0, emitted - len(s))) for s in stop_strings) if i >= 0),
                       default=-1)
+            # Text before a stop string is finished; otherwise the last line may still grow.
+            answer_end = (fmt.end_of_answer(text[:cut] if cut >= 0 else text, final=cut >= 0)
+                          if fmt is not None else None)
+            if answer_end is not None:
+                cut = answer_end
             if cut >= 0:
                 stopped_by_string = True
                 cancel.set()
@@ -205,6 +217,8 @@ def stream_tokens(
                 emitted = cut
                 continue  # drain until the producer notices the cancel
             end = len(text) - _held_back(text, stop_strings)
+            if fmt is not None:
+                end = min(end, fmt.safe_prefix(text))
             if end > emitted:
                 yield text[emitted:end]
                 emitted = end
@@ -212,6 +226,9 @@ def stream_tokens(
             raise feed.failure[0]
         if not stopped_by_string:
             text = tokenizer.decode(generated, skip_special_tokens=True)
+            answer_end = fmt.end_of_answer(text, final=True) if fmt is not None else None
+            if answer_end is not None:
+                text = text[:max(answer_end, emitted)]
             if len(text) > emitted:
                 yield text[emitted:]
     except Exception as exc:

@@ -1,17 +1,23 @@
 """Turn a conversation into prompt token ids that fit the model's context.
 
 History is data: callers pass a list of ``{"role", "content"}`` dicts and get new lists back.
-Trimming counts tokens with the model's own tokenizer and chat template, keeps the system
-prompt and the newest turns, and reserves room for the answer.
+Trimming counts tokens with the model's own tokenizer and prompt format
+(``engine.templates``), keeps the system prompt and the newest turns, and reserves room for
+the answer. ``fit_prompt`` takes any ``encode(messages) -> ids`` function, so a backend
+without an HF tokenizer (llama.cpp) trims by the same rule.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from engine.errors import ConfigError, PromptTooLong
+from engine.templates import PromptFormat, prompt_format
 
-__all__ = ["TrimmedPrompt", "validate_messages", "render_prompt_ids", "fit_to_context"]
+__all__ = ["TrimmedPrompt", "validate_messages", "render_prompt_ids", "fit_to_context", "fit_prompt"]
+
+Encode = Callable[[list[dict]], list[int]]
 
 ROLES = ("system", "user", "assistant")
 
@@ -40,13 +46,21 @@ def validate_messages(messages: list[dict]) -> list[dict]:
     return clean
 
 
-def render_prompt_ids(tokenizer, messages: list[dict]) -> list[int]:
-    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    # The template already writes BOS where the model wants it.
+def render_prompt_ids(tokenizer, messages: list[dict], fmt: PromptFormat | None = None) -> list[int]:
+    """Prompt ids through ``fmt`` (default: the tokenizer's own template, or the completion format)."""
+    fmt = fmt or prompt_format(getattr(tokenizer, "chat_template", None))
+    text = fmt.render(messages, bos_token=tokenizer.bos_token or "", eos_token=tokenizer.eos_token or "")
+    # The format already writes BOS where the model wants it.
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def fit_to_context(tokenizer, messages: list[dict], context_length: int, reserve: int) -> TrimmedPrompt:
+def fit_to_context(tokenizer, messages: list[dict], context_length: int, reserve: int,
+                   fmt: PromptFormat | None = None) -> TrimmedPrompt:
+    """``fit_prompt`` with an HF tokenizer and prompt format."""
+    return fit_prompt(messages, context_length, reserve, lambda m: render_prompt_ids(tokenizer, m, fmt))
+
+
+def fit_prompt(messages: list[dict], context_length: int, reserve: int, encode: Encode) -> TrimmedPrompt:
     """Drop the oldest non-system turns until prompt + ``reserve`` answer tokens fit."""
     messages = validate_messages(messages)
     budget = context_length - reserve
@@ -54,7 +68,7 @@ def fit_to_context(tokenizer, messages: list[dict], context_length: int, reserve
     turns = [m for m in messages if m["role"] != "system"]
     dropped = 0
     while True:
-        ids = render_prompt_ids(tokenizer, system + turns)
+        ids = encode(system + turns)
         if len(ids) <= budget:
             return TrimmedPrompt(ids, system + turns, dropped)
         if len(turns) <= 1:

@@ -20,7 +20,7 @@ from engine.history import fit_to_context
 from engine.kv_cache import CacheStats, PrefixCache
 from engine.loader import LoadedModel, load_model
 from engine.stats import GenerationStats
-from engine.templates import default_stop_strings, ensure_chat_template
+from engine.templates import prompt_format
 
 __all__ = ["TransformersBackend"]
 
@@ -34,14 +34,15 @@ class TransformersBackend:
         self.tokenizer = loaded.tokenizer
         self.device = device
         model_type = getattr(self.model.config, "model_type", "")
-        fallback = ensure_chat_template(self.tokenizer, model_type)
-        self.stop_strings = default_stop_strings(self.tokenizer, model_type, fallback)
+        self.prompt_format = prompt_format(getattr(self.tokenizer, "chat_template", None), model_type)
+        self.stop_strings = self.prompt_format.stop_strings
         self.stop_token_ids = self._single_token_ids(self.stop_strings)
         model_max = getattr(self.model.config, "max_position_embeddings", None) or DEFAULT_CONTEXT_CAP
         context = min(model_max, config.max_context or DEFAULT_CONTEXT_CAP)
         notes = list(loaded.notes)
-        if fallback:
-            notes.append(f"{loaded.name} has no chat template; using the {model_type or 'plain'} fallback.")
+        if self.prompt_format.completion:
+            notes.append(f"{loaded.name} has no chat template (a base model); prompts use a plain "
+                         "Question/Answer completion format.")
         self.info = EngineInfo(
             model=loaded.name, backend="transformers", device=device.kind, device_name=device.name,
             dtype=loaded.dtype, quantization=loaded.quantization, context_length=context, notes=tuple(notes),
@@ -84,7 +85,7 @@ class TransformersBackend:
         cancel: threading.Event,
     ) -> Iterator[str | GenerationStats]:
         reserve = min(params.max_new_tokens, self.info.context_length // 2)
-        prompt = fit_to_context(self.tokenizer, messages, self.info.context_length, reserve)
+        prompt = fit_to_context(self.tokenizer, messages, self.info.context_length, reserve, self.prompt_format)
         started = time.perf_counter()
         stops = (*self.stop_strings, *params.stop)
         cache, cached = self.kv.lookup(prompt.ids, session_id) if self.kv is not None else (None, 0)
@@ -93,12 +94,12 @@ class TransformersBackend:
             eos = eos_ids(self.model, self.stop_token_ids)
             job = Job(prompt.ids, params, frozenset(eos), cancel, cache, cached, self._keeper(session_id))
             stream = stream_tokens(self.runner.submit(job), self.tokenizer, len(prompt.ids), params, self.device,
-                                   cancel, stops, eos, cached, started)
+                                   cancel, stops, eos, cached, started, fmt=self.prompt_format)
         else:
             stream = stream_generate(
                 self.model, self.tokenizer, prompt.ids, params, self.device, cancel, stop_strings=stops,
                 stop_token_ids=self.stop_token_ids, past_key_values=cache, cached_tokens=cached,
-                on_finish=self._keeper(session_id),
+                on_finish=self._keeper(session_id), fmt=self.prompt_format,
             )
         for item in stream:
             if isinstance(item, GenerationStats):

@@ -25,7 +25,7 @@ from engine.config import EngineConfig, SamplingParams
 from engine.errors import ConfigError, EngineError, GenerationError, ModelLoadError, OutOfMemory
 from engine.history import fit_to_context
 from engine.stats import GenerationStats
-from engine.templates import default_stop_strings, ensure_chat_template
+from engine.templates import PromptFormat, prompt_format
 
 __all__ = ["VLLMBackend", "vllm_quantization", "engine_args"]
 
@@ -59,12 +59,13 @@ class VLLMBackend:
     capacity = CAPACITY
 
     def __init__(self, llm, loop: asyncio.AbstractEventLoop, tokenizer, info: EngineInfo,
-                 stop_strings: tuple[str, ...], vllm_module) -> None:
+                 fmt: PromptFormat, vllm_module) -> None:
         self.llm = llm
         self.loop = loop
         self.tokenizer = tokenizer
         self.info = info
-        self.stop_strings = stop_strings
+        self.prompt_format = fmt
+        self.stop_strings = fmt.stop_strings
         self._vllm = vllm_module
 
     @classmethod
@@ -105,14 +106,14 @@ class VLLMBackend:
             raise ModelLoadError(f"vLLM could not load {source!r}: {exc}") from exc
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=config.trust_remote_code)
         model_type = getattr(model_config.hf_config, "model_type", "")
-        fallback = ensure_chat_template(tokenizer, model_type)
-        notes = [f"{name} has no chat template; using the {model_type or 'plain'} fallback."] if fallback else []
+        fmt = prompt_format(getattr(tokenizer, "chat_template", None), model_type)
+        notes = [f"{name} has no chat template; prompts use a plain completion format."] if fmt.completion else []
         info = EngineInfo(
             model=name, backend="vllm", device=device.kind, device_name=device.name,
             dtype=str(model_config.dtype).removeprefix("torch."), quantization=kwargs["quantization"],
             context_length=int(model_config.max_model_len), notes=tuple(notes),
         )
-        return cls(llm, loop, tokenizer, info, default_stop_strings(tokenizer, model_type, fallback), vllm)
+        return cls(llm, loop, tokenizer, info, fmt, vllm)
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -132,7 +133,7 @@ class VLLMBackend:
         cancel: threading.Event,
     ) -> Iterator[str | GenerationStats]:
         reserve = min(params.max_new_tokens, self.info.context_length // 2)
-        prompt = fit_to_context(self.tokenizer, messages, self.info.context_length, reserve)
+        prompt = fit_to_context(self.tokenizer, messages, self.info.context_length, reserve, self.prompt_format)
         request_id = f"dcu-chat-{uuid.uuid4().hex}"
         outputs: queue.Queue = queue.Queue()
 
@@ -162,14 +163,24 @@ class VLLMBackend:
                 if isinstance(item, Exception):
                     raise item
                 completion = item.outputs[0]
-                if len(completion.text) > emitted:
+                text, answer_end = completion.text, self.prompt_format.end_of_answer(completion.text)
+                shown = answer_end if answer_end is not None else self.prompt_format.safe_prefix(text)
+                if shown > emitted:
                     if not emitted:
                         stats.ttft_s = time.perf_counter() - started
-                    yield completion.text[emitted:]
-                    emitted = len(completion.text)
+                    yield text[emitted:shown]
+                    emitted = shown
                 stats.completion_tokens = len(completion.token_ids)
                 stats.cached_tokens = int(getattr(item, "num_cached_tokens", 0) or 0)
                 finish = completion.finish_reason or finish
+                if answer_end is not None:
+                    finish = "stop"
+                    break
+            if finish is not None and len(text) > emitted:  # the rest, judged as finished
+                final = self.prompt_format.end_of_answer(text, final=True)
+                end = len(text) if final is None else max(final, emitted)
+                if end > emitted:
+                    yield text[emitted:end]
         except EngineError:
             raise
         except Exception as exc:

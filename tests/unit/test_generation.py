@@ -116,9 +116,10 @@ def test_chat_joins_the_stream(tiny_engine):
     assert text == "".join(deltas) and stats.completion_tokens == 10
 
 
-def test_fallback_template_is_used_for_a_model_without_one(tiny_engine):
-    assert any("fallback" in note for note in tiny_engine.info.notes)
-    rendered = tiny_engine.backend.tokenizer.apply_chat_template(
-        [{"role": "system", "content": "be kind"}, {"role": "user", "content": "hi"}],
-        tokenize=False, add_generation_prompt=True)
-    assert "be kind" in rendered and "### Assistant:" in rendered.splitlines()[-1]
+def test_a_model_without_a_template_gets_the_completion_format(tiny_engine):
+    assert any("completion format" in note for note in tiny_engine.info.notes)
+    fmt = tiny_engine.backend.prompt_format
+    rendered = fmt.render([{"role": "system", "content": "be kind"}, {"role": "user", "content": "hi"}],
+                          bos_token="<bos>")
+    assert rendered == "<bos>be kind\n\nQuestion: hi\nAnswer:"
+    assert "\nQuestion:" in tiny_engine.backend.stop_strings

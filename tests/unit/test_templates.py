@@ -1,0 +1,81 @@
+"""Prompt formats: rendering, stop strings and where a base model's answer ends."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.templates import prompt_format
+
+BASE = prompt_format(None, "gemma3_text")
+GEMMA_IT = ("{{ bos_token }}{% for m in messages %}<start_of_turn>{{ m['role'] }}\n{{ m['content'] }}"
+            "<end_of_turn>\n{% endfor %}{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}")
+CONVERSATION = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is 2+2?"},
+                {"role": "assistant", "content": "4"}, {"role": "user", "content": "What is 3+3?"}]
+
+
+def test_a_model_with_a_template_keeps_it_and_stops_on_its_turn_marker():
+    fmt = prompt_format(GEMMA_IT, "gemma3")
+    text = fmt.render(CONVERSATION, bos_token="<bos>")
+    assert not fmt.completion
+    assert text.startswith("<bos><start_of_turn>system\nBe brief.<end_of_turn>")
+    assert text.endswith("<start_of_turn>model\n")
+    assert fmt.stop_strings == ("<end_of_turn>",)
+    assert fmt.end_of_answer("4\n\nSome more text.\n4\n\n") is None  # its own EOS ends it
+
+
+def test_a_base_model_gets_system_text_then_question_answer_pairs():
+    text = BASE.render(CONVERSATION, bos_token="<bos>")
+    assert text == "<bos>Be brief.\n\nQuestion: What is 2+2?\nAnswer: 4\n\nQuestion: What is 3+3?\nAnswer:"
+    assert BASE.completion and "\nQuestion:" in BASE.stop_strings
+
+
+def test_a_chinese_question_gets_chinese_labels():
+    text = BASE.render([{"role": "user", "content": "法国的首都是哪里？"}])
+    assert text == "问题：法国的首都是哪里？\n回答："
+    assert "\n问题：" in BASE.stop_strings
+
+
+def test_no_system_text_means_no_leading_blank_lines():
+    assert BASE.render([{"role": "user", "content": "Hi"}], bos_token="<bos>") == "<bos>Question: Hi\nAnswer:"
+
+
+@pytest.mark.parametrize("generated, answer", [
+    # Recorded-looking runs of the 270M base model in the completion format.
+    (" Paris\nQuestion: What is the capital of Italy?\nAnswer: Rome", " Paris"),
+    (" Paris.\n\nIf you were asked to name the capital of Italy, you would say Rome.", " Paris."),
+    (" 巴黎\n问题：意大利的首都是哪里？", " 巴黎"),
+    (" 4\nQ: What is 5+5?\nA: 10", " 4"),
+    (" The capital of France is Paris.\nThe capital of France is Paris.\nThe capital", " The capital of France is Paris."),
+    (" 巴黎。\n\n\n\n", " 巴黎。"),
+])
+def test_the_answer_ends_where_a_base_model_runs_on(generated, answer):
+    end = BASE.end_of_answer(generated, final=True)
+    assert end is not None and generated[:end] == answer
+
+
+def test_a_code_block_is_kept_whole_with_its_blank_and_repeated_lines():
+    code = "```python\ndef f(x):\n    return x + 1\n\n\ndef g(x):\n    return x + 1\n```"
+    assert BASE.end_of_answer(" " + code, final=True) is None
+    end = BASE.end_of_answer(" " + code + "\n\nNow another question.", final=True)
+    assert (" " + code + "\n\nNow another question.")[:end] == " " + code
+
+
+def test_an_unfinished_line_is_not_judged_yet():
+    # "The capital of France is Paris" might still become a longer, different line.
+    assert BASE.end_of_answer(" The capital of France is Paris.\nThe capital of France is Paris") is None
+    assert BASE.end_of_answer(" Paris.\nQues") is None
+
+
+@pytest.mark.parametrize("generated", [
+    " Paris.\n", " Paris.\nQuest", " Paris.\n\n", " The capital is Paris.\nThe capital",
+])
+def test_streaming_never_shows_what_a_later_rule_cuts(generated):
+    shown = generated[:BASE.safe_prefix(generated)]
+    for tail in ("Question: next", "\nMore rambling.", " is Paris.\n"):
+        final = generated + tail
+        end = BASE.end_of_answer(final, final=True)
+        assert final[: len(final) if end is None else end].startswith(shown)
+
+
+def test_a_one_line_answer_streams_as_it_grows():
+    assert BASE.safe_prefix(" The capital of France is") == len(" The capital of France is")
