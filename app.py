@@ -3,6 +3,7 @@
     python app.py [serve] [--model PATH_OR_ID] [--device auto|cpu|cuda|dcu] ...
     python app.py doctor
     python app.py config show
+    python app.py users add|list|remove|token|revoke [NAME] [--role admin] [--label TEXT]
 
 Settings come from, in increasing precedence: built-in defaults, a TOML file (``--config``),
 environment variables ``DCU_CHAT_<NAME>`` (e.g. ``DCU_CHAT_API_KEY``), and command-line flags.
@@ -57,10 +58,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("embedding_model", str, None, "local sentence-transformers directory (default: bundled all-MiniLM-L6-v2)"),
     Option("host", str, "127.0.0.1", "address to bind; 0.0.0.0 exposes the server to the network"),
     Option("port", int, 7860, "port to serve the UI and API on"),
-    Option("api_key", str, None, "require 'Authorization: Bearer KEY' on /v1 and /api routes (all but /api/health)",
+    Option("api_key", str, None, "a shared key: 'Authorization: Bearer KEY' (or the sign-in page) opens every route",
            secret=True),
-    Option("auth", str, None, "UI login: user:password[,user2:password2] or a file with one user:password a line",
-           secret=True),
+    Option("auth", str, None, "sign-in users kept in memory: user:password[,user2:password2] or a file with one "
+           "user:password a line (prefer 'users add', which stores only hashes)", secret=True),
+    Option("users_file", str, None, "users, API tokens and sign-ins (default: DATA_DIR/users.sqlite3); any user "
+           "in it turns sign-in on"),
+    Option("metrics_public", bool, False, "serve /metrics without sign-in (a Prometheus scraper on a trusted network)"),
     Option("log_level", str, "info", "debug, info, warning or error"),
 )
 
@@ -70,7 +74,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="app.py", description="dcu-chat: chat, document Q&A and code assistant.",
         epilog="Precedence, lowest to highest: defaults < --config TOML file < DCU_CHAT_* environment < flags. "
                "Example file: assets/dcu-chat.example.toml. API and backends: docs/api.md.")
-    parser.add_argument("command", nargs="*", default=["serve"], help="serve (default), doctor, or 'config show'")
+    parser.add_argument("command", nargs="*", default=["serve"],
+                        help="serve (default), doctor, 'config show', or users add|list|remove|token|revoke [NAME]")
+    parser.add_argument("--role", default="user", choices=("user", "admin"), help="with 'users add': the role")
+    parser.add_argument("--label", default="", help="with 'users token': what the token is for")
     parser.add_argument("--config", help="TOML file with any of the options below (flags and env override it) "
                                          "[env DCU_CHAT_CONFIG]")
     for option in OPTIONS:
@@ -145,7 +152,9 @@ def build_configs(settings: dict[str, object]):
         cache_dir=Path(settings["cache_dir"]) if settings["cache_dir"] else default_cache_dir(),
     )
     web = WebConfig(host=settings["host"], port=settings["port"], api_key=settings["api_key"],
-                    auth=_parse_auth(settings["auth"]), data_dir=Path(settings["data_dir"]))
+                    auth=_parse_auth(settings["auth"]), data_dir=Path(settings["data_dir"]),
+                    users_file=Path(settings["users_file"]) if settings["users_file"] else None,
+                    metrics_public=bool(settings["metrics_public"]))
     return engine, web
 
 
@@ -160,15 +169,12 @@ def _rag_services(settings: dict[str, object], web):
     return DocumentStore(rag_config, embedder), embedder, rag_config
 
 
-def exposure_warning(web) -> str | None:
-    """What is open to the network when serving beyond loopback: the UI without --auth, the API without a key."""
-    if web.host in ("127.0.0.1", "localhost", "::1") or (web.api_key and web.auth):
+def exposure_warning(web, gate) -> str | None:
+    """Serving beyond loopback with no sign-in at all: everything is open to the network."""
+    if web.host in ("127.0.0.1", "localhost", "::1") or gate.enabled:
         return None
-    if not (web.api_key or web.auth):
-        return f"WARNING: serving on {web.host} without --api-key or --auth: anyone on the network can use it."
-    if not web.auth:
-        return f"WARNING: serving on {web.host}: the browser UI has no login; add --auth user:password."
-    return f"WARNING: serving on {web.host}: the /v1 and /api routes need no key; add --api-key."
+    return (f"WARNING: serving on {web.host} without --api-key or --auth (or users from 'python app.py users "
+            "add'): anyone on the network can use it.")
 
 
 def serve(settings: dict[str, object]) -> int:
@@ -177,18 +183,24 @@ def serve(settings: dict[str, object]) -> int:
     from webui.server import serve as serve_web
     from webui.services import Services
 
+    from assist.audit import AuditLog
+    from assist.users import UserStore
+    from webui.auth import Gate
+
     engine_config, web = build_configs(settings)
-    warning = exposure_warning(web)
+    users = UserStore(web.users_file, memory_users=web.auth)  # before the slow load: fail fast
+    warning = exposure_warning(web, Gate(users, web.api_key))
     if warning:
         print(warning, file=sys.stderr)
-    sessions = SessionStore(web.data_dir / "sessions.sqlite3")  # before the slow load: fail fast
+    sessions = SessionStore(web.data_dir / "sessions.sqlite3")
+    audit = AuditLog(web.data_dir / "audit.jsonl")
     print("Loading the model…", flush=True)
     engine = Engine.load(engine_config, progress=lambda message: print(message, flush=True))
     for note in engine.info.notes:
         print(f"note: {note}", flush=True)
     store, embedder, rag_config = _rag_services(settings, web)
     serve_web(Services(engine=engine, web=web, store=store, embedder=embedder, rag_config=rag_config,
-                       sessions=sessions))
+                       sessions=sessions, users=users, audit=audit))
     return 0
 
 
@@ -213,6 +225,16 @@ def show_config(settings: dict[str, object]) -> int:
     return 0
 
 
+def users_command(settings: dict[str, object], args: argparse.Namespace) -> int:
+    from assist.audit import AuditLog
+    from assist.users import UserStore
+    from assist.users_cli import run_users_command
+
+    _, web = build_configs(settings)
+    return run_users_command(args.command[1:], UserStore(web.users_file), AuditLog(web.data_dir / "audit.jsonl"),
+                             role=args.role, label=args.label)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = resolve_settings(args)
@@ -225,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
             return doctor(settings)
         if command == "config show":
             return show_config(settings)
+        if args.command[0] == "users":
+            return users_command(settings, args)
     except Exception as exc:
         from webui.adapters import is_domain_error
 
@@ -232,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         raise
-    print(f"Unknown command {command!r}: use serve, doctor or 'config show'.", file=sys.stderr)
+    print(f"Unknown command {command!r}: use serve, doctor, 'config show' or users.", file=sys.stderr)
     return 2
 
 

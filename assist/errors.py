@@ -6,7 +6,8 @@ web edge (``webui/adapters.py``), which reads ``http_status``.
 
 from __future__ import annotations
 
-__all__ = ["AssistError", "SessionError", "SessionNotFound", "InvalidImport"]
+__all__ = ["AssistError", "SessionError", "SessionNotFound", "InvalidImport", "UserError", "UnknownUser",
+           "NotAuthenticated", "TooManyAttempts"]
 
 
 class AssistError(Exception):
@@ -29,3 +30,31 @@ class SessionNotFound(SessionError):
 
 class InvalidImport(SessionError):
     """An imported conversation file is not valid; the message says what to fix."""
+
+
+class UserError(AssistError):
+    """A user, password or token cannot be used as asked (bad name, short password, duplicate)."""
+
+    http_status = 400
+
+
+class UnknownUser(UserError):
+    """No such user or token (for tokens: none of the caller's)."""
+
+    http_status = 404
+
+
+class NotAuthenticated(AssistError):
+    """The server needs sign-in and the request has no valid credentials."""
+
+    http_status = 401
+
+
+class TooManyAttempts(AssistError):
+    """Too many failed sign-ins for this name or address; ``retry_after`` says when to try again."""
+
+    http_status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -8,7 +8,8 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from webui.adapters import install_error_handlers
-from webui.auth import install_guards
+from webui.auth import gate_for, install_guards
+from webui.login import include_login_routes
 from webui.metrics_routes import include_metrics_routes
 from webui.openai_api import include_openai_api
 from webui.request_guard import BodyGuardMiddleware
@@ -29,6 +30,9 @@ def build_api(services: Services) -> FastAPI:
                 "device_name": info.device_name, "dtype": info.dtype, "version": services.version}
 
     app.include_router(router)
+    gate = gate_for(services)
+    app.state.gate = gate  # the UI mount asks it who is signed in
+    include_login_routes(app, gate, services.audit)
     include_openai_api(app, services)
     include_sessions_api(app, services)
     include_metrics_routes(app, services)
@@ -41,5 +45,5 @@ def build_api(services: Services) -> FastAPI:
 
     # Innermost: bodies are checked (UTF-8, no lone surrogates, /api size) after the auth guards.
     app.add_middleware(BodyGuardMiddleware, max_bytes=services.web.max_request_bytes)
-    install_guards(app, services.web)  # API key (except /api/health) and /v1 body size
+    install_guards(app, services.web, gate)  # sign-in for every route but /api/health, /login; /v1 body size
     return app

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assist.errors import SessionError, SessionNotFound
-from assist.sessions import LOCAL_OWNER, SessionStore
+from assist.sessions import SessionStore
 from webui.adapters import ui_error
+from webui.auth import current_owner
 from webui.i18n import language_of, register, text
 
 __all__ = ["ChatSessions", "PanelView", "owner_of"]
@@ -49,8 +50,8 @@ register(
 
 
 def owner_of(request) -> str:
-    """The logged-in user name with ``--auth``, else the shared local owner."""
-    return getattr(request, "username", None) or LOCAL_OWNER
+    """The signed-in user's name, else the shared local owner (``webui.auth.current_owner``)."""
+    return current_owner(request)
 
 
 def _key(request) -> str:

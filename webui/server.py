@@ -9,6 +9,7 @@ import uvicorn
 
 from webui.api import build_api
 from webui.app import CSS, build_app
+from webui.auth import current_owner
 from webui.i18n import build_i18n
 from webui.services import Services
 
@@ -22,9 +23,11 @@ def create_asgi_app(services: Services):
     api = build_api(services)
     blocks = build_app(services)
     blocks.queue(default_concurrency_limit=services.web.concurrency, max_size=256)
-    auth = list(services.web.auth) or None
+    gate = api.state.gate
+    # Our AuthMiddleware has refused anonymous callers already; Gradio only learns the name.
+    signed_in = (lambda request: current_owner(request)) if gate.enabled else None
     return gr.mount_gradio_app(
-        api, blocks, path="/", auth=auth, css=CSS, i18n=build_i18n(), footer_links=["api", "settings"],
+        api, blocks, path="/", auth_dependency=signed_in, css=CSS, i18n=build_i18n(), footer_links=["api", "settings"],
         max_file_size=services.web.max_upload_bytes, ssr_mode=False,
         allowed_paths=[str(services.web.data_dir / "exports")],
     )
@@ -33,5 +36,6 @@ def create_asgi_app(services: Services):
 def serve(services: Services) -> None:
     app = create_asgi_app(services)
     web = services.web
+    print(app.state.gate.describe() if hasattr(app.state, "gate") else "", flush=True)
     print(f"dcu-chat is serving on http://{web.host}:{web.port}  (API: /v1, /api; docs: /api/docs)", flush=True)
     uvicorn.run(app, host=web.host, port=web.port, log_level="warning", timeout_graceful_shutdown=10)

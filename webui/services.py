@@ -15,8 +15,10 @@ class WebConfig:
     host: str = "127.0.0.1"
     port: int = 7860
     api_key: str | None = None
-    auth: tuple[tuple[str, str], ...] = ()
+    auth: tuple[tuple[str, str], ...] = ()  # --auth users (in memory; never written)
     data_dir: Path = Path("data")
+    users_file: Path | None = None  # default: data_dir / "users.sqlite3"
+    metrics_public: bool = False  # /metrics open even when sign-in is on (a scraper on a trusted network)
     max_upload_bytes: int = 50 * 1024**2
     max_request_bytes: int = 8 * 1024**2
     concurrency: int = 8
@@ -27,6 +29,8 @@ class WebConfig:
         if not 0 < self.port < 65536:
             raise ConfigError(f"--port must be between 1 and 65535 (got {self.port}).")
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
+        users_file = Path(self.users_file).expanduser() if self.users_file else self.data_dir / "users.sqlite3"
+        object.__setattr__(self, "users_file", users_file)
 
 
 @dataclass
@@ -39,4 +43,6 @@ class Services:
     embedder: object | None = None  # rag.embedding.Embedder
     sessions: object | None = None  # persistent chat sessions
     rag_config: object | None = None
+    users: object | None = None  # assist.users.UserStore: users, API tokens, sign-ins
+    audit: object | None = None  # assist.audit.AuditLog
     version: str = VERSION

@@ -6,11 +6,10 @@
     GET    /api/sessions/{id}/export?format=md|json   (a file: Content-Disposition attachment)
     POST   /api/sessions/import              body: a JSON export (or {"messages": [...]}) -> 201, the new session
 
-Owner: REST calls act for the shared ``"local"`` owner — the same conversations the UI shows
-without ``--auth``. A header ``X-DCU-User: NAME`` acts for that UI user instead, but only when
-``--api-key`` is set: then only callers holding the key (trusted clients, e.g. a gateway that
-knows who is logged in) can choose a user. Without ``--api-key`` the header is ignored, since
-anyone could claim any name.
+Owner: the caller, as ``webui.auth.current_owner`` says: the signed-in user (cookie or API
+token), ``local`` without sign-in or with the shared API key, or, with the API key, the user
+named in ``X-DCU-User`` (a trusted gateway that knows who is signed in). Without ``--api-key``
+the header is ignored, since anyone could claim any name.
 """
 
 from __future__ import annotations
@@ -21,19 +20,16 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
 from assist.errors import SessionNotFound
-from assist.sessions import EXPORT_FORMATS, LOCAL_OWNER, SessionStore
+from assist.sessions import EXPORT_FORMATS, SessionStore
 from webui.adapters import install_error_handlers
+from webui.auth import USER_HEADER, current_owner
 from webui.services import Services
 
 __all__ = ["include_sessions_api", "build_sessions_router", "USER_HEADER", "rest_owner"]
 
-USER_HEADER = "X-DCU-User"
-
-
 def rest_owner(request: Request, services: Services) -> str:
-    """The owner a REST call acts for (see the module docstring)."""
-    user = (request.headers.get(USER_HEADER) or "").strip()
-    return user if user and services.web.api_key else LOCAL_OWNER
+    """The owner a REST call acts for (see the module docstring); ``services`` is kept for callers."""
+    return current_owner(request)
 
 
 def _attachment(filename: str) -> str:

@@ -120,7 +120,7 @@ def test_the_ui_needs_its_login_while_the_api_uses_the_key(locked):
     assert httpx.get(locked.url + "/config", timeout=10).status_code == 401  # the UI's config needs the login
     with pytest.raises(AuthenticationError):
         Client(locked.url, verbose=False)
-    with pytest.raises(ValueError, match="Could not login"):  # gradio answers a wrong password with a 400
+    with pytest.raises(AuthenticationError, match="Invalid credentials"):  # /login answers 401
         Client(locked.url, auth=("ann", "wrong"), verbose=False)
     client = Client(locked.url, auth=("ann", "secret-pw"), verbose=False)
     display = client.predict("hi", api_name="/chat", max_new_tokens=16, temperature=0)[0]
