@@ -171,11 +171,6 @@ class MetadataDB:
             out.update({r[0]: (r[1], r[2], r[3], r[4]) for r in rows})
         return out
 
-    def counts(self) -> tuple[int, int]:
-        """(ready documents, their chunks)."""
-        docs, chunks = self._conn.execute(
-            "SELECT COUNT(*), COALESCE(SUM(chunks), 0) FROM documents WHERE status = 'ready'").fetchone()
-        return int(docs), int(chunks)
 
 
 class _Transaction:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# Debian's fonts-wqy-microhei (the Makefile installs it); fonts-noto-cjk works too.
 CJK_FONTS = [
     Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
     Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),

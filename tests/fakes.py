@@ -6,7 +6,7 @@ import threading
 import time
 
 from engine.backends.base import EngineInfo
-from engine.errors import EngineError
+from engine.errors import EngineError, OutOfMemory
 from engine.stats import GenerationStats
 
 
@@ -14,31 +14,43 @@ class FakeEngine:
     info = EngineInfo(model="fake-model", backend="fake", device="cpu", device_name="test CPU",
                       dtype="float32", quantization=None, context_length=2048)
 
-    def __init__(self, reply: str = "Hello there, friend.", delay: float = 0.0, error: Exception | None = None):
+    def __init__(self, reply: str = "Hello there, friend.", delay: float = 0.0, error: Exception | None = None,
+                 *, deltas: list[str] | None = None, fail_after: int | None = None,
+                 gate: threading.Event | None = None):
+        """``reply`` is streamed word by word, or ``deltas`` exactly as given; ``fail_after=i`` raises
+        OutOfMemory before delta ``i``; ``gate`` holds the stream before the second delta until set."""
         self.reply = reply
+        self.deltas = list(deltas) if deltas is not None else None
         self.delay = delay
         self.error = error
+        self.fail_after = fail_after
+        self.gate = gate
         self.calls: list[dict] = []
+        self.sent: list[str] = []  # deltas actually handed out
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())
 
     def stream_chat(self, messages, params=None, session_id=None, cancel=None):
-        self.calls.append({"messages": messages, "params": params, "session_id": session_id})
         cancel = cancel or threading.Event()
+        self.calls.append({"messages": messages, "params": params, "session_id": session_id, "cancel": cancel})
         if self.error is not None:
             raise self.error
-        words = self.reply.split(" ")
-        sent = 0
-        for i, word in enumerate(words):
+        deltas = self.deltas if self.deltas is not None else [
+            word if i == 0 else " " + word for i, word in enumerate(self.reply.split(" "))]
+        for i, delta in enumerate(deltas):
+            if self.fail_after is not None and i == self.fail_after:
+                raise OutOfMemory("The device ran out of memory; try a shorter input.")
+            if self.gate is not None and i == 1:
+                self.gate.wait(5)
             if cancel.is_set():
                 break
             if self.delay:
                 time.sleep(self.delay)
-            yield word if i == 0 else " " + word
-            sent += 1
+            self.sent.append(delta)
+            yield delta
         yield GenerationStats(prompt_tokens=sum(len(m["content"].split()) for m in messages),
-                              completion_tokens=sent, ttft_s=0.01, total_s=0.02,
+                              completion_tokens=len(self.sent), ttft_s=0.01, total_s=0.02,
                               finish_reason="cancelled" if cancel.is_set() else "stop", device="cpu")
 
     def chat(self, messages, params=None, session_id=None):

@@ -1,22 +1,32 @@
-"""Adapters between the core (engine, rag, assist) and the web edge.
+"""The one web edge: what every tab and route shares between the core (engine, rag, assist) and the web.
 
 Domain errors carry human messages; here, and only here, they become ``gr.Error`` in the UI
-or HTTP status codes in the API.
+or HTTP status codes in the API. Also here: the browser-session key, the cancel registry behind
+every Stop button, the stats line under an answer, and the server-sent-event framing.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
 
 from assist.errors import AssistError
 from engine.errors import EngineError
+from engine.stats import GenerationStats
 from rag.errors import RagError
+from webui.i18n import register, text
 
 __all__ = ["domain_error_types", "is_domain_error", "http_status_of", "http_headers_of", "error_body",
-           "error_response_for", "validation_message", "install_error_handlers", "ui_error", "clean_messages",
-           "display_history"]
+           "error_response_for", "validation_message", "install_error_handlers", "ui_error", "session_key",
+           "CancelRegistry", "stats_line", "sse_event", "display_history"]
 
 log = logging.getLogger(__name__)
+
+register(
+    en={"stopped": "stopped", "trimmed": "{n} older messages were left out to fit the model's context"},
+    zh={"stopped": "已停止", "trimmed": "为适应模型上下文，省略了较早的 {n} 条消息"},
+)
 
 
 def domain_error_types() -> tuple[type[Exception], ...]:
@@ -129,17 +139,6 @@ def ui_error(exc: BaseException):
     return gr.Error(f"Something went wrong: {exc}. The server is still running; please try again.")
 
 
-def clean_messages(messages: list) -> list[dict]:
-    """Gradio chat values (dicts or ChatMessage objects, text or parts) -> engine messages."""
-    out: list[dict] = []
-    for message in messages or []:
-        role = message["role"] if isinstance(message, dict) else message.role
-        content = message["content"] if isinstance(message, dict) else message.content
-        if isinstance(content, list):  # Gradio 6 may hand back content parts
-            content = "".join(part.get("text", "") if isinstance(part, dict) else str(part) for part in content)
-        out.append({"role": role, "content": str(content)})
-    return out
-
 
 def display_history(history: list[dict]) -> list[dict]:
     """Chatbot value of a chat history: each answer with its stats line in small print under it."""
@@ -150,3 +149,59 @@ def display_history(history: list[dict]) -> list[dict]:
             content = f"{content}\n\n<sub>{message['stats']}</sub>"
         shown.append({"role": message["role"], "content": content})
     return shown
+
+
+def session_key(request) -> str:
+    """The browser session (Gradio's session hash) a UI event comes from."""
+    return getattr(request, "session_hash", None) or "anonymous"
+
+
+class CancelRegistry:
+    """One cancel event per key (a browser session in one tab), so Stop reaches the running answer.
+
+    A new request under the same key replaces the old one: the old event is set, so a request
+    left running (a closed stream, a double click) frees the model.
+    """
+
+    def __init__(self) -> None:
+        self._events: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def start(self, key: str) -> threading.Event:
+        with self._lock:
+            previous = self._events.get(key)
+            event = self._events[key] = threading.Event()
+        if previous is not None:
+            previous.set()
+        return event
+
+    def cancel(self, key: str) -> bool:
+        with self._lock:
+            event = self._events.get(key)
+        if event is None:
+            return False
+        event.set()
+        return True
+
+    def finish(self, key: str, event: threading.Event) -> None:
+        """Forget ``event`` once its request ended (unless a newer request took the key)."""
+        with self._lock:
+            if self._events.get(key) is event:
+                del self._events[key]
+
+
+def stats_line(stats: GenerationStats, lang: str) -> str:
+    """The small print under an answer: speed, tokens, memory, and whether it was stopped or trimmed."""
+    if stats.extra.get("not_found"):
+        return ""  # answered without the model: there is nothing to measure
+    line = stats.summary().replace(" · cancelled", "")
+    if stats.finish_reason == "cancelled":
+        line += f" · {text('stopped', lang)}"
+    if stats.trimmed_messages:
+        line += f" · {text('trimmed', lang, n=stats.trimmed_messages)}"
+    return line
+
+
+def sse_event(data: dict) -> str:
+    """One server-sent event carrying ``data`` as JSON."""
+    return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"

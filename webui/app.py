@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import gradio as gr
 
 from webui.chat_tab import build_chat_tab
+from webui.code_tab import build_code_tab
 from webui.i18n import t
 from webui.services import Services
 from webui.sessions_panel import CSS as SESSIONS_CSS
@@ -35,26 +34,19 @@ def _header(services: Services) -> None:
             gr.Markdown(f"⚠️ {note}", elem_id="device-warning")
 
 
-def _has(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
-
-
 def build_app(services: Services) -> gr.Blocks:
     with gr.Blocks(title="dcu-chat", analytics_enabled=False) as blocks:
         _header(services)
         with gr.Tabs():
             with gr.Tab(t("tab_chat"), id="chat"):
                 build_chat_tab(services)
-            if services.store is not None and _has("webui.docs_tab"):
+            if services.store is not None:
                 from webui.docs_tab import build_docs_tab
 
                 with gr.Tab(t("tab_docs"), id="docs"):
                     build_docs_tab(services)
-            if _has("webui.code_tab"):
-                from webui.code_tab import build_code_tab
-
-                with gr.Tab(t("tab_code"), id="code"):
-                    build_code_tab(services.engine)
+            with gr.Tab(t("tab_code"), id="code"):
+                build_code_tab(services.engine)
             with gr.Tab(t("tab_system"), id="system"):
                 build_system_tab(services)
     return blocks

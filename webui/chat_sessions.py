@@ -19,7 +19,7 @@ from pathlib import Path
 
 from assist.errors import SessionError, SessionNotFound
 from assist.sessions import SessionStore
-from webui.adapters import ui_error
+from webui.adapters import session_key, ui_error
 from webui.auth import current_owner
 from webui.i18n import language_of, register, text
 
@@ -54,9 +54,6 @@ def owner_of(request) -> str:
     return current_owner(request)
 
 
-def _key(request) -> str:
-    return getattr(request, "session_hash", None) or "anonymous"
-
 
 @dataclass
 class PanelView:
@@ -85,12 +82,12 @@ class ChatSessions:
 
     def current(self, request) -> str | None:
         with self._lock:
-            return self._open.get(_key(request))
+            return self._open.get(session_key(request))
 
     def attach(self, request, session_id: str | None) -> None:
         with self._lock:
-            self._open[_key(request)] = session_id
-            self._open.move_to_end(_key(request))
+            self._open[session_key(request)] = session_id
+            self._open.move_to_end(session_key(request))
             while len(self._open) > self._max_tracked:  # tabs closed long ago
                 self._open.popitem(last=False)
 

@@ -11,7 +11,6 @@ stopped, partial) answer at the end, so a crash or a closed tab loses at most se
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 
@@ -20,12 +19,12 @@ import gradio as gr
 from engine.config import SamplingParams
 from engine.errors import EngineError
 from engine.stats import GenerationStats
-from webui.adapters import display_history, ui_error
+from webui.adapters import CancelRegistry, display_history, session_key, stats_line, ui_error
 from webui.chat_sessions import ChatSessions
 from webui.i18n import register, t, text
 from webui.sessions_panel import build_sessions_panel, wire_sessions_panel
 
-__all__ = ["ChatHandlers", "build_chat_tab", "DEFAULT_SYSTEM_PROMPT", "CancelRegistry"]
+__all__ = ["ChatHandlers", "build_chat_tab", "DEFAULT_SYSTEM_PROMPT"]
 
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant. Answer in the same language as the user's question."
 
@@ -37,7 +36,6 @@ register(
         "top_p": "Top-p", "top_k": "Top-k", "max_new_tokens": "Max new tokens",
         "repetition_penalty": "Repetition penalty", "seed": "Seed (-1 = random)",
         "chat_empty": "Start a conversation: type a message below.",
-        "stopped": "stopped", "trimmed": "{n} older messages were left out to fit the model's context",
         "nothing_to_regenerate": "There is no answer to regenerate yet.",
         "nothing_to_edit": "There is no message to edit yet.", "empty_message": "Type a message first.",
         "chatbot": "Conversation",
@@ -49,33 +47,12 @@ register(
         "top_p": "Top-p", "top_k": "Top-k", "max_new_tokens": "最大生成长度",
         "repetition_penalty": "重复惩罚", "seed": "随机种子（-1 = 随机）",
         "chat_empty": "开始对话：在下方输入消息。",
-        "stopped": "已停止", "trimmed": "为适应模型上下文，省略了较早的 {n} 条消息",
         "nothing_to_regenerate": "还没有可以重新生成的回答。",
         "nothing_to_edit": "还没有可以编辑的消息。", "empty_message": "请先输入消息。",
         "chatbot": "对话",
     },
 )
 
-
-class CancelRegistry:
-    """One cancel event per browser session, so Stop reaches the running answer."""
-
-    def __init__(self) -> None:
-        self._events: dict[str, threading.Event] = {}
-        self._lock = threading.Lock()
-
-    def start(self, key: str) -> threading.Event:
-        with self._lock:
-            event = self._events[key] = threading.Event()
-            return event
-
-    def cancel(self, key: str) -> bool:
-        with self._lock:
-            event = self._events.get(key)
-        if event is None:
-            return False
-        event.set()
-        return True
 
 
 def to_engine_messages(history: list[dict], system_prompt: str) -> list[dict]:
@@ -86,14 +63,6 @@ def to_engine_messages(history: list[dict], system_prompt: str) -> list[dict]:
 to_display = display_history  # chatbot value: each answer with its stats line in small print
 SAVE_EVERY_S = 2.0  # while an answer streams, how often its partial text is saved
 
-
-def stats_line(stats: GenerationStats, lang: str) -> str:
-    line = stats.summary().replace(" · cancelled", "")
-    if stats.finish_reason == "cancelled":
-        line += f" · {text('stopped', lang)}"
-    if stats.trimmed_messages:
-        line += f" · {text('trimmed', lang, n=stats.trimmed_messages)}"
-    return line
 
 
 def params_from(temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed) -> SamplingParams:
@@ -125,7 +94,7 @@ class ChatHandlers:
         self._save(request, history, system_prompt)
         current, saved_at = history, time.monotonic()
         try:
-            for current in self._stream(history, system_prompt, params, _key(request), lang):
+            for current in self._stream(history, system_prompt, params, session_key(request), lang):
                 yield current
                 if self.sessions is not None and time.monotonic() - saved_at > SAVE_EVERY_S:
                     self._save(request, current, system_prompt)
@@ -194,7 +163,7 @@ class ChatHandlers:
         return to_display(kept), kept, history[last]["content"]
 
     def stop(self, request: gr.Request | None = None) -> None:
-        self.cancels.cancel(_key(request))
+        self.cancels.cancel(session_key(request))
 
     def clear(self, request: gr.Request | None = None):
         """Start over: the saved conversation stays in the sidebar, a new one begins."""
@@ -202,9 +171,6 @@ class ChatHandlers:
             self.sessions.attach(request, None)
         return [], [], ""
 
-
-def _key(request) -> str:
-    return getattr(request, "session_hash", None) or "anonymous"
 
 
 def _lang(request) -> str:

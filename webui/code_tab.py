@@ -40,16 +40,15 @@ from assist.code import (
     suggested_filename,
 )
 from engine.stats import GenerationStats
-from webui.adapters import is_domain_error, ui_error
+from webui.adapters import CancelRegistry, is_domain_error, session_key, ui_error
 from webui.i18n import register, t
 
 __all__ = ["CodeView", "run_code", "code_event", "stop_event", "check_badge", "build_code_tab"]
 
 FILES_DIR = Path(tempfile.gettempdir()) / "dcu-chat-code"
 _FILE_TTL_S = 3600.0
-# session hash -> the cancel event of that session's running request, for the Stop button.
-_RUNNING: dict[str, threading.Event] = {}
-_RUNNING_LOCK = threading.Lock()
+# browser session -> the cancel event of its running request, for the Stop button.
+_CANCELS = CancelRegistry()
 
 _LABEL_KEYS = ("task", "placeholder", "code", "error")
 _EN_LABELS = {  # mode -> (task label, task placeholder, code label, error label)
@@ -72,11 +71,11 @@ _ZH_LABELS = {
 }
 _ZH_MODES = {"generate": "生成", "explain": "解释", "fix": "修复", "refactor": "重构", "tests": "编写测试"}
 register(
-    en={**{f"code_{k}_{mode}": v for mode, labels in _EN_LABELS.items() for k, v in zip(_LABEL_KEYS, labels)},
+    en={**{f"code_{k}_{mode}": v for mode, labels in _EN_LABELS.items() for k, v in zip(_LABEL_KEYS, labels, strict=True)},
         **{f"code_mode_{mode}": label for mode, label in MODES.items()},
         "code_mode": "Mode", "code_language": "Language", "code_run": "Run", "code_stop": "Stop",
         "code_result": "Result", "code_download": "Download"},
-    zh={**{f"code_{k}_{mode}": v for mode, labels in _ZH_LABELS.items() for k, v in zip(_LABEL_KEYS, labels)},
+    zh={**{f"code_{k}_{mode}": v for mode, labels in _ZH_LABELS.items() for k, v in zip(_LABEL_KEYS, labels, strict=True)},
         **{f"code_mode_{mode}": label for mode, label in _ZH_MODES.items()},
         "code_mode": "模式", "code_language": "语言", "code_run": "运行", "code_stop": "停止",
         "code_result": "结果", "code_download": "下载"},
@@ -203,13 +202,8 @@ def code_event(engine: Any, task: str, mode: str = "generate", language: str = "
                error: str = "", session: str | None = None,
                check_timeout: float | None = None) -> Iterator[tuple]:
     """The tab's streaming handler as a plain generator; domain errors become ``gr.Error``."""
-    cancel = threading.Event()
-    if session:
-        with _RUNNING_LOCK:
-            previous = _RUNNING.get(session)
-            _RUNNING[session] = cancel
-        if previous is not None:
-            previous.set()  # one request per browser tab: a new Run replaces the old one
+    # One request per browser tab: a new Run replaces (and stops) the old one.
+    cancel = _CANCELS.start(session) if session else threading.Event()
     try:
         request = CodeRequest(mode, language, task=task, code=code, error=error)
         for view in run_code(engine, request, cancel, check_timeout):
@@ -220,17 +214,12 @@ def code_event(engine: Any, task: str, mode: str = "generate", language: str = "
         raise
     finally:
         if session:
-            with _RUNNING_LOCK:
-                if _RUNNING.get(session) is cancel:
-                    del _RUNNING[session]
+            _CANCELS.finish(session, cancel)
 
 
 def stop_event(session: str | None) -> None:
     """Set the cancel event of the session's running request (the Stop button)."""
-    with _RUNNING_LOCK:
-        event = _RUNNING.get(session or "")
-    if event is not None:
-        event.set()
+    _CANCELS.cancel(session or "")
 
 
 def _mode_labels(mode: str) -> tuple:
@@ -281,11 +270,11 @@ def _build(engine: Any) -> None:
     def code(task: str, mode: str = "generate", language: str = "python", code: str = "", error: str = "",
              request: gr.Request = None):  # type: ignore[assignment]
         """Generate, explain, fix, refactor or test code; returns (code, check, explanation, file, stats)."""
-        session = getattr(request, "session_hash", None)
+        session = session_key(request)
         yield from code_event(engine, task, mode, language, code, error, session=session)
 
     def stop_running(request: gr.Request = None):  # type: ignore[assignment]
-        stop_event(getattr(request, "session_hash", None))
+        stop_event(session_key(request))
 
     running = run.click(code, inputs=[task, mode, language, code_in, error],
                         outputs=[code_out, badge, explanation, download, stats],

@@ -49,7 +49,7 @@ register(
         "docs_sources_none": "No passage in this collection is relevant enough to this question.",
         "docs_score": "score", "docs_no_documents_to_ask": "This collection has no documents yet — upload some files first.",
         "docs_empty_question": "Type a question first.", "docs_no_files": "Choose one or more files to upload.",
-        "docs_stopped": "stopped", "docs_stop": "Stop",
+        "docs_stop": "Stop",
     },
     zh={
         "docs_collection": "文档集", "docs_manage": "管理文档集",
@@ -80,7 +80,7 @@ register(
         "docs_sources_none": "此文档集中没有与这个问题足够相关的段落。",
         "docs_score": "相关度", "docs_no_documents_to_ask": "此文档集还没有文档——请先上传文件。",
         "docs_empty_question": "请先输入问题。", "docs_no_files": "请选择要上传的文件。",
-        "docs_stopped": "已停止", "docs_stop": "停止",
+        "docs_stop": "停止",
     },
 )
 

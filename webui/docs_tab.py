@@ -19,8 +19,7 @@ from engine.stats import GenerationStats
 from rag.errors import RagError
 from rag.parsing import SUPPORTED_EXTENSIONS
 from rag.store import DEFAULT_COLLECTION
-from webui.adapters import domain_error_types, ui_error
-from webui.chat_tab import CancelRegistry
+from webui.adapters import CancelRegistry, domain_error_types, session_key, stats_line, ui_error
 from webui.docs_format import document_rows, format_citations, format_sources, format_upload, table_headers
 from webui.i18n import language_of, t, text
 
@@ -28,9 +27,6 @@ __all__ = ["DocsHandlers", "build_docs_tab"]
 
 _DOMAIN = domain_error_types()
 
-
-def _key(request) -> str:
-    return getattr(request, "session_hash", None) or "anonymous"
 
 
 def to_display(history: list[dict]) -> list[dict]:
@@ -154,7 +150,7 @@ class DocsHandlers:
                 raise gr.Error(text("docs_no_documents_to_ask", lang))
         except _DOMAIN as exc:
             raise ui_error(exc) from exc
-        key = _key(request)
+        key = session_key(request)
         cancel = self.cancels.start(key)
         answer = {"role": "assistant", "content": "", "pending": True}
         turns = [*history, {"role": "user", "content": question}, answer]
@@ -167,7 +163,7 @@ class DocsHandlers:
                     sources, answer["meta"] = format_sources(item[1], lang), format_citations(item[1], lang)
                 elif isinstance(item, GenerationStats):
                     answer.pop("pending", None)
-                    answer["meta"] = " · ".join(p for p in (answer.get("meta"), _stats_line(item, lang)) if p)
+                    answer["meta"] = " · ".join(p for p in (answer.get("meta"), stats_line(item, lang)) if p)
                 else:
                     answer["content"] += item
                 yield to_display(turns), sources, turns, ""
@@ -178,19 +174,13 @@ class DocsHandlers:
             cancel.set()  # a closed stream (tab closed, event cancelled) frees the model too
 
     def stop(self, request: gr.Request | None = None) -> None:
-        self.cancels.cancel(_key(request))
+        self.cancels.cancel(session_key(request))
 
     @staticmethod
     def clear(request: gr.Request | None = None):
         """-> (chat, sources, history, question box)."""
         return [], text("docs_sources_empty", language_of(request)), [], ""
 
-
-def _stats_line(stats: GenerationStats, lang: str) -> str:
-    if stats.extra.get("not_found"):
-        return ""  # answered without the model: there is nothing to measure
-    line = stats.summary().replace(" · cancelled", "")
-    return line + (f" · {text('docs_stopped', lang)}" if stats.finish_reason == "cancelled" else "")
 
 
 def _refresh_triggers() -> list:

@@ -15,7 +15,6 @@ sent as an ``error`` event, since the status line has gone out already.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 import time
@@ -28,7 +27,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from engine.stats import GenerationStats
-from webui.adapters import http_headers_of, http_status_of, install_error_handlers, is_domain_error
+from webui.adapters import http_headers_of, http_status_of, install_error_handlers, is_domain_error, sse_event
 from webui.openai_schema import (
     ChatCompletionRequest,
     EmbeddingRequest,
@@ -126,29 +125,26 @@ def _error_of(exc: Exception) -> Response:
     raise exc
 
 
-def _event(body: dict) -> str:
-    return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
-
 
 async def _sse(pump: _Pump, first, model: str, include_usage: bool):
     chunk_id, created = new_id(), int(time.time())
     try:
-        yield _event(chunk_body(chunk_id, created, model, {"role": "assistant", "content": ""}))
+        yield sse_event(chunk_body(chunk_id, created, model, {"role": "assistant", "content": ""}))
         stats, item = GenerationStats(), first
         while item is not _END:
             if isinstance(item, GenerationStats):
                 stats = item
             elif item:
-                yield _event(chunk_body(chunk_id, created, model, {"content": item}))
+                yield sse_event(chunk_body(chunk_id, created, model, {"content": item}))
             item = await pump.next()
-        yield _event(chunk_body(chunk_id, created, model, stats=stats))
+        yield sse_event(chunk_body(chunk_id, created, model, stats=stats))
         if include_usage:
-            yield _event(chunk_body(chunk_id, created, model, stats=stats, usage_only=True))
+            yield sse_event(chunk_body(chunk_id, created, model, stats=stats, usage_only=True))
     except Exception as exc:  # the status line is sent already: report the error in the stream
         if not is_domain_error(exc):
             log.exception("Unexpected error while streaming a chat completion")
         status = http_status_of(exc)
-        yield _event({"error": {"message": str(exc) if is_domain_error(exc) else f"Internal error: {exc}",
+        yield sse_event({"error": {"message": str(exc) if is_domain_error(exc) else f"Internal error: {exc}",
                                 "type": "server_error" if status >= 500 else "invalid_request_error",
                                 "param": None, "code": _snake(type(exc).__name__)}})
     finally:

@@ -21,7 +21,6 @@ search and generation run in worker threads, so the server keeps serving meanwhi
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 
@@ -42,7 +41,7 @@ from engine.stats import GenerationStats
 from rag.errors import EmptyFile, FileTooLarge, TooManyFiles
 from rag.parsing import sanitize_name
 from rag.store import AddResult, FileError
-from webui.adapters import domain_error_types, error_body, install_error_handlers
+from webui.adapters import domain_error_types, error_body, install_error_handlers, sse_event
 
 __all__ = ["build_rag_router", "include_rag_api", "API_MAX_TOKENS"]
 
@@ -181,21 +180,18 @@ def build_rag_router(services) -> APIRouter:
     return router
 
 
-def _event(data: dict) -> str:
-    return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
-
 
 def _events(first, stream: Iterator) -> Iterator[str]:
-    yield _event({"type": "hits", "hits": [h.to_dict() for h in first[1]]})
+    yield sse_event({"type": "hits", "hits": [h.to_dict() for h in first[1]]})
     try:
         for item in stream:
             if isinstance(item, GenerationStats):
-                yield _event({"type": "done", "stats": item.to_dict(),
+                yield sse_event({"type": "done", "stats": item.to_dict(),
                               "not_found": bool(item.extra.get("not_found"))})
             else:
-                yield _event({"type": "delta", "text": item})
+                yield sse_event({"type": "delta", "text": item})
     except domain_error_types() as exc:  # the status line is sent already: report it in the stream
-        yield _event({"type": "error", "error": error_body(exc)["error"]})
+        yield sse_event({"type": "error", "error": error_body(exc)["error"]})
 
 
 async def _sse(first, stream: Iterator, cancel: threading.Event):

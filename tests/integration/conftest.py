@@ -7,34 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
+from docs_support import cjk_font, make_pdf
 
 DATA = Path(__file__).resolve().parent.parent / "data"
-# Debian's fonts-wqy-microhei (the Makefile installs it); fonts-noto-cjk works too.
-CJK_FONTS = [
-    Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
-    Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
-    Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),
-]
-
-
-def cjk_font() -> Path | None:
-    return next((p for p in CJK_FONTS if p.is_file()), None)
-
-
-def make_pdf(pages: list[str], font: Path | None = None) -> bytes:
-    """A PDF with one page per string; ``font`` (a TTF/TTC with CJK glyphs) for non-Latin text."""
-    from fpdf import FPDF
-
-    pdf = FPDF()
-    if font is not None:
-        pdf.add_font("cjk", fname=str(font), collection_font_number=0)
-        pdf.set_font("cjk", size=11)
-    else:
-        pdf.set_font("Helvetica", size=11)
-    for text in pages:
-        pdf.add_page()
-        pdf.multi_cell(0, 6, text)
-    return bytes(pdf.output())
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ def request(session: str, lang: str = "en-US"):
 
 def last(generator):
     value = None
-    for value in generator:
+    for value in generator:  # noqa: B007 (the last one is kept)
         pass
     return value
 

@@ -7,37 +7,10 @@ from pathlib import Path
 
 import gradio as gr
 import pytest
+from fakes import FakeEngine
 
 from assist.code import CodeRequest
-from engine.errors import OutOfMemory
-from engine.stats import GenerationStats
 from webui.code_tab import build_code_tab, check_badge, code_event, run_code, stop_event
-
-
-class FakeEngine:
-    """Same ``stream_chat`` signature as ``engine.Engine``; yields canned deltas then stats."""
-
-    def __init__(self, deltas, fail_after: int | None = None, gate: threading.Event | None = None):
-        self.deltas = list(deltas)
-        self.fail_after = fail_after
-        self.gate = gate
-        self.calls: list[dict] = []
-        self.sent: list[str] = []
-
-    def stream_chat(self, messages, params, session_id=None, cancel=None):
-        self.calls.append({"messages": messages, "params": params, "cancel": cancel})
-        for i, delta in enumerate(self.deltas):
-            if self.fail_after is not None and i == self.fail_after:
-                raise OutOfMemory("The device ran out of memory; try a shorter input.")
-            if cancel is not None and cancel.is_set():
-                yield GenerationStats(completion_tokens=i, finish_reason="cancelled")
-                return
-            if self.gate is not None and i == 1:
-                self.gate.wait(5)
-            self.sent.append(delta)
-            yield delta
-        yield GenerationStats(prompt_tokens=30, completion_tokens=len(self.deltas), ttft_s=0.1, total_s=1.0)
-
 
 ANSWER = ["Here you go:\n", "```python\n", "def add(a, b):\n", "    return a + b\n", "```\n",
           "This is extra text after the block that should never be generated.\n"]
@@ -49,7 +22,7 @@ def _final(gen):
 
 
 def test_run_code_streams_then_checks_and_saves():
-    engine = FakeEngine(ANSWER)
+    engine = FakeEngine(deltas=ANSWER)
     views, last = _final(run_code(engine, CodeRequest("generate", "python", task="add two numbers")))
     codes = [v.code for v in views]
     assert codes[1] == "" and "def add(a, b):" in codes[2]  # partial code while streaming
@@ -64,7 +37,7 @@ def test_run_code_streams_then_checks_and_saves():
 
 
 def test_generation_stops_once_the_block_is_closed():
-    engine = FakeEngine(ANSWER)
+    engine = FakeEngine(deltas=ANSWER)
     _, last = _final(run_code(engine, CodeRequest("generate", "python", task="add")))
     assert engine.calls[0]["cancel"].is_set()
     assert ANSWER[-1] not in engine.sent  # the engine saw the cancel before the extra text
@@ -73,7 +46,7 @@ def test_generation_stops_once_the_block_is_closed():
 
 def test_code_event_outputs_for_the_components():
     items, (code, badge, explanation, file, stats) = _final(
-        code_event(FakeEngine(ANSWER), "add two numbers", "generate", "python"))
+        code_event(FakeEngine(deltas=ANSWER), "add two numbers", "generate", "python"))
     assert code == "def add(a, b):\n    return a + b"
     assert "Syntax OK" in badge and "code-check-pass" in badge
     assert explanation == "Here you go:"
@@ -84,7 +57,7 @@ def test_code_event_outputs_for_the_components():
 
 def test_syntax_error_badge_names_the_line():
     broken = ["```python\n", "def add(a, b)\n", "    return a + b\n", "```\n"]
-    *_, (code, badge, _, file, _) = code_event(FakeEngine(broken), "add", "generate", "python")
+    *_, (code, badge, _, file, _) = code_event(FakeEngine(deltas=broken), "add", "generate", "python")
     assert "Syntax error at line 1" in badge and "code-check-fail" in badge
     assert file.endswith(".py")  # still downloadable: the user may want to fix it by hand
 
@@ -97,21 +70,21 @@ def test_syntax_error_badge_names_the_line():
     ("bash", "fix", ["```bash\necho $(( $1 + $2 ))\n```\nChanged - to +.\n\n"], "solution.sh"),
 ])
 def test_download_has_the_language_extension(language, mode, deltas, name):
-    *_, (code, _, _, file, _) = code_event(FakeEngine(deltas), "task", mode, language, code="x", error="")
+    *_, (code, _, _, file, _) = code_event(FakeEngine(deltas=deltas), "task", mode, language, code="x", error="")
     assert Path(file).name == name and Path(file).read_text() == code + "\n"
 
 
 def test_fix_keeps_the_summary_as_explanation():
     deltas = ["```python\n", "def add(a, b):\n    return a + b\n", "```\n", "Changed `-` to `+`.\n", "\n"]
     *_, (code, _, explanation, _, _) = code_event(
-        FakeEngine(deltas), "", "fix", "python", code="def add(a, b):\n    return a - b", error="wrong sum")
+        FakeEngine(deltas=deltas), "", "fix", "python", code="def add(a, b):\n    return a - b", error="wrong sum")
     assert code.endswith("a + b") and explanation == "Changed `-` to `+`."
 
 
 def test_explain_mode_shows_the_text_and_checks_nothing():
     deltas = ["The function ", "adds `a` and `b`.\n", "```python\nadd(1, 2)\n```\n", "<end_of_turn>junk"]
     items, (code, badge, explanation, file, _) = _final(
-        code_event(FakeEngine(deltas), "", "explain", "python", code="def add(a, b): return a + b"))
+        code_event(FakeEngine(deltas=deltas), "", "explain", "python", code="def add(a, b): return a + b"))
     assert code == "" and badge == "" and file is None
     assert explanation.startswith("The function adds") and "add(1, 2)" in explanation
     assert "junk" not in explanation
@@ -120,25 +93,25 @@ def test_explain_mode_shows_the_text_and_checks_nothing():
 
 def test_answer_without_code_is_not_checked():
     *_, (code, badge, explanation, file, _) = code_event(
-        FakeEngine(["I cannot help with that request right now, sorry about it."]), "x", "generate", "go")
+        FakeEngine(deltas=["I cannot help with that request right now, sorry about it."]), "x", "generate", "go")
     assert code == "" and file is None and "Not checked" in badge
     assert explanation.startswith("I cannot help")
 
 
 def test_engine_error_becomes_gr_error():
     with pytest.raises(gr.Error) as info:
-        list(code_event(FakeEngine(ANSWER, fail_after=2), "add", "generate", "python"))
+        list(code_event(FakeEngine(deltas=ANSWER, fail_after=2), "add", "generate", "python"))
     assert info.value.message == "The device ran out of memory; try a shorter input."
 
 
 def test_bad_request_becomes_gr_error():
     with pytest.raises(gr.Error) as info:
-        list(code_event(FakeEngine(ANSWER), "   ", "generate", "python"))
+        list(code_event(FakeEngine(deltas=ANSWER), "   ", "generate", "python"))
     assert info.value.message == "Describe what the code should do."
 
 
 def test_closing_the_handler_cancels_the_engine():
-    engine = FakeEngine(ANSWER)
+    engine = FakeEngine(deltas=ANSWER)
     gen = code_event(engine, "add", "generate", "python", session="s-close")
     next(gen)
     gen.close()  # what Gradio does when Stop cancels the event
@@ -147,7 +120,7 @@ def test_closing_the_handler_cancels_the_engine():
 
 def test_stop_button_sets_the_sessions_cancel_event():
     gate = threading.Event()
-    engine = FakeEngine(ANSWER, gate=gate)
+    engine = FakeEngine(deltas=ANSWER, gate=gate)
     gen = code_event(engine, "add", "generate", "python", session="s-stop")
     next(gen)  # first delta; the engine now waits at the gate
     stop_event("s-stop")
@@ -168,7 +141,7 @@ def test_check_badge_escapes_messages():
 
 def test_tab_wiring_and_public_api():
     with gr.Blocks() as demo:
-        build_code_tab(FakeEngine(ANSWER))
+        build_code_tab(FakeEngine(deltas=ANSWER))
     info = demo.get_api_info()
     assert list(info["named_endpoints"]) == ["/code"]  # Stop / mode / language events stay private
     params = info["named_endpoints"]["/code"]["parameters"]
@@ -179,7 +152,7 @@ def test_tab_wiring_and_public_api():
 
 def test_a_looping_model_is_stopped():
     looping = ["```python\n", "def prime(a):\n", "    if a == 2"] + [" or a == 3"] * 80
-    engine = FakeEngine(looping)
+    engine = FakeEngine(deltas=looping)
     *_, (code, _, explanation, file, stats) = code_event(engine, "primes", "generate", "python")
     assert len(engine.sent) < 60 and engine.calls[0]["cancel"].is_set()
     assert "repetition" in stats and "Stopped early" in explanation
@@ -194,8 +167,8 @@ def test_fills_the_callers_tab_or_opens_its_own():
     with gr.Blocks() as inside:
         with gr.Tabs():
             with gr.Tab("Code", id="code"):
-                build_code_tab(FakeEngine(ANSWER))
+                build_code_tab(FakeEngine(deltas=ANSWER))
     assert len(_tabs(inside)) == 1
     with gr.Blocks() as alone:
-        build_code_tab(FakeEngine(ANSWER))
+        build_code_tab(FakeEngine(deltas=ANSWER))
     assert [t.label for t in _tabs(alone)] == ["Code"]
