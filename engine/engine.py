@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 
 from engine.backends.base import ChatBackend, EngineInfo
 from engine.config import EngineConfig, SamplingParams
-from engine.scheduler import CancelledWhileWaiting, FairQueue
+from engine.admission import CancelledWhileWaiting, FairQueue
 from engine.stats import GenerationStats
 
 __all__ = ["Engine", "Observer"]

@@ -10,7 +10,7 @@ import pytest
 from engine.config import EngineConfig, SamplingParams
 from engine.device import pick_dtype, resolve_device
 from engine.errors import ConfigError, DeviceUnavailable, EngineBusy
-from engine.scheduler import CancelledWhileWaiting, FairQueue
+from engine.admission import CancelledWhileWaiting, FairQueue
 
 
 def test_queue_serves_in_arrival_order():

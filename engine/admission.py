@@ -1,4 +1,4 @@
-"""A first-come, first-served queue in front of the shared model.
+"""Admission in front of the shared model: a first-come, first-served queue with a capacity.
 
 Requests from the UI and the API wait their turn here; a full queue answers "busy" at once
 instead of piling up, and a request cancelled while waiting leaves without running.
