@@ -7,9 +7,26 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.dcu-chat-installed
 ARGS ?=
 
-.PHONY: setup run test test-fast bench lint doctor test-deps clean
+.PHONY: setup run test test-fast bench lint doctor app-deps test-deps clean
 
-setup: $(STAMP)
+# Install the Debian packages in $(1) that are missing (sudo when not root); $(2) says what for.
+define install_debs
+	@missing=""; for deb in $(1); do dpkg -s $$deb >/dev/null 2>&1 || missing="$$missing $$deb"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages $(2):$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null) \
+		|| echo "WARNING: could not install$$missing; $(3)"; \
+	fi
+endef
+
+setup: app-deps $(STAMP)
+
+# The app's own system packages: Tesseract with English and Simplified Chinese data reads scanned
+# PDF pages and images (OCR). Without them the app still runs and says how to install them.
+APP_DEBS := tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim
+app-deps:
+	$(call install_debs,$(APP_DEBS),for OCR of scanned documents,scanned PDFs and images will be refused with a message saying how to install them)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv --system-site-packages $(VENV)
@@ -32,13 +49,7 @@ doctor: setup
 # browser download is not reachable) and a CJK font lets the tests write Chinese PDFs.
 TEST_DEBS := chromium fonts-wqy-microhei
 test-deps:
-	@missing=""; for deb in $(TEST_DEBS); do dpkg -s $$deb >/dev/null 2>&1 || missing="$$missing $$deb"; done; \
-	if [ -n "$$missing" ]; then \
-		echo "Installing Debian packages for the tests:$$missing"; \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null) \
-		|| echo "WARNING: could not install$$missing; the tests that need them will be skipped and say so"; \
-	fi
+	$(call install_debs,$(TEST_DEBS),for the tests,the tests that need them will be skipped and say so)
 
 test: setup test-deps
 	$(PY) -m pytest

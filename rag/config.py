@@ -6,6 +6,7 @@ file; everything under ``rag`` receives the finished object.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,10 @@ class RagConfig:
     candidates: int = 50
     strict: bool = True
     embed_batch_size: int = 32
+    # Tesseract languages for scanned pages and images ("" turns OCR off), and the resolution
+    # PDF pages are rendered at for it (200 DPI measured best: docs/performance.md).
+    ocr_langs: str = "eng+chi_sim"
+    ocr_dpi: int = 200
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
@@ -63,6 +68,10 @@ class RagConfig:
             )
         if self.dense_weight < 0 or self.lexical_weight < 0 or self.dense_weight + self.lexical_weight <= 0:
             raise InvalidConfig("dense_weight and lexical_weight must be non-negative and not both zero.")
+        if self.ocr_langs and not re.fullmatch(r"[A-Za-z_]+(\+[A-Za-z_]+)*", self.ocr_langs):
+            raise InvalidConfig(f"ocr_langs must look like eng or eng+chi_sim (got {self.ocr_langs!r}).")
+        if not 72 <= self.ocr_dpi <= 600:
+            raise InvalidConfig(f"ocr_dpi must be between 72 and 600 (got {self.ocr_dpi}).")
         if self.embedding_device not in ("auto", "cpu", "cuda") and not self.embedding_device.startswith("cuda:"):
             raise InvalidConfig(
                 f"embedding_device must be auto, cpu, cuda or cuda:N (got {self.embedding_device!r})."

@@ -22,6 +22,8 @@ __all__ = [
     "DocumentNotFound",
     "InvalidName",
     "EmbedderUnavailable",
+    "OcrUnavailable",
+    "OcrFailed",
 ]
 
 
@@ -107,3 +109,16 @@ class EmbedderUnavailable(RagError):
     """The embedding model could not be loaded; the message names the path and what to check."""
 
     http_status = 503
+
+
+class OcrUnavailable(RagError):
+    """Scanned pages or images need Tesseract (or language data) that is not installed; the
+    message says which Debian packages to install."""
+
+    http_status = 503
+
+
+class OcrFailed(RagError):
+    """Tesseract ran but could not read a page (crash, timeout)."""
+
+    http_status = 422

@@ -1,7 +1,9 @@
-"""Turn uploaded bytes into text pages: PDF (pypdf), TXT, Markdown, HTML (bs4), DOCX.
+"""Turn uploaded bytes into text pages: PDF (pypdf), images (OCR), TXT, Markdown, HTML (bs4), DOCX.
 
 A ``ParsedDocument`` is a display name plus a list of ``Page`` values. Page numbers are 1-based
-for PDFs and ``None`` for formats without pages. Headings found in HTML and DOCX are written as
+for PDFs and images (a TIFF may hold several pages) and ``None`` for formats without pages. PDF
+pages without a text layer that draw an image (scans) and image files are read by OCR
+(``rag.ocr``); in a mixed PDF only those pages are OCR'd. Headings found in HTML and DOCX are written as
 Markdown ``#`` lines so the chunker can carry them into chunk text the same way for all three.
 Every failure becomes a ``RagError`` subclass whose message names the file and says what to do.
 """
@@ -12,7 +14,8 @@ import io
 import logging
 import re
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from rag.errors import (
     CorruptFile,
@@ -24,17 +27,27 @@ from rag.errors import (
     TooManyPages,
     UnsupportedFile,
 )
+from rag.ocr import OcrOptions, ocr_image_file, ocr_pdf_pages, pages_with_images
 
-__all__ = ["Page", "ParsedDocument", "parse_document", "sanitize_name", "SUPPORTED_EXTENSIONS", "HEADING_FORMATS"]
+__all__ = ["Page", "ParsedDocument", "parse_document", "sanitize_name", "SUPPORTED_EXTENSIONS", "HEADING_FORMATS",
+           "PAGED_FORMATS"]
 
 log = logging.getLogger(__name__)
 
 SUPPORTED_EXTENSIONS: dict[str, str] = {
     ".pdf": "pdf", ".txt": "txt", ".text": "txt", ".log": "txt", ".csv": "txt",
     ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".docx": "docx",
+    ".png": "image", ".jpg": "image", ".jpeg": "image", ".tif": "image", ".tiff": "image",
 }
 # Formats whose text carries Markdown-style heading lines (see module docstring).
 HEADING_FORMATS = frozenset({"md", "html", "docx"})
+# Formats whose pages are numbered (citations say "p.N").
+PAGED_FORMATS = frozenset({"pdf", "image"})
+# A PDF page with fewer visible characters than this has no real text layer (a lone page number
+# stamped on a scan does not count).
+_MIN_TEXT_CHARS = 3
+
+Progress = Callable[[float, str], None]
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Word 97-2003 files and encrypted Office files
 _SENTENCE_END = tuple("。！？；.!?;:：”’\"）)")
@@ -52,11 +65,12 @@ class ParsedDocument:
     name: str
     format: str
     pages: list[Page]
+    ocr_pages: tuple[int, ...] = field(default=())  # the pages whose text came from OCR
 
     @property
     def page_count(self) -> int | None:
-        """Pages of a paged format (PDF); ``None`` for plain text, Markdown, HTML, DOCX."""
-        return len(self.pages) if self.format == "pdf" else None
+        """Pages of a paged format (PDF, image); ``None`` for plain text, Markdown, HTML, DOCX."""
+        return len(self.pages) if self.format in PAGED_FORMATS else None
 
 
 def sanitize_name(filename: str) -> str:
@@ -67,9 +81,14 @@ def sanitize_name(filename: str) -> str:
 
 
 def parse_document(
-    data: bytes, filename: str, *, max_bytes: int | None = None, max_pages: int | None = None
+    data: bytes, filename: str, *, max_bytes: int | None = None, max_pages: int | None = None,
+    ocr: OcrOptions | None = OcrOptions(), progress: Progress | None = None,  # noqa: B008 - frozen, shared
 ) -> ParsedDocument:
-    """Parse one uploaded file; raises a ``RagError`` subclass on any problem."""
+    """Parse one uploaded file; raises a ``RagError`` subclass on any problem.
+
+    ``ocr=None`` turns OCR off (scans are then refused); ``progress(fraction, message)`` is
+    called as pages are read and OCR'd.
+    """
     name = sanitize_name(filename)
     ext = ("." + name.rsplit(".", 1)[-1].lower()) if "." in name else ""
     fmt = SUPPORTED_EXTENSIONS.get(ext)
@@ -83,15 +102,18 @@ def parse_document(
         )
     if not data.strip():
         raise EmptyFile(f"{name} is empty.")
+    report = progress or (lambda fraction, message: None)
     if fmt == "pdf":
-        pages = _parse_pdf(data, name, max_pages)
-    elif fmt == "docx":
+        return _parse_pdf(data, name, max_pages, ocr, report)
+    if fmt == "image":
+        return _parse_image(data, name, max_pages, ocr, report)
+    if fmt == "docx":
         pages = [Page(None, _parse_docx(data, name))]
     elif fmt == "html":
         pages = [Page(None, _parse_html(data))]
     else:
         pages = [Page(None, _decode_text(data, name))]
-    if fmt != "pdf" and not pages[0].text.strip():
+    if not pages[0].text.strip():
         raise EmptyFile(f"{name} contains no text.")
     return ParsedDocument(name=name, format=fmt, pages=pages)
 
@@ -99,7 +121,8 @@ def parse_document(
 # ---------------------------------------------------------------- PDF
 
 
-def _parse_pdf(data: bytes, name: str, max_pages: int | None) -> list[Page]:
+def _parse_pdf(data: bytes, name: str, max_pages: int | None, ocr: OcrOptions | None,
+               report: Progress) -> ParsedDocument:
     from pypdf import PasswordType, PdfReader
 
     if b"%PDF-" not in data[:1024]:
@@ -120,21 +143,50 @@ def _parse_pdf(data: bytes, name: str, max_pages: int | None) -> list[Page]:
         raise EmptyFile(f"{name} has no pages.")
     if max_pages is not None and count > max_pages:
         raise TooManyPages(f"{name} has {count} pages; the limit is {max_pages}. Split it into smaller files.")
-    pages, failed = [], 0
+    texts, failed = [], 0
     for number, page in enumerate(reader.pages, start=1):
         try:
             text = page.extract_text() or ""
         except Exception as exc:  # one broken page should not lose the rest of the document
             log.warning("%s: page %d could not be read: %s", name, number, exc)
             failed, text = failed + 1, ""
-        pages.append(Page(number, _unwrap_lines(text)))
+        texts.append(text)
+        if number % 10 == 0 or number == count:
+            report(0.1 * number / count, f"Reading {name}: page {number}/{count}")
     if failed == count:
         raise CorruptFile(f"{name}: no page could be read; the file may be damaged.")
+    bare = [n for n, text in enumerate(texts, start=1) if len("".join(text.split())) < _MIN_TEXT_CHARS]
+    scanned = pages_with_images(data, bare) if bare else []
+    if scanned and ocr is None:
+        raise NoTextLayer(f"{name} has {len(scanned)} scanned page(s) without a text layer, and OCR is turned off.")
+    if scanned:
+        report(0.1, f"OCR of {name}: {len(scanned)} scanned page(s)")
+        read = ocr_pdf_pages(data, name, scanned, ocr, lambda done, todo: report(
+            0.1 + 0.9 * done / todo, f"OCR of {name}: page {scanned[done - 1]} ({done}/{todo})"))
+        for number, text in read.items():
+            texts[number - 1] = text
+    pages = [Page(number, _unwrap_lines(text)) for number, text in enumerate(texts, start=1)]
     if not any(p.text.strip() for p in pages):
-        raise NoTextLayer(
-            f"{name} has no extractable text; scanned PDFs need OCR, which is not supported."
-        )
-    return pages
+        if scanned:
+            raise NoTextLayer(f"{name}: OCR found no text on its {len(scanned)} scanned page(s); the scan may be "
+                              "blank or too faint. Scan it again at 300 DPI.")
+        raise NoTextLayer(f"{name} has no extractable text and no scanned pages to read.")
+    report(1.0, f"Read {name}")
+    return ParsedDocument(name=name, format="pdf", pages=pages, ocr_pages=tuple(scanned))
+
+
+def _parse_image(data: bytes, name: str, max_pages: int | None, ocr: OcrOptions | None,
+                 report: Progress) -> ParsedDocument:
+    if ocr is None:
+        raise NoTextLayer(f"{name} is an image; reading it needs OCR, which is turned off.")
+    report(0.0, f"OCR of {name}")
+    texts = ocr_image_file(data, name, ocr, max_pages, lambda done, todo: report(
+        done / todo, f"OCR of {name}: page {done}/{todo}"))
+    pages = [Page(number, _unwrap_lines(text)) for number, text in enumerate(texts, start=1)]
+    if not any(p.text.strip() for p in pages):
+        raise NoTextLayer(f"{name}: OCR found no text in this image; it may be blank, too small or too faint. "
+                          "Scan it again at 300 DPI.")
+    return ParsedDocument(name=name, format="image", pages=pages, ocr_pages=tuple(p.number for p in pages))
 
 
 def _is_cjk(ch: str) -> bool:

@@ -41,6 +41,7 @@ from rag.errors import (
 )
 from rag.index import CollectionIndex
 from rag.metadata import DocumentInfo, MetadataDB, NewDocument
+from rag.ocr import OcrOptions
 from rag.parsing import parse_document, sanitize_name
 from rag.retrieval import Hit, detect_language, hybrid_search
 from rag.tokenizer import tokenize
@@ -237,17 +238,21 @@ class DocumentStore:
             existing = col.db.find_by_sha(sha)
         if existing is not None:
             return existing  # same bytes already indexed: nothing to do
+        # Reading (with OCR the slow part) takes the first 30 %, embedding most of the rest.
         report(0.0, f"Parsing {sanitize_name(filename)}")
-        parsed = parse_document(data, filename, max_bytes=self.config.max_file_bytes, max_pages=self.config.max_pages)
+        config = self.config
+        ocr = OcrOptions(config.ocr_langs, config.ocr_dpi) if config.ocr_langs else None
+        parsed = parse_document(data, filename, max_bytes=config.max_file_bytes, max_pages=config.max_pages,
+                                ocr=ocr, progress=lambda f, m: report(0.3 * f, m))
         limit = min(self.config.chunk_tokens, self.embedder.max_tokens)
         chunks = chunk_document(parsed, sha[:16], self.embedder.count_tokens, limit,
                                 min(self.config.chunk_overlap, limit // 2))
         if not chunks:
             raise EmptyFile(f"{parsed.name} contains no text.")
-        report(0.1, f"Embedding {parsed.name} ({len(chunks)} chunks)")
+        report(0.3, f"Embedding {parsed.name} ({len(chunks)} chunks)")
         texts = [c.text for c in chunks]
         vectors = self.embedder.embed(texts, batch_size=self.config.embed_batch_size,
-                                      progress=lambda f, m: report(0.1 + 0.85 * f, f"{parsed.name}: {m}"))
+                                      progress=lambda f, m: report(0.3 + 0.65 * f, f"{parsed.name}: {m}"))
         tokens = [tokenize(t) for t in texts]
         doc = NewDocument(sha[:16], parsed.name, sha, parsed.format, parsed.page_count,
                           [(c.page, c.char_start, c.char_end, c.text) for c in chunks])

@@ -94,9 +94,10 @@ def test_truncated_pdf_is_corrupt_or_partial_never_a_crash():
         assert doc.pages
 
 
-def test_scanned_pdf_without_text_layer():
-    with pytest.raises(errors.NoTextLayer, match="scanned PDFs need OCR"):
-        parse_document(make_pdf(["", ""]), "scan.pdf")
+def test_pdf_with_neither_text_nor_images():
+    # Drawings only: nothing to OCR either (scanned pages are covered in test_rag_ocr.py).
+    with pytest.raises(errors.NoTextLayer, match="no extractable text and no scanned pages"):
+        parse_document(make_pdf(["", ""]), "drawing.pdf")
 
 
 def test_pdf_page_limit():
