@@ -39,6 +39,13 @@ class SamplingParams:
     seed: int | None = None
     stop: tuple[str, ...] = ()
     prompt_lookup_num_tokens: int | None = None
+    # Structured output: the answer must be JSON valid for this schema (constrained decoding;
+    # engine/json_schema.py says which schemas can be enforced).
+    json_schema: dict | None = None
+    # What the chat template gets besides the messages: OpenAI tool definitions, and template
+    # variables such as ``enable_thinking`` (``chat_template_kwargs`` on /v1).
+    tools: tuple[dict, ...] = ()
+    template_kwargs: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.temperature <= 2.0:
@@ -53,6 +60,9 @@ class SamplingParams:
             raise ConfigError(f"repetition_penalty must be between 0.5 and 2 (got {self.repetition_penalty}).")
         stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
         object.__setattr__(self, "stop", tuple(s for s in stop if s))
+        object.__setattr__(self, "tools", tuple(self.tools or ()))
+        if not all(isinstance(k, str) for k in self.template_kwargs or {}):
+            raise ConfigError("chat template variables must have text names.")
 
     @property
     def greedy(self) -> bool:

@@ -9,9 +9,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 
+from engine.admission import CancelledWhileWaiting, FairQueue
 from engine.backends.base import ChatBackend, EngineInfo
 from engine.config import EngineConfig, SamplingParams
-from engine.admission import CancelledWhileWaiting, FairQueue
+from engine.errors import ConfigError
+from engine.json_schema import check_schema
 from engine.stats import GenerationStats
 
 __all__ = ["Engine", "Observer"]
@@ -56,6 +58,8 @@ class Engine:
         """Text deltas, then one GenerationStats. Closing the iterator or setting ``cancel`` stops it."""
         params = params or SamplingParams()
         cancel = cancel or threading.Event()
+        if params.json_schema is not None:
+            self.check_json_schema(params.json_schema)
         try:
             with self.queue.slot(cancel) as waited:
                 for item in self.backend.stream_chat(messages, params, session_id, cancel):
@@ -67,6 +71,14 @@ class Engine:
             stats = GenerationStats(finish_reason="cancelled", device=self.info.device)
             self._notify(stats)
             yield stats
+
+    def check_json_schema(self, schema: dict) -> None:
+        """Raise ConfigError (a 400) unless this backend can enforce ``schema`` while decoding."""
+        check_schema(schema)
+        if not getattr(self.backend, "enforces_json_schema", False):
+            raise ConfigError(f"The {self.info.backend} backend cannot constrain decoding to a JSON schema, so "
+                              "structured output and forced tool calls are not available with it; use the "
+                              "llama.cpp backend (--backend llamacpp) for them.")
 
     def chat(self, messages: list[dict], params: SamplingParams | None = None,
              session_id: str | None = None) -> tuple[str, GenerationStats]:

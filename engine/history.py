@@ -14,12 +14,14 @@ from dataclasses import dataclass
 
 from engine.errors import ConfigError, PromptTooLong
 from engine.templates import PromptFormat, prompt_format
+from engine.reasoning import strip_reasoning
+from engine.tool_prompt import prepare_messages
 
-__all__ = ["TrimmedPrompt", "validate_messages", "render_prompt_ids", "fit_to_context", "fit_prompt"]
+__all__ = ["TrimmedPrompt", "validate_messages", "render_prompt_ids", "fit_to_context", "fit_prompt", "prompt_text"]
 
 Encode = Callable[[list[dict]], list[int]]
 
-ROLES = ("system", "user", "assistant")
+ROLES = ("system", "user", "assistant", "tool")
 
 
 @dataclass(frozen=True)
@@ -29,35 +31,82 @@ class TrimmedPrompt:
     dropped: int  # how many older messages did not fit
 
 
+def _tool_calls(calls, i: int) -> list[dict]:
+    """An assistant turn's OpenAI ``tool_calls``, checked; arguments stay JSON text."""
+    if not isinstance(calls, list) or not all(isinstance(c, dict) for c in calls):
+        raise ConfigError(f"Message {i + 1}: tool_calls must be a list of calls.")
+    clean = []
+    for call in calls:
+        function = call.get("function")
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise ConfigError(f"Message {i + 1}: each tool call needs a function with a name.")
+        arguments = function.get("arguments", "{}")
+        if not isinstance(arguments, (str, dict)):
+            raise ConfigError(f"Message {i + 1}: tool call arguments must be JSON text.")
+        clean.append({"id": str(call.get("id") or ""), "type": "function",
+                      "function": {"name": function["name"], "arguments": arguments}})
+    return clean
+
+
 def validate_messages(messages: list[dict]) -> list[dict]:
-    """Copy and check messages; raise ConfigError with a readable reason."""
+    """Copy and check messages; raise ConfigError with a readable reason.
+
+    Earlier answers lose their thinking (``<think>…</think>``): reasoning models' templates
+    expect that, and it would fill the context. Tool calls and tool results are kept for the
+    template (engine/tool_prompt.py folds them into text for templates without tool support).
+    """
     if not messages:
         raise ConfigError("The conversation is empty: send a message first.")
     clean: list[dict] = []
     for i, message in enumerate(messages):
         role, content = message.get("role"), message.get("content")
         if role not in ROLES:
-            raise ConfigError(f"Message {i + 1} has role {role!r}; use system, user or assistant.")
+            raise ConfigError(f"Message {i + 1} has role {role!r}; use system, user, assistant or tool.")
+        calls = message.get("tool_calls") if role == "assistant" else None
+        if content is None and (calls or role == "tool"):
+            content = ""
         if not isinstance(content, str):
             raise ConfigError(f"Message {i + 1} content must be text.")
-        clean.append({"role": role, "content": content})
-    if clean[-1]["role"] != "user":
-        raise ConfigError("The last message must come from the user.")
+        item = {"role": role, "content": strip_reasoning(content) if role == "assistant" else content}
+        if calls:
+            item["tool_calls"] = _tool_calls(calls, i)
+        if role == "tool":
+            item["tool_call_id"] = str(message.get("tool_call_id") or "")
+            if message.get("name"):
+                item["name"] = str(message["name"])
+        clean.append(item)
+    if clean[-1]["role"] not in ("user", "tool"):
+        raise ConfigError("The last message must come from the user (or be a tool result).")
     return clean
 
 
-def render_prompt_ids(tokenizer, messages: list[dict], fmt: PromptFormat | None = None) -> list[int]:
+def prompt_text(fmt: PromptFormat, messages: list[dict], bos_token: str = "", eos_token: str = "",
+                tools: tuple = (), template_kwargs: dict | None = None) -> str:
+    """The prompt text through ``fmt``, with the request's tools and template variables.
+
+    Templates that do tools get them (``tools=``); other templates and the completion format
+    get them folded into the messages (engine/tool_prompt.py).
+    """
+    messages, template_tools = prepare_messages(messages, tools, fmt.chat_template)
+    return fmt.render(messages, bos_token=bos_token, eos_token=eos_token, tools=template_tools,
+                      **(template_kwargs or {}))
+
+
+def render_prompt_ids(tokenizer, messages: list[dict], fmt: PromptFormat | None = None, tools: tuple = (),
+                      template_kwargs: dict | None = None) -> list[int]:
     """Prompt ids through ``fmt`` (default: the tokenizer's own template, or the completion format)."""
     fmt = fmt or prompt_format(getattr(tokenizer, "chat_template", None))
-    text = fmt.render(messages, bos_token=tokenizer.bos_token or "", eos_token=tokenizer.eos_token or "")
+    text = prompt_text(fmt, messages, tokenizer.bos_token or "", tokenizer.eos_token or "", tools, template_kwargs)
     # The format already writes BOS where the model wants it.
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 def fit_to_context(tokenizer, messages: list[dict], context_length: int, reserve: int,
-                   fmt: PromptFormat | None = None) -> TrimmedPrompt:
+                   fmt: PromptFormat | None = None, tools: tuple = (),
+                   template_kwargs: dict | None = None) -> TrimmedPrompt:
     """``fit_prompt`` with an HF tokenizer and prompt format."""
-    return fit_prompt(messages, context_length, reserve, lambda m: render_prompt_ids(tokenizer, m, fmt))
+    return fit_prompt(messages, context_length, reserve,
+                      lambda m: render_prompt_ids(tokenizer, m, fmt, tools, template_kwargs))
 
 
 def fit_prompt(messages: list[dict], context_length: int, reserve: int, encode: Encode) -> TrimmedPrompt:
@@ -71,7 +120,7 @@ def fit_prompt(messages: list[dict], context_length: int, reserve: int, encode: 
         ids = encode(system + turns)
         if len(ids) <= budget:
             return TrimmedPrompt(ids, system + turns, dropped)
-        if len(turns) <= 1:
+        if len(turns) <= 1 or not any(m["role"] == "user" for m in turns[1:]):
             raise PromptTooLong(
                 f"Your message is {len(ids)} tokens with the system prompt, but the model's context "
                 f"leaves {budget} tokens for it (context {context_length}, {reserve} reserved for the "

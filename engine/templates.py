@@ -55,18 +55,21 @@ class PromptFormat:
     stop_strings: tuple[str, ...]
     completion: bool
 
-    def render(self, messages: Sequence[dict], bos_token: str = "", eos_token: str = "") -> str:
+    def render(self, messages: Sequence[dict], bos_token: str = "", eos_token: str = "",
+               tools: list[dict] | None = None, **template_kwargs) -> str:
         """The prompt text for ``messages`` (ending where the model's answer begins).
 
         ``bos_token`` is written where the model wants it: pass the model's BOS when the text is
-        tokenized without special tokens, or "" when the tokenizer adds BOS itself.
+        tokenized without special tokens, or "" when the tokenizer adds BOS itself. ``tools`` and
+        ``template_kwargs`` (e.g. ``enable_thinking``) go to templates that read them.
         """
         if self.completion:
             return bos_token + _render_completion(messages)
         from transformers.utils.chat_template_utils import render_jinja_template
 
         rendered = render_jinja_template([list(messages)], chat_template=self.chat_template,
-                                         add_generation_prompt=True, bos_token=bos_token, eos_token=eos_token)
+                                         add_generation_prompt=True, bos_token=bos_token, eos_token=eos_token,
+                                         tools=tools, **template_kwargs)
         # The helper returns (texts, generation indices); one conversation went in.
         texts = rendered[0] if isinstance(rendered, tuple) else rendered
         return texts[0] if isinstance(texts, list) else texts

@@ -65,3 +65,53 @@ class FakeEngine:
 
 class FakeError(EngineError):
     http_status = 503
+
+
+class ScriptedBackend:
+    """A backend for a real ``Engine`` that writes scripted raw outputs, a few characters per "token".
+
+    It honours ``max_new_tokens`` (cut off: finish "length") and stop strings as a model would,
+    checks messages as every backend does, and records what it was asked; so /v1 tests run the
+    real engine facade, parsers and wire format around it.
+    """
+
+    capacity = 4
+    enforces_json_schema = True
+
+    def __init__(self, *outputs: str, chars_per_token: int = 3, opened_thinking: bool = False,
+                 enforces_json_schema: bool = True):
+        self.outputs = list(outputs) or ["Hello there, friend."]
+        self.chars_per_token = chars_per_token
+        self.opened_thinking = opened_thinking
+        self.enforces_json_schema = enforces_json_schema
+        self.calls: list[dict] = []
+        self.info = EngineInfo(model="scripted-model", backend="scripted", device="cpu", device_name="test CPU",
+                               dtype="float32", quantization=None, context_length=4096)
+
+    def count_tokens(self, text: str) -> int:
+        return -(-len(text) // self.chars_per_token)
+
+    def stream_chat(self, messages, params, session_id, cancel):
+        from engine.history import validate_messages
+
+        messages = validate_messages(messages)
+        self.calls.append({"messages": messages, "params": params})
+        text = self.outputs[min(len(self.calls), len(self.outputs)) - 1]
+        finish = "stop"
+        for stop in params.stop:
+            if stop in text:
+                text = text[:text.index(stop)]
+        tokens = [text[i:i + self.chars_per_token] for i in range(0, len(text), self.chars_per_token)]
+        if len(tokens) > params.max_new_tokens:
+            tokens, finish = tokens[:params.max_new_tokens], "length"
+        if self.opened_thinking:
+            yield "<think>"
+        sent = 0
+        for token in tokens:
+            if cancel.is_set():
+                finish = "cancelled"
+                break
+            yield token
+            sent += 1
+        yield GenerationStats(prompt_tokens=sum(self.count_tokens(m["content"]) for m in messages),
+                              completion_tokens=sent, ttft_s=0.01, total_s=0.02, finish_reason=finish)

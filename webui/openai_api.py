@@ -26,6 +26,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from engine.answer_stream import ToolCallDelta, answer_events
 from engine.stats import GenerationStats
 from webui.adapters import http_headers_of, http_status_of, install_error_handlers, is_domain_error, sse_event
 from webui.openai_schema import (
@@ -37,9 +38,11 @@ from webui.openai_schema import (
     embedding_body,
     engine_messages,
     error_response,
+    invalid,
     new_id,
     sampling_params,
 )
+from webui.openai_tools import tool_plan
 
 __all__ = ["build_openai_router", "include_openai_api", "MODEL_ALIAS"]
 
@@ -125,6 +128,16 @@ def _error_of(exc: Exception) -> Response:
     raise exc
 
 
+def _delta(event) -> dict:
+    """A stream event as an OpenAI chunk delta."""
+    if isinstance(event, ToolCallDelta):
+        call: dict = {"index": event.index, "function": {"arguments": event.arguments}}
+        if event.id is not None:
+            call.update(id=event.id, type="function")
+            call["function"]["name"] = event.name
+        return {"tool_calls": [call]}
+    return {"reasoning_content" if event.kind == "reasoning" else "content": event.text}
+
 
 async def _sse(pump: _Pump, first, model: str, include_usage: bool):
     chunk_id, created = new_id(), int(time.time())
@@ -134,8 +147,8 @@ async def _sse(pump: _Pump, first, model: str, include_usage: bool):
         while item is not _END:
             if isinstance(item, GenerationStats):
                 stats = item
-            elif item:
-                yield sse_event(chunk_body(chunk_id, created, model, {"content": item}))
+            else:
+                yield sse_event(chunk_body(chunk_id, created, model, _delta(item)))
             item = await pump.next()
         yield sse_event(chunk_body(chunk_id, created, model, stats=stats))
         if include_usage:
@@ -153,18 +166,23 @@ async def _sse(pump: _Pump, first, model: str, include_usage: bool):
 
 
 async def _collect(pump: _Pump, first, model: str, request: Request) -> JSONResponse:
-    parts: list[str] = []
+    parts = {"content": [], "reasoning": []}
+    calls: list[dict] = []
     stats, item = GenerationStats(), first
     try:
         while item is not _END:
             if isinstance(item, GenerationStats):
                 stats = item
+            elif isinstance(item, ToolCallDelta):
+                if item.id is not None:
+                    calls.append({"id": item.id, "type": "function", "function": {"name": item.name, "arguments": ""}})
+                calls[item.index]["function"]["arguments"] += item.arguments
             else:
-                parts.append(item)
+                parts[item.kind].append(item.text)
             item = await pump.next(request)
     finally:
         pump.cancel.set()
-    return JSONResponse(completion_body(model, "".join(parts), stats))
+    return JSONResponse(completion_body(model, "".join(parts["content"]), stats, "".join(parts["reasoning"]), calls))
 
 
 def _embedder_id(embedder) -> str:
@@ -212,8 +230,11 @@ def build_openai_router(services) -> APIRouter:
     async def chat_completions(body: ChatCompletionRequest, request: Request):
         try:
             model = chat_model(body.model)
-            messages, params = engine_messages(body), sampling_params(body)
-            pump = _Pump(lambda cancel: services.engine.stream_chat(messages, params, cancel=cancel))
+            plan = tool_plan(body.tools, body.tool_choice, invalid)
+            messages, params = engine_messages(body), sampling_params(body, plan)
+            engine = services.engine
+            pump = _Pump(lambda cancel: answer_events(engine.stream_chat(messages, params, cancel=cancel),
+                                                      plan.names, engine.count_tokens))
             try:  # errors before the first token (busy, prompt too long) get their own status
                 first = await pump.next(request)
             except BaseException:

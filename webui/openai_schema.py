@@ -2,8 +2,9 @@
 
 Requests are validated by pydantic; unknown fields are accepted and ignored, as most
 OpenAI-compatible servers do, so clients that send newer parameters keep working. Features we
-cannot honour (``n`` > 1, tools, log-probabilities, JSON mode, images) are refused with a 400
-that says so rather than silently answered differently.
+cannot honour (``n`` > 1, log-probabilities, images, a JSON schema the backend cannot enforce)
+are refused with a 400 that says so rather than silently answered differently. Tools, tool
+choice, response formats and template variables are read by ``webui.openai_tools``.
 """
 
 from __future__ import annotations
@@ -17,15 +18,18 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from engine.config import SamplingParams
+from engine.errors import ConfigError
+from engine.json_schema import check_schema
 from engine.stats import GenerationStats
+from webui.openai_tools import ToolPlan, response_schema, template_kwargs, tool_plan
 
 __all__ = [
-    "ChatCompletionRequest", "EmbeddingRequest", "InvalidRequest", "error_response", "engine_messages",
+    "ChatCompletionRequest", "EmbeddingRequest", "InvalidRequest", "invalid", "error_response", "engine_messages",
     "sampling_params", "completion_body", "chunk_body", "usage_body", "embedding_body", "new_id", "DEFAULT_MAX_TOKENS",
 ]
 
 DEFAULT_MAX_TOKENS = 512  # when a request sets none; CPU decoding is a few tokens per second
-_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool"}
 _INT32 = 2**31 - 1  # counts beyond this are nonsense, and backends hold them in 32-bit integers
 _TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error",
           413: "invalid_request_error", 429: "rate_limit_error"}
@@ -72,8 +76,11 @@ class ChatCompletionRequest(BaseModel):
     n: int | None = None
     logprobs: bool | None = None
     tools: list[dict] | None = None
+    tool_choice: str | dict | None = None
+    parallel_tool_calls: bool | None = None
     response_format: dict | None = None
     # Extensions (vLLM accepts the same names): not part of OpenAI's API.
+    chat_template_kwargs: dict | None = None
     top_k: int | None = Field(default=None, ge=0, le=_INT32)
     repetition_penalty: float | None = Field(default=None, ge=0.5, le=2.0)
 
@@ -98,13 +105,14 @@ def _text_of(content, index: int) -> str:
     return "\n".join(parts)
 
 
+def invalid(message: str, param: str) -> InvalidRequest:
+    return InvalidRequest(message, param=param)
+
+
 def engine_messages(body: ChatCompletionRequest) -> list[dict]:
     """OpenAI messages -> engine messages; system/developer messages merged into one, first."""
     unsupported = [(body.n not in (None, 1), "n", "only n=1 is supported"),
-                   (bool(body.logprobs), "logprobs", "log-probabilities are not supported"),
-                   (bool(body.tools), "tools", "tool calling is not supported"),
-                   ((body.response_format or {}).get("type", "text") != "text", "response_format",
-                    "only response_format type 'text' is supported")]
+                   (bool(body.logprobs), "logprobs", "log-probabilities are not supported")]
     for bad, param, reason in unsupported:
         if bad:
             raise InvalidRequest(f"{param}: {reason} by this server.", param=param)
@@ -113,20 +121,42 @@ def engine_messages(body: ChatCompletionRequest) -> list[dict]:
         role = _ROLES.get(message.role)
         if role is None:
             raise InvalidRequest(f"messages[{i}]: role {message.role!r} is not supported; use system, "
-                                 "developer, user or assistant.", param=f"messages[{i}].role")
-        text = _text_of(message.content, i)
-        (system if role == "system" else turns).append({"role": role, "content": text})
-    if not turns or turns[-1]["role"] != "user":
-        raise InvalidRequest("messages: the last message must come from the user.", param="messages")
+                                 "developer, user, assistant or tool.", param=f"messages[{i}].role")
+        turn = {"role": role, "content": _text_of(message.content, i)}
+        extra = message.model_extra or {}
+        if role == "assistant" and extra.get("tool_calls"):
+            if not isinstance(extra["tool_calls"], list):
+                raise InvalidRequest(f"messages[{i}].tool_calls must be a list.", param=f"messages[{i}].tool_calls")
+            turn["tool_calls"] = extra["tool_calls"]
+        if role == "tool":
+            if not turns or not (turns[-1].get("tool_calls") or turns[-1]["role"] == "tool"):
+                raise InvalidRequest(f"messages[{i}]: a tool message must follow an assistant message with "
+                                     "tool_calls.", param=f"messages[{i}].role")
+            turn["tool_call_id"] = str(extra.get("tool_call_id") or "")
+        (system if role == "system" else turns).append(turn)
+    if not turns or turns[-1]["role"] not in ("user", "tool"):
+        raise InvalidRequest("messages: the last message must come from the user (or be a tool result).",
+                             param="messages")
     merged = [{"role": "system", "content": "\n\n".join(m["content"] for m in system)}] if system else []
     return merged + turns
 
 
-def sampling_params(body: ChatCompletionRequest) -> SamplingParams:
+def sampling_params(body: ChatCompletionRequest, plan: ToolPlan | None = None) -> SamplingParams:
     """OpenAI's defaults where the request is silent (temperature 1, top_p 1, no top-k, no penalty)."""
     stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
     if len(stop) > 16:
         raise InvalidRequest("stop: at most 16 stop sequences are supported.", param="stop")
+    plan = plan or tool_plan(body.tools, body.tool_choice, invalid)
+    schema = response_schema(body.response_format, invalid)
+    if schema is not None and plan.json_schema is not None:
+        raise InvalidRequest("response_format cannot be combined with a required or named tool_choice: the "
+                             "answer is the tool call.", param="response_format")
+    for forced, param in ((schema, "response_format"), (plan.json_schema, "tools")):
+        if forced is not None:
+            try:
+                check_schema(forced, param)
+            except ConfigError as exc:
+                raise InvalidRequest(str(exc), param=param, code="unsupported_schema") from exc
     return SamplingParams(
         temperature=1.0 if body.temperature is None else body.temperature,
         top_p=1.0 if body.top_p is None else body.top_p,
@@ -135,27 +165,41 @@ def sampling_params(body: ChatCompletionRequest) -> SamplingParams:
         repetition_penalty=body.repetition_penalty or 1.0,
         seed=body.seed,
         stop=tuple(stop),
+        json_schema=plan.json_schema if schema is None else schema,
+        tools=plan.tools,
+        template_kwargs=template_kwargs(body.chat_template_kwargs, invalid),
     )
 
 
 def _finish_reason(stats: GenerationStats) -> str:
-    return "length" if stats.finish_reason == "length" else "stop"  # "cancelled" has no OpenAI name
+    if stats.finish_reason in ("length", "tool_calls"):
+        return stats.finish_reason
+    return "stop"  # "cancelled" has no OpenAI name
 
 
 def usage_body(stats: GenerationStats) -> dict:
-    return {"prompt_tokens": stats.prompt_tokens, "completion_tokens": stats.completion_tokens,
-            "total_tokens": stats.prompt_tokens + stats.completion_tokens,
-            "prompt_tokens_details": {"cached_tokens": stats.cached_tokens}}
+    usage = {"prompt_tokens": stats.prompt_tokens, "completion_tokens": stats.completion_tokens,
+             "total_tokens": stats.prompt_tokens + stats.completion_tokens,
+             "prompt_tokens_details": {"cached_tokens": stats.cached_tokens}}
+    if "reasoning_tokens" in stats.extra:
+        usage["completion_tokens_details"] = {"reasoning_tokens": stats.extra["reasoning_tokens"]}
+    return usage
 
 
 def new_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex}"
 
 
-def completion_body(model: str, text: str, stats: GenerationStats) -> dict:
+def completion_body(model: str, text: str, stats: GenerationStats, reasoning: str = "",
+                    tool_calls: list[dict] | None = None) -> dict:
     """A non-streamed ``chat.completion`` with usage, plus our own stats in ``x_stats``."""
+    message: dict = {"role": "assistant", "content": text if text or not tool_calls else None}
+    if reasoning:
+        message["reasoning_content"] = reasoning
+    if tool_calls:
+        message["tool_calls"] = tool_calls
     return {"id": new_id(), "object": "chat.completion", "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None,
+            "choices": [{"index": 0, "message": message, "logprobs": None,
                          "finish_reason": _finish_reason(stats)}],
             "usage": usage_body(stats), "x_stats": stats.to_dict()}
 

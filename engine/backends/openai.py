@@ -26,6 +26,8 @@ from engine.backends.base import EngineInfo
 from engine.config import EngineConfig, SamplingParams
 from engine.errors import ConfigError, EngineBusy, EngineError, ModelLoadError, PromptTooLong, RemoteError
 from engine.history import validate_messages
+from engine.remote_markup import RemoteMarkup
+from engine.remote_markup import wire_messages as _wire
 from engine.stats import GenerationStats
 
 __all__ = ["OpenAIBackend", "approx_tokens"]
@@ -57,6 +59,7 @@ def _server_message(response: httpx.Response) -> str:
 
 class OpenAIBackend:
     capacity = CAPACITY
+    enforces_json_schema = True  # passed through: the remote server enforces it (or answers 400)
 
     def __init__(self, client: httpx.Client, base_url: str, model: str, context_length: int,
                  notes: tuple[str, ...] = ()) -> None:
@@ -144,6 +147,13 @@ class OpenAIBackend:
             payload["stop"] = list(params.stop)
         if params.seed is not None:
             payload["seed"] = params.seed
+        if params.tools:
+            payload["tools"] = list(params.tools)
+        if params.json_schema is not None:
+            payload["response_format"] = {"type": "json_schema",
+                                          "json_schema": {"name": "answer", "schema": params.json_schema, "strict": True}}
+        if params.template_kwargs:
+            payload["chat_template_kwargs"] = dict(params.template_kwargs)
         return payload
 
     def _http_error(self, response: httpx.Response) -> EngineError:
@@ -177,8 +187,9 @@ class OpenAIBackend:
         stats = GenerationStats(device="remote", trimmed_messages=dropped)
         chunks: list[str] = []
         finish, usage = None, None
+        markup = RemoteMarkup()
         try:
-            with self.client.stream("POST", "chat/completions", json=self._payload(messages, params)) as response:
+            with self.client.stream("POST", "chat/completions", json=self._payload(_wire(messages), params)) as response:
                 if response.status_code >= 400:
                     response.read()
                     raise self._http_error(response)
@@ -192,8 +203,7 @@ class OpenAIBackend:
                     if isinstance(event.get("x_stats"), dict):  # another dcu-chat reports its own stats
                         stats.extra["remote"] = event["x_stats"]
                     for choice in event.get("choices") or []:
-                        delta = (choice.get("delta") or {}).get("content")
-                        if delta:
+                        for delta in markup.feed(choice.get("delta") or {}):
                             if not chunks:
                                 stats.ttft_s = time.perf_counter() - started
                             chunks.append(delta)
@@ -205,6 +215,7 @@ class OpenAIBackend:
         except httpx.HTTPError as exc:
             raise RemoteError(f"Cannot reach the model server at {self.base_url}: {exc}; check --base-url "
                               "and that the server is running.") from exc
+        yield from markup.finish(cut_off=finish == "length")
         stats.total_s = time.perf_counter() - started
         self._fill_counts(stats, usage, messages, chunks)
         if cancel.is_set():

@@ -19,6 +19,7 @@ from engine.generate import eos_ids, reset_peak_memory, stream_generate, stream_
 from engine.history import fit_to_context
 from engine.kv_cache import CacheStats, PrefixCache
 from engine.loader import LoadedModel, load_model
+from engine.reasoning import opened_thinking
 from engine.stats import GenerationStats
 from engine.templates import prompt_format
 
@@ -85,7 +86,9 @@ class TransformersBackend:
         cancel: threading.Event,
     ) -> Iterator[str | GenerationStats]:
         reserve = min(params.max_new_tokens, self.info.context_length // 2)
-        prompt = fit_to_context(self.tokenizer, messages, self.info.context_length, reserve, self.prompt_format)
+        prompt = fit_to_context(self.tokenizer, messages, self.info.context_length, reserve, self.prompt_format,
+                                params.tools, params.template_kwargs)
+        opened = opened_thinking(self.tokenizer.decode(prompt.ids[-32:]))
         started = time.perf_counter()
         stops = (*self.stop_strings, *params.stop)
         cache, cached = self.kv.lookup(prompt.ids, session_id) if self.kv is not None else (None, 0)
@@ -101,6 +104,8 @@ class TransformersBackend:
                 stop_token_ids=self.stop_token_ids, past_key_values=cache, cached_tokens=cached,
                 on_finish=self._keeper(session_id), fmt=self.prompt_format,
             )
+        if opened:  # the template opened a think block: say so, as if the model had written it
+            yield opened
         for item in stream:
             if isinstance(item, GenerationStats):
                 item.trimmed_messages = prompt.dropped

@@ -133,7 +133,8 @@ class VLLMBackend:
         cancel: threading.Event,
     ) -> Iterator[str | GenerationStats]:
         reserve = min(params.max_new_tokens, self.info.context_length // 2)
-        prompt = fit_to_context(self.tokenizer, messages, self.info.context_length, reserve, self.prompt_format)
+        prompt = fit_to_context(self.tokenizer, messages, self.info.context_length, reserve, self.prompt_format,
+                                params.tools, params.template_kwargs)
         request_id = f"dcu-chat-{uuid.uuid4().hex}"
         outputs: queue.Queue = queue.Queue()
 
