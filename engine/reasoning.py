@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["MARKERS", "ReasoningSplitter", "Piece", "strip_reasoning", "opened_thinking", "split_reasoning"]
+__all__ = ["MARKERS", "ReasoningSplitter", "Piece", "strip_reasoning", "opened_thinking", "template_thinks", "split_reasoning"]
 
 # (open, close) pairs: DeepSeek-R1 / Qwen3 / QwQ write <think>; some fine-tunes <thinking>.
 MARKERS: tuple[tuple[str, str], ...] = (("<think>", "</think>"), ("<thinking>", "</thinking>"))
@@ -171,6 +171,11 @@ def strip_reasoning(text: str) -> str:
                 return ""  # thinking that never closed: there was no answer
             return text[end + len(close):].lstrip()
     return text
+
+
+def template_thinks(chat_template: str | None) -> bool:
+    """Whether a chat template knows think blocks at all (then its prompts are worth checking)."""
+    return bool(chat_template) and any(open_ in chat_template for open_, _ in MARKERS)
 
 
 def opened_thinking(prompt_text: str) -> str | None:

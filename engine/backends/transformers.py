@@ -16,10 +16,10 @@ from engine.batching import BatchRunner, Job
 from engine.config import EngineConfig, SamplingParams
 from engine.device import DeviceInfo, resolve_device
 from engine.generate import eos_ids, reset_peak_memory, stream_generate, stream_tokens
-from engine.history import fit_to_context
+from engine.history import fit_to_context, prompt_text
 from engine.kv_cache import CacheStats, PrefixCache
 from engine.loader import LoadedModel, load_model
-from engine.reasoning import opened_thinking
+from engine.reasoning import opened_thinking, template_thinks
 from engine.stats import GenerationStats
 from engine.templates import prompt_format
 
@@ -88,7 +88,9 @@ class TransformersBackend:
         reserve = min(params.max_new_tokens, self.info.context_length // 2)
         prompt = fit_to_context(self.tokenizer, messages, self.info.context_length, reserve, self.prompt_format,
                                 params.tools, params.template_kwargs)
-        opened = opened_thinking(self.tokenizer.decode(prompt.ids[-32:]))
+        opened = opened_thinking(prompt_text(self.prompt_format, prompt.messages, tools=params.tools,
+                                             template_kwargs=params.template_kwargs)) \
+            if template_thinks(self.prompt_format.chat_template) else None
         started = time.perf_counter()
         stops = (*self.stop_strings, *params.stop)
         cache, cached = self.kv.lookup(prompt.ids, session_id) if self.kv is not None else (None, 0)

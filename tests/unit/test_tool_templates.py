@@ -1,0 +1,62 @@
+"""Tools and template variables through real prompt rendering and the tiny transformers model."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.config import SamplingParams
+from engine.errors import ConfigError
+from engine.history import prompt_text
+from engine.stats import GenerationStats
+from engine.templates import prompt_format
+
+WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+# A Qwen3-like template, cut down: tools in the system turn, thinking switch, a think block
+# opened in the generation prompt.
+QWEN_LIKE = (
+    "{% if tools %}<|im_start|>system\n# Tools\n{% for t in tools %}{{ t['function']['name'] }}\n{% endfor %}"
+    "<|im_end|>\n{% endif %}"
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}"
+    "{% for c in m.get('tool_calls', []) %}<tool_call>{{ c['function']['name'] }}</tool_call>{% endfor %}"
+    "<|im_end|>\n{% endfor %}"
+    "<|im_start|>assistant\n{% if enable_thinking is defined and not enable_thinking %}<think>\n\n</think>\n\n"
+    "{% else %}<think>\n{% endif %}"
+)
+USER = [{"role": "user", "content": "Weather in Paris?"}]
+
+
+def test_a_template_that_does_tools_gets_them_and_the_template_variables():
+    fmt = prompt_format(QWEN_LIKE)
+    text = prompt_text(fmt, USER, tools=(WEATHER,))
+    assert "# Tools\nget_weather" in text and text.endswith("<think>\n")
+    assert prompt_text(fmt, USER, template_kwargs={"enable_thinking": False}).endswith("</think>\n\n")
+    history = [*USER, {"role": "assistant", "content": "", "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "21 C"}]
+    assert "<tool_call>get_weather</tool_call>" in prompt_text(fmt, history, tools=(WEATHER,))
+
+
+def test_the_completion_format_of_base_models_gets_the_fallback_tool_prompt():
+    fmt = prompt_format(None, "gemma3")
+    history = [*USER, {"role": "assistant", "content": "", "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "21 C"}]
+    text = prompt_text(fmt, history, tools=(WEATHER,))
+    assert '"name": "get_weather"' in text and "<tool_call>" in text and "<tool_response>\n21 C" in text
+    assert prompt_text(fmt, USER) == fmt.render(USER)  # no tools: nothing changes
+
+
+def test_the_backend_echoes_a_think_block_opened_by_the_template(tiny_engine, monkeypatch):
+    backend = tiny_engine.backend
+    monkeypatch.setattr(backend, "prompt_format", prompt_format(QWEN_LIKE))
+    items = list(tiny_engine.stream_chat([{"role": "user", "content": "hello"}],
+                                         SamplingParams(temperature=0, max_new_tokens=4)))
+    assert items[0] == "<think>" and isinstance(items[-1], GenerationStats)
+    items = list(tiny_engine.stream_chat([{"role": "user", "content": "hello"}], SamplingParams(
+        temperature=0, max_new_tokens=4, template_kwargs={"enable_thinking": False})))
+    assert items[0] != "<think>"
+
+
+def test_the_transformers_backend_refuses_schemas_it_cannot_enforce_yet(tiny_engine):
+    with pytest.raises(ConfigError, match="cannot constrain decoding"):
+        list(tiny_engine.stream_chat(USER, SamplingParams(json_schema={"type": "object"})))
