@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from engine.errors import ConfigError, PromptTooLong
-from engine.templates import PromptFormat, prompt_format
 from engine.reasoning import strip_reasoning
+from engine.templates import PromptFormat, prompt_format
 from engine.tool_prompt import prepare_messages
 
 __all__ = ["TrimmedPrompt", "validate_messages", "render_prompt_ids", "fit_to_context", "fit_prompt", "prompt_text"]
