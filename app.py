@@ -205,8 +205,14 @@ def serve(settings: dict[str, object]) -> int:
     for note in engine.info.notes:
         print(f"note: {note}", flush=True)
     store, embedder, rag_config = _rag_services(settings, web)
-    serve_web(Services(engine=engine, web=web, store=store, embedder=embedder, rag_config=rag_config,
-                       sessions=sessions, users=users, audit=audit))
+    from assist.ingest_jobs import IngestJobs
+
+    jobs = IngestJobs(store, web.data_dir)  # marks jobs a previous run left unfinished as failed
+    try:
+        serve_web(Services(engine=engine, web=web, store=store, embedder=embedder, rag_config=rag_config,
+                           sessions=sessions, users=users, audit=audit, jobs=jobs))
+    finally:
+        jobs.close()
     return 0
 
 

@@ -7,7 +7,7 @@ web edge (``webui/adapters.py``), which reads ``http_status``.
 from __future__ import annotations
 
 __all__ = ["AssistError", "SessionError", "SessionNotFound", "InvalidImport", "UserError", "UnknownUser",
-           "NotAuthenticated", "TooManyAttempts"]
+           "NotAuthenticated", "TooManyAttempts", "JobNotFound", "TooManyJobs"]
 
 
 class AssistError(Exception):
@@ -58,3 +58,15 @@ class TooManyAttempts(AssistError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class JobNotFound(AssistError):
+    """No upload job with this id belongs to the caller."""
+
+    http_status = 404
+
+
+class TooManyJobs(AssistError):
+    """Too many uploads are waiting to be indexed."""
+
+    http_status = 429

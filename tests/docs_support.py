@@ -55,8 +55,9 @@ def encrypt_pdf(data: bytes, password: str) -> bytes:
     return out.getvalue()
 
 
-def make_services(data_dir: Path, engine, **rag_options):
-    """Services with ``engine``, a real DocumentStore in ``data_dir`` and the hashing embedder.
+def make_services(data_dir: Path, engine, embedder=None, **rag_options):
+    """Services with ``engine``, a real DocumentStore in ``data_dir``, the hashing embedder (or
+    ``embedder``) and background upload jobs.
 
     The relevance threshold is pinned (0.2 unless given): the default is tuned for the real
     embedder, and these tests are about what happens above and below it, not about its value.
@@ -66,7 +67,10 @@ def make_services(data_dir: Path, engine, **rag_options):
     from rag.store import DocumentStore
     from webui.services import Services, WebConfig
 
+    from assist.ingest_jobs import IngestJobs
+
     config = RagConfig(data_dir=data_dir, **{"relevance_threshold": 0.2, **rag_options})
-    embedder = HashingEmbedder()
-    return Services(engine=engine, web=WebConfig(data_dir=data_dir), store=DocumentStore(config, embedder),
-                    embedder=embedder, rag_config=config)
+    embedder = embedder or HashingEmbedder()
+    store = DocumentStore(config, embedder)
+    return Services(engine=engine, web=WebConfig(data_dir=data_dir), store=store, embedder=embedder,
+                    rag_config=config, jobs=IngestJobs(store, data_dir))

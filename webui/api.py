@@ -40,6 +40,10 @@ def build_api(services: Services) -> FastAPI:
         from webui.rag_api import include_rag_api
 
         include_rag_api(app, services)
+    if services.jobs is not None:  # background uploads (POST …/documents?background=true)
+        from webui.jobs_api import include_jobs_api
+
+        include_jobs_api(app, services)
 
     install_error_handlers(app)
 

@@ -5,6 +5,7 @@
     DELETE /api/collections/{c}                   {"deleted": c}
     GET    /api/collections/{c}/documents         {"documents": [...], "errors": []}
     POST   /api/collections/{c}/documents         multipart ``files`` -> {"documents": [...], "errors": [...]}
+           ``?background=true``: 202 {"job": id} at once; poll GET /api/jobs/{id} (webui/jobs_api.py)
     DELETE /api/collections/{c}/documents/{id}    {"deleted": id}
     POST   /api/collections/{c}/search {"query", "top_k"}  {"hits": [{"document_id", "source", "page", "text", "score"}]}
     POST   /api/collections/{c}/ask {"question", "top_k", "stream", "strict", "max_tokens", "temperature", "history"}
@@ -25,7 +26,7 @@ import threading
 from collections.abc import Iterator
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
@@ -42,6 +43,7 @@ from rag.errors import EmptyFile, FileTooLarge, TooManyFiles
 from rag.parsing import sanitize_name
 from rag.store import AddResult, FileError
 from webui.adapters import domain_error_types, error_body, install_error_handlers, sse_event
+from webui.auth import current_owner
 
 __all__ = ["build_rag_router", "include_rag_api", "API_MAX_TOKENS"]
 
@@ -116,8 +118,8 @@ def build_rag_router(services) -> APIRouter:
     def list_documents(collection: str) -> dict:
         return {"documents": [d.to_dict() for d in store.list_documents(collection)], "errors": []}
 
-    @router.post("/{collection}/documents")
-    async def upload(collection: str, request: Request) -> dict:
+    @router.post("/{collection}/documents", response_model=None)
+    async def upload(collection: str, request: Request, background: bool = False) -> dict | JSONResponse:
         await run_in_threadpool(store.list_documents, collection)  # 404 before reading any bytes
         per_file = config.max_file_bytes
         total_limit = per_file * _REQUEST_FILES
@@ -146,6 +148,10 @@ def build_rag_router(services) -> APIRouter:
                 items.append((upload_file.filename or "document", data))
         finally:
             await form.close()
+        if background and services.jobs is not None:
+            job = await run_in_threadpool(services.jobs.submit, current_owner(request), collection, items,
+                                          early_errors)
+            return JSONResponse({"job": job.id}, status_code=202)
         result = await run_in_threadpool(store.add_files, collection, items) if items else AddResult()
         return AddResult(result.documents, [*result.errors, *early_errors]).to_dict()
 

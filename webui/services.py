@@ -45,4 +45,5 @@ class Services:
     rag_config: object | None = None
     users: object | None = None  # assist.users.UserStore: users, API tokens, sign-ins
     audit: object | None = None  # assist.audit.AuditLog
+    jobs: object | None = None  # assist.ingest_jobs.IngestJobs: background uploads
     version: str = VERSION

@@ -1,0 +1,40 @@
+"""REST routes for background upload jobs (contract in ARCHITECTURE.md).
+
+    GET /api/jobs/{id}   {"id", "status": "queued|running|done|failed", "progress": 0..1, "message",
+                          "collection", "files", "documents": [...], "errors": [{"name", "error"}]}
+    GET /api/jobs        {"jobs": [...]} the caller's jobs, oldest first; ``?active=true`` only
+                         queued/running ones, ``?collection=c`` one collection's
+
+Jobs are started by ``POST /api/collections/{c}/documents?background=true`` (webui/rag_api.py).
+A job belongs to the caller who started it (``webui.auth.current_owner``); anyone else's id
+answers 404, like an unknown one.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI, Request
+
+from webui.adapters import install_error_handlers
+from webui.auth import current_owner
+
+__all__ = ["build_jobs_router", "include_jobs_api"]
+
+
+def build_jobs_router(services) -> APIRouter:
+    jobs = services.jobs
+    router = APIRouter(prefix="/api/jobs", tags=["documents"])
+
+    @router.get("")
+    def list_jobs(request: Request, active: bool = False, collection: str | None = None) -> dict:
+        return {"jobs": [j.to_dict() for j in jobs.list(current_owner(request), active, collection)]}
+
+    @router.get("/{job_id}")
+    def get_job(job_id: str, request: Request) -> dict:
+        return jobs.get(job_id, current_owner(request)).to_dict()
+
+    return router
+
+
+def include_jobs_api(app: FastAPI, services) -> None:
+    app.include_router(build_jobs_router(services))
+    install_error_handlers(app)
