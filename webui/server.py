@@ -29,6 +29,7 @@ def create_asgi_app(services: Services):
     return gr.mount_gradio_app(
         api, blocks, path="/", auth_dependency=signed_in, css=CSS, i18n=build_i18n(), footer_links=["api", "settings"],
         max_file_size=services.web.max_upload_bytes, ssr_mode=False,
+        run_history=False,  # it would offer to save runs to Hugging Face buckets: not for an offline server
         allowed_paths=[str(services.web.data_dir / "exports")],
     )
 
