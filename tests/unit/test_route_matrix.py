@@ -74,6 +74,8 @@ EXPECTATIONS: dict[tuple[str, str], Expect] = {
                                                          by_caller={"alice": 200}),
     ("DELETE", "/api/sessions/{session_id}"): Expect(404, url="/api/sessions/no-such-session"),
     ("GET", "/metrics"): Expect(200),
+    ("GET", "/api/jobs"): Expect(200),
+    ("GET", "/api/jobs/{job_id}"): Expect(404, url="/api/jobs/no-such-job"),
     ("GET", "/api/collections"): Expect(200),
     ("POST", "/api/collections"): Expect(ANY, kwargs={"json": {"name": "matrix"}}),
     ("DELETE", "/api/collections/{collection}"): Expect(404, url="/api/collections/no-such-collection"),
