@@ -47,7 +47,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_queue", int, 32, "requests that may wait for the model before new ones get 'busy'"),
     Option("max_batch", int, 8, "requests decoded together (1 turns batching off)"),
     Option("kv_cache_mb", int, 512, "memory for KV caches kept to reuse earlier turns (0 turns reuse off)"),
-    Option("backend", str, "transformers", "transformers (in-process), vllm, or openai (remote server)"),
+    Option("backend", str, "auto", "auto (llama.cpp for GGUF models on the CPU or a GPU build of llama.cpp, else "
+           "transformers), llamacpp, transformers, vllm, or openai (remote server)"),
+    Option("gpu_layers", int, None, "with llama.cpp: layers to offload to the GPU (-1 all, 0 none; default: all when "
+           "the installed llama.cpp build can offload)"),
     Option("base_url", str, None, "with --backend openai: the server's /v1 URL, e.g. http://10.0.0.5:8000/v1"),
     Option("remote_model", str, None, "with --backend openai: model name on the remote server (default: the first "
            "one it lists)"),
@@ -150,6 +153,7 @@ def build_configs(settings: dict[str, object]):
         max_queue=settings["max_queue"], backend=settings["backend"], base_url=settings["base_url"],
         remote_model=settings["remote_model"], remote_api_key=settings["remote_api_key"],
         tensor_parallel_size=settings["tensor_parallel_size"], max_batch=settings["max_batch"],
+        gpu_layers=settings["gpu_layers"],
         kv_cache_bytes=int(settings["kv_cache_mb"]) * 1024**2,
         cache_dir=Path(settings["cache_dir"]) if settings["cache_dir"] else default_cache_dir(),
     )
@@ -251,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = resolve_settings(args)
     logging.basicConfig(level=str(settings["log_level"]).upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if logging.getLogger().level > logging.DEBUG:  # one line per loopback call (llama.cpp's tokenizer) is noise
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     command = " ".join(args.command)
     try:
         if command == "serve":

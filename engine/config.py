@@ -11,12 +11,14 @@ from pathlib import Path
 
 from engine.errors import ConfigError
 
-__all__ = ["EngineConfig", "SamplingParams", "default_cache_dir"]
+__all__ = ["EngineConfig", "SamplingParams", "default_cache_dir", "DEFAULT_CONTEXT_CAP"]
 
 DEVICES = ("auto", "cpu", "cuda", "dcu", "rocm")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 QUANTIZATIONS = (None, "none", "auto", "4bit", "8bit", "int8")
-BACKENDS = ("transformers", "vllm", "openai")
+# Long contexts are slow on a CPU and costly on small cards; --max-context raises this.
+DEFAULT_CONTEXT_CAP = 8192
+BACKENDS = ("auto", "llamacpp", "transformers", "vllm", "openai")
 
 
 def default_cache_dir() -> Path:
@@ -80,7 +82,8 @@ class EngineConfig:
     quantization: str | None = "auto"
     trust_remote_code: bool = False
     strict_device: bool = False
-    backend: str = "transformers"
+    # "auto": llama.cpp for GGUF files and the embedded default where it runs (engine/engine.py), else transformers
+    backend: str = "auto"
     cache_dir: Path = field(default_factory=default_cache_dir)
     max_context: int | None = None
     max_queue: int = 32
@@ -90,6 +93,7 @@ class EngineConfig:
     remote_model: str | None = None
     remote_api_key: str | None = None
     tensor_parallel_size: int = 1
+    gpu_layers: int | None = None  # llama.cpp: layers offloaded to the GPU; None = all when the build offloads
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
@@ -98,12 +102,14 @@ class EngineConfig:
             raise ConfigError(f"--dtype must be one of {', '.join(DTYPES)} (got {self.dtype!r}).")
         if self.quantization not in QUANTIZATIONS:
             raise ConfigError(f"--quantization must be auto, none, 4bit, 8bit or int8 (got {self.quantization!r}).")
-        if self.quantization == "none" or (self.quantization == "auto" and self.backend != "transformers"):
+        if self.quantization == "none" or (self.quantization == "auto" and self.backend not in ("auto", "transformers")):
             object.__setattr__(self, "quantization", None)  # "auto" is a decision of the in-process backend
         if self.backend not in BACKENDS:
             raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)} (got {self.backend!r}).")
         if self.backend == "openai" and not self.base_url:
             raise ConfigError("--backend openai needs --base-url, e.g. http://127.0.0.1:8000/v1.")
+        if self.gpu_layers is not None and self.gpu_layers < -1:
+            raise ConfigError(f"--gpu-layers must be -1 (all), 0 (none) or a layer count (got {self.gpu_layers}).")
         if self.max_context is not None and self.max_context < 64:
             raise ConfigError(f"--max-context must be at least 64 tokens (got {self.max_context}).")
         if self.kv_cache_bytes < 0:

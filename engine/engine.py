@@ -1,6 +1,7 @@
 """The ``Engine`` facade the UI and the API talk to.
 
-It owns one backend (in-process transformers, vLLM, or a remote OpenAI-compatible server),
+It owns one backend (in-process llama.cpp or transformers, vLLM, or a remote OpenAI-compatible
+server; ``auto`` chooses between the in-process two, see engine/backends/auto.py),
 a fair queue in front of it, and the per-request bookkeeping (queue time, metrics hooks).
 """
 
@@ -33,10 +34,16 @@ class Engine:
     @classmethod
     def load(cls, config: EngineConfig, progress: Callable[[str], None] | None = None) -> Engine:
         """Build the configured backend; this is where the model is loaded."""
+        if config.backend == "auto":
+            from engine.backends.auto import load_auto
+
+            return cls(load_auto(config, progress), config)
         if config.backend == "openai":
             from engine.backends.openai import OpenAIBackend as backend_cls
         elif config.backend == "vllm":
             from engine.backends.vllm import VLLMBackend as backend_cls
+        elif config.backend == "llamacpp":
+            from engine.backends.llamacpp import LlamaCppBackend as backend_cls
         else:
             from engine.backends.transformers import TransformersBackend as backend_cls
         return cls(backend_cls.load(config, progress), config)

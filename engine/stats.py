@@ -22,9 +22,13 @@ class GenerationStats:
     queue_s: float = 0.0
     trimmed_messages: int = 0
     extra: dict = field(default_factory=dict)
+    # Set by backends that time decoding themselves (llama.cpp's own timings); else derived below.
+    decode_tokens_per_s: float | None = None
 
     @property
     def tokens_per_s(self) -> float:
+        if self.decode_tokens_per_s is not None:
+            return self.decode_tokens_per_s
         decode_s = self.total_s - self.ttft_s
         if self.completion_tokens <= 1 or decode_s <= 0:
             return 0.0

@@ -38,11 +38,11 @@ def tiny_engine(tiny_model_dir):
 
 @pytest.fixture(scope="session")
 def default_engine():
-    """The real embedded default model (converted once per machine, cached), loaded once per session."""
+    """The real embedded default model on transformers (converted once per machine, cached), once per session."""
     from engine.config import EngineConfig
     from engine.engine import Engine
 
-    return Engine.load(EngineConfig(), progress=lambda m: print(m, flush=True))
+    return Engine.load(EngineConfig(backend="transformers"), progress=lambda m: print(m, flush=True))
 
 
 @pytest.fixture(scope="session")

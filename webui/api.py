@@ -27,7 +27,8 @@ def build_api(services: Services) -> FastAPI:
     def health() -> dict:
         info = services.engine.info
         return {"status": "ok", "model": info.model, "device": info.device, "backend": info.backend,
-                "device_name": info.device_name, "dtype": info.dtype, "version": services.version}
+                "backend_detail": info.backend_detail, "device_name": info.device_name, "dtype": info.dtype,
+                "version": services.version}
 
     app.include_router(router)
     gate = gate_for(services)

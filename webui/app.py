@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import gradio as gr
 
 from webui.chat_tab import build_chat_tab
@@ -24,8 +26,9 @@ footer { visibility: hidden; }
 def _header(services: Services) -> None:
     info = services.engine.info
     quant = f" · {info.quantization}" if info.quantization else ""
+    detail = html.escape(info.backend_detail or info.backend, quote=True)
     gr.Markdown(
-        f"<div class='dcu-header'><h1>dcu-chat</h1><span>{info.model} · {info.backend} · "
+        f"<div class='dcu-header'><h1>dcu-chat</h1><span title=\"{detail}\">{info.model} · {info.backend} · "
         f"{info.device.upper()} ({info.device_name}) · {info.dtype}{quant}</span></div>",
         elem_id="header",
     )

@@ -71,7 +71,8 @@ def system_snapshot(services: Services, smi: bool = True) -> dict:
     process = psutil.Process()
     info = services.engine.info
     return {
-        "model": {"name": info.model, "backend": info.backend, "device": info.device,
+        "model": {"name": info.model, "backend": info.backend, "backend_detail": info.backend_detail,
+                  "device": info.device,
                   "device_name": info.device_name, "dtype": info.dtype, "quantization": info.quantization},
         "accelerators": _accelerators(),
         "monitors": smi_summary(timeout=2.0) if smi else {},
@@ -87,7 +88,10 @@ def render_markdown(snap: dict, lang: str = "en") -> str:
     quant = f" · {model['quantization']}" if model["quantization"] else ""
     lines = [f"### {text('sys_model', lang)}",
              f"{model['name']} · {model['backend']} · {model['device'].upper()} ({model['device_name']}) · "
-             f"{model['dtype']}{quant}", "", f"### {text('sys_device', lang)}"]
+             f"{model['dtype']}{quant}"]
+    if model.get("backend_detail"):
+        lines.append(f"- {model['backend_detail']}")
+    lines += ["", f"### {text('sys_device', lang)}"]
     if not snap["accelerators"]:
         lines.append(text("sys_none", lang))
     for acc in snap["accelerators"]:

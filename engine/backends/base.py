@@ -23,6 +23,7 @@ class EngineInfo:
     quantization: str | None
     context_length: int
     notes: tuple[str, ...] = field(default_factory=tuple)
+    backend_detail: str = ""  # e.g. which llama.cpp build and CPU features / GPU backend serve
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 
 from engine.backends.base import EngineInfo
 from engine.batching import BatchRunner, Job
-from engine.config import EngineConfig, SamplingParams
+from engine.config import DEFAULT_CONTEXT_CAP, EngineConfig, SamplingParams
 from engine.device import DeviceInfo, resolve_device
 from engine.generate import eos_ids, reset_peak_memory, stream_generate, stream_tokens
 from engine.history import fit_to_context, prompt_text
@@ -24,9 +24,6 @@ from engine.stats import GenerationStats
 from engine.templates import prompt_format
 
 __all__ = ["TransformersBackend"]
-
-# Long contexts are slow on a CPU and costly on small cards; --max-context raises this.
-DEFAULT_CONTEXT_CAP = 8192
 
 
 class TransformersBackend:

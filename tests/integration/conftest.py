@@ -54,3 +54,15 @@ def corpus_store(tmp_path_factory, real_embedder, corpus_pdfs):
     assert not result.errors, result.errors
     yield store
     store.close()
+
+
+@pytest.fixture(scope="session")
+def llama_engine():
+    """The real embedded default on llama.cpp (what ``--backend auto`` serves on a CPU), once per session."""
+    pytest.importorskip("xllamacpp")
+    from engine.config import EngineConfig
+    from engine.engine import Engine
+
+    engine = Engine.load(EngineConfig(backend="llamacpp", max_batch=4), progress=lambda m: print(m, flush=True))
+    yield engine
+    engine.backend.close()

@@ -80,4 +80,6 @@ def test_live_app_exposes_prometheus_metrics(live_app):
     assert reply.status_code == 200
     body = httpx.get(live_app.url + "/metrics", timeout=10).text
     assert "dcu_chat_requests_total" in body and "dcu_chat_time_to_first_token_seconds_bucket" in body
-    assert 'dcu_chat_model_info{backend="transformers"' in body
+    backend = httpx.get(live_app.url + "/api/health", timeout=10).json()["backend"]
+    assert backend == "llamacpp"  # --backend auto on a CPU serves the embedded GGUF with llama.cpp
+    assert f'dcu_chat_model_info{{backend="{backend}"' in body

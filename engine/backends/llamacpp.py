@@ -1,0 +1,298 @@
+"""llama.cpp in this process (``--backend llamacpp``; what ``auto`` picks for GGUF models on the CPU).
+
+xllamacpp wraps llama.cpp's own server: continuous batching over ``n_parallel`` slots, a prompt
+cache per slot plus a host-memory cache of idle conversations (``cache_ram_mib``), and a
+streaming callback whose ``True`` return ends a request (so a stop ends the device work within
+one decoding step). We render prompts ourselves (``engine.templates``, the same text on every
+backend), tokenize with llama.cpp's tokenizer, trim the history by the rule of
+``engine.history`` and send token ids to the completion path, never llama.cpp's chat endpoint.
+
+xllamacpp also starts llama.cpp's HTTP server on a random loopback port; we use only its
+``/tokenize`` route (the Python API has no tokenizer) and lock it with a random API key.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import secrets
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+
+from engine.backends.base import EngineInfo
+from engine.backends.llamacpp_build import llamacpp_build
+from engine.config import DEFAULT_CONTEXT_CAP, EngineConfig, SamplingParams
+from engine.errors import EngineError, GenerationError, ModelLoadError, OutOfMemory, PromptTooLong
+from engine.gguf_meta import read_gguf_metadata
+from engine.stats import GenerationStats
+
+try:
+    from engine.history import fit_prompt
+    from engine.templates import prompt_format
+except ImportError:  # until engine/templates.py has prompt formats (engineer "base" is landing them)
+    from engine.backends._format_standin import fit_prompt, prompt_format
+
+__all__ = ["LlamaCppBackend", "gguf_source"]
+
+log = logging.getLogger(__name__)
+_POLL_S = 0.05  # how often a consumer waiting for llama.cpp looks at the cancel event
+_DONE = object()
+
+
+def gguf_source(config: EngineConfig) -> tuple[Path, str]:
+    """(GGUF file, display name) for the configured model: the embedded default or a ``.gguf`` path."""
+    from engine.loader import DEFAULT_MODEL_NAME, embedded_default_path
+
+    if config.model is None:
+        return embedded_default_path(config.cache_dir), DEFAULT_MODEL_NAME
+    path = Path(config.model).expanduser()
+    if path.suffix.lower() != ".gguf":
+        raise ModelLoadError(f"--backend llamacpp serves GGUF files; {path} is not one. Use --backend transformers "
+                             "for Hugging Face model directories.")
+    if not path.is_file():
+        raise ModelLoadError(f"GGUF file {path} does not exist. Check the path passed to --model.")
+    return path, path.name
+
+
+def _file_type(meta) -> str | None:
+    value = meta.get("general.file_type")
+    if value is None:
+        return None
+    try:
+        from gguf import LlamaFileType
+
+        return LlamaFileType(int(value)).name.removeprefix("MOSTLY_")
+    except (ImportError, ValueError):
+        return f"type {value}"
+
+
+def _restore_signals(before: dict) -> None:
+    """llama.cpp's server installs its own SIGINT/SIGTERM handlers; give Python (and uvicorn) theirs back."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig, handler in before.items():
+        if handler is not None:
+            signal.signal(sig, handler)
+
+
+class LlamaCppBackend:
+    def __init__(self, server, info: EngineInfo, fmt, slots: int, cache_prompt: bool, url: str, key: str) -> None:
+        self.server = server
+        self.info = info
+        self.prompt_format = fmt
+        self.capacity = slots  # requests the engine lets in at once: one per llama.cpp slot
+        self.cache_prompt = cache_prompt
+        self._http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+
+    @classmethod
+    def load(cls, config: EngineConfig, progress: Callable[[str], None] | None = None) -> LlamaCppBackend:
+        import psutil
+
+        from engine.device import resolve_device
+
+        progress = progress or (lambda message: log.info("%s", message))
+        build = llamacpp_build()
+        if not build.available:
+            raise ModelLoadError(f"--backend llamacpp needs xllamacpp: {build.error}")
+        import xllamacpp
+
+        path, name = gguf_source(config)
+        meta = read_gguf_metadata(path)
+        device = resolve_device(config.device, config.strict_device)
+        layers = 0
+        if device.is_gpu and build.offloads:
+            layers = -1 if config.gpu_layers is None else config.gpu_layers
+        if not layers and path.stat().st_size > psutil.virtual_memory().available:
+            raise OutOfMemory(f"{name} needs {path.stat().st_size / 1024**3:.1f} GiB but only "
+                              f"{psutil.virtual_memory().available / 1024**3:.1f} GiB of memory is free. "
+                              "Close other programs or choose a smaller (more quantized) GGUF.")
+        context = min(meta.context_length or DEFAULT_CONTEXT_CAP, config.max_context or DEFAULT_CONTEXT_CAP)
+        slots = config.max_batch
+        key = secrets.token_hex(16)
+        params = xllamacpp.CommonParams()
+        params.model.path = str(path)  # a str: xllamacpp does not take a Path
+        params.n_ctx = context
+        params.n_parallel = slots
+        params.kv_unified = True  # slots share one KV buffer, so one long conversation may use all of it
+        params.n_gpu_layers = layers
+        params.cache_ram_mib = config.kv_cache_bytes // 1024**2  # idle conversations kept in RAM (0: off)
+        params.api_keys = [key]
+        params.endpoint_metrics = True
+        params.n_threads_http = 2
+        params.verbosity = 0 if log.getEffectiveLevel() > logging.DEBUG else 3
+        where = f"{layers if layers > 0 else 'all'} layers on {device.kind}" if layers else "CPU"
+        progress(f"Loading {name} with llama.cpp ({where}, {slots} slots, context {context})…")
+        before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            server = xllamacpp.Server(params)
+        except (RuntimeError, ValueError) as exc:
+            raise ModelLoadError(
+                f"llama.cpp could not load {path} ({exc}). Check that the file is a complete GGUF of an "
+                f"architecture this llama.cpp build supports (the file says {meta.architecture or 'nothing'}) "
+                "and that there is enough free memory."
+            ) from exc
+        finally:
+            _restore_signals(before)
+        fmt = prompt_format(meta.chat_template, meta.architecture)
+        notes = [device.warning] if device.warning else []
+        if device.is_gpu and not layers:
+            notes.append(f"This llama.cpp build cannot offload to the {device.kind.upper()}; running on the CPU.")
+        if getattr(fmt, "completion", False):
+            notes.append(f"{name} has no chat template (a base model); prompts use a plain completion format.")
+        info = EngineInfo(
+            model=name, backend="llamacpp", device=device.kind if layers else "cpu",
+            device_name=device.name if layers else _cpu_name(), dtype="gguf", quantization=_file_type(meta),
+            context_length=context, notes=tuple(notes), backend_detail=build.describe(),
+        )
+        return cls(server, info, fmt, slots, config.kv_cache_bytes > 0, server.listening_address, key)
+
+    def close(self) -> None:
+        """Stop llama.cpp's loop and free the model (the Server's destructor joins its thread)."""
+        self._http.close()
+        self.server = None
+
+    def tokenize(self, text: str, special: bool = False) -> list[int]:
+        """llama.cpp's token ids; ``special`` adds BOS where the model wants it."""
+        response = self._http.post("/tokenize", json={"content": text, "add_special": special, "parse_special": True})
+        response.raise_for_status()
+        return response.json()["tokens"]
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenize(text))
+
+    def _encode(self, messages: list[dict]) -> list[int]:
+        # BOS comes from the tokenizer (add_special), so the rendered text must not carry it too.
+        return self.tokenize(self.prompt_format.render(messages, bos_token="", eos_token=""), special=True)
+
+    def _request(self, ids: list[int], params: SamplingParams) -> dict:
+        return {
+            "prompt": ids, "stream": True, "max_tokens": params.max_new_tokens,
+            "temperature": params.temperature, "top_p": params.top_p, "top_k": params.top_k,
+            "min_p": 0.0,  # llama.cpp's default 0.05 would make it sample differently from the other backends
+            "repeat_penalty": params.repetition_penalty, "seed": -1 if params.seed is None else params.seed,
+            "stop": [*self.prompt_format.stop_strings, *params.stop], "cache_prompt": self.cache_prompt,
+            "timings_per_token": True,  # every chunk carries llama.cpp's counters, also when we stop early
+            "return_progress": True,  # chunks during prompt processing, so a cancel is seen there too
+        }
+
+    def stream_chat(
+        self,
+        messages: list[dict],
+        params: SamplingParams,
+        session_id: str | None,
+        cancel: threading.Event,
+    ) -> Iterator[str | GenerationStats]:
+        if self.server is None:
+            raise GenerationError("The llama.cpp backend was closed; restart the server.")
+        reserve = min(params.max_new_tokens, self.info.context_length // 2)
+        prompt = fit_prompt(messages, self.info.context_length, reserve, self._encode)
+        started = time.perf_counter()
+        chunks: queue.Queue = queue.Queue()
+        done = threading.Event()  # set by us: the answer ended (format rule) or the consumer left
+
+        def on_chunk(chunk: dict) -> bool:
+            chunks.put(chunk)
+            return done.is_set() or cancel.is_set()  # True: llama.cpp ends the request now
+
+        def work() -> None:
+            try:
+                self.server.handle_completions(self._request(prompt.ids, params), on_chunk)
+            except Exception as exc:  # handed to the consumer, which raises it as our error
+                chunks.put(exc)
+            finally:
+                chunks.put(_DONE)
+
+        worker = threading.Thread(target=work, name="dcu-chat-llamacpp", daemon=True)
+        worker.start()
+        stats = GenerationStats(prompt_tokens=len(prompt.ids), device=self.info.device,
+                                trimmed_messages=prompt.dropped)
+        fmt, text, emitted, finish, tokens = self.prompt_format, "", 0, None, 0
+        try:
+            while True:
+                try:
+                    item = chunks.get(timeout=_POLL_S)
+                except queue.Empty:
+                    if cancel.is_set():
+                        break
+                    continue
+                if item is _DONE:
+                    break
+                if isinstance(item, Exception):
+                    raise GenerationError(f"llama.cpp failed while generating: {item}") from item
+                if "error" in item:
+                    raise _error(item["error"], len(prompt.ids))
+                if cancel.is_set():
+                    break
+                _read_timings(item, stats)
+                choice = (item.get("choices") or [{}])[0]
+                delta = choice.get("text") or ""
+                if delta:
+                    tokens += 1
+                    stats.ttft_s = stats.ttft_s or time.perf_counter() - started
+                text += delta
+                cut = fmt.end_of_answer(text)
+                if cut is not None:  # a base model ran past its answer: end it here
+                    done.set()
+                    finish = "stop"
+                    if cut > emitted:
+                        yield text[emitted:cut]
+                    emitted = max(emitted, cut)
+                    break
+                shown = fmt.safe_prefix(text)
+                if shown > emitted:
+                    yield text[emitted:shown]
+                    emitted = shown
+                finish = choice.get("finish_reason") or finish
+            if finish is not None and emitted < len(text) and not cancel.is_set():
+                final = fmt.end_of_answer(text, final=True)
+                end = len(text) if final is None else max(final, emitted)
+                if end > emitted:
+                    yield text[emitted:end]
+        except EngineError:
+            raise
+        finally:
+            done.set()
+            worker.join()  # returns at llama.cpp's next chunk: at most one decoding step
+        stats.completion_tokens = max(stats.completion_tokens, tokens)
+        stats.total_s = time.perf_counter() - started
+        if cancel.is_set() and finish is None:
+            stats.finish_reason = "cancelled"
+        elif finish == "length":
+            stats.finish_reason = "length"
+        stats.extra["backend"] = "llamacpp"
+        yield stats
+
+
+def _read_timings(chunk: dict, stats: GenerationStats) -> None:
+    timings = chunk.get("timings")
+    if timings:
+        stats.cached_tokens = int(timings.get("cache_n", 0))
+        stats.completion_tokens = int(timings.get("predicted_n", 0))
+        if timings.get("predicted_n", 0) > 1 and timings.get("predicted_per_second"):
+            stats.decode_tokens_per_s = float(timings["predicted_per_second"])
+    usage = chunk.get("usage")
+    if usage:
+        stats.completion_tokens = int(usage.get("completion_tokens", stats.completion_tokens))
+
+
+def _error(error: dict, prompt_tokens: int) -> EngineError:
+    message = str(error.get("message", error))
+    if error.get("type") == "exceed_context_size_error":
+        return PromptTooLong(f"The prompt ({prompt_tokens} tokens) does not fit llama.cpp's context: {message}. "
+                             "Shorten the message or start a new conversation.")
+    if "memory" in message.lower():
+        return OutOfMemory(f"llama.cpp ran out of memory for this request: {message}. Try a shorter conversation "
+                           "or fewer max new tokens.")
+    return GenerationError(f"llama.cpp could not answer: {message}")
+
+
+def _cpu_name() -> str:
+    import os
+    import platform
+
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
