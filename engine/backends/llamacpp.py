@@ -29,13 +29,10 @@ from engine.backends.llamacpp_build import llamacpp_build
 from engine.config import DEFAULT_CONTEXT_CAP, EngineConfig, SamplingParams
 from engine.errors import EngineError, GenerationError, ModelLoadError, OutOfMemory, PromptTooLong
 from engine.gguf_meta import read_gguf_metadata
+from engine.history import fit_prompt, prompt_text
+from engine.reasoning import opened_thinking, template_thinks
 from engine.stats import GenerationStats
-
-try:
-    from engine.history import fit_prompt
-    from engine.templates import prompt_format
-except ImportError:  # until engine/templates.py has prompt formats (engineer "base" is landing them)
-    from engine.backends._format_standin import fit_prompt, prompt_format
+from engine.templates import prompt_format
 
 __all__ = ["LlamaCppBackend", "gguf_source"]
 
@@ -81,6 +78,8 @@ def _restore_signals(before: dict) -> None:
 
 
 class LlamaCppBackend:
+    enforces_json_schema = True  # llama.cpp turns a JSON schema into a grammar that constrains sampling
+
     def __init__(self, server, info: EngineInfo, fmt, slots: int, cache_prompt: bool, url: str, key: str) -> None:
         self.server = server
         self.info = info
@@ -142,7 +141,7 @@ class LlamaCppBackend:
         notes = [device.warning] if device.warning else []
         if device.is_gpu and not layers:
             notes.append(f"This llama.cpp build cannot offload to the {device.kind.upper()}; running on the CPU.")
-        if getattr(fmt, "completion", False):
+        if fmt.completion:
             notes.append(f"{name} has no chat template (a base model); prompts use a plain completion format.")
         info = EngineInfo(
             model=name, backend="llamacpp", device=device.kind if layers else "cpu",
@@ -165,12 +164,12 @@ class LlamaCppBackend:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text))
 
-    def _encode(self, messages: list[dict]) -> list[int]:
+    def _text(self, messages: list[dict], params: SamplingParams) -> str:
         # BOS comes from the tokenizer (add_special), so the rendered text must not carry it too.
-        return self.tokenize(self.prompt_format.render(messages, bos_token="", eos_token=""), special=True)
+        return prompt_text(self.prompt_format, messages, "", "", params.tools, params.template_kwargs)
 
     def _request(self, ids: list[int], params: SamplingParams) -> dict:
-        return {
+        request = {
             "prompt": ids, "stream": True, "max_tokens": params.max_new_tokens,
             "temperature": params.temperature, "top_p": params.top_p, "top_k": params.top_k,
             "min_p": 0.0,  # llama.cpp's default 0.05 would make it sample differently from the other backends
@@ -179,6 +178,9 @@ class LlamaCppBackend:
             "timings_per_token": True,  # every chunk carries llama.cpp's counters, also when we stop early
             "return_progress": True,  # chunks during prompt processing, so a cancel is seen there too
         }
+        if params.json_schema is not None:
+            request["json_schema"] = params.json_schema
+        return request
 
     def stream_chat(
         self,
@@ -190,7 +192,10 @@ class LlamaCppBackend:
         if self.server is None:
             raise GenerationError("The llama.cpp backend was closed; restart the server.")
         reserve = min(params.max_new_tokens, self.info.context_length // 2)
-        prompt = fit_prompt(messages, self.info.context_length, reserve, self._encode)
+        prompt = fit_prompt(messages, self.info.context_length, reserve,
+                            lambda m: self.tokenize(self._text(m, params), special=True))
+        opened = opened_thinking(self._text(prompt.messages, params)) \
+            if template_thinks(self.prompt_format.chat_template) else None
         started = time.perf_counter()
         chunks: queue.Queue = queue.Queue()
         done = threading.Event()  # set by us: the answer ended (format rule) or the consumer left
@@ -213,6 +218,8 @@ class LlamaCppBackend:
                                 trimmed_messages=prompt.dropped)
         fmt, text, emitted, finish, tokens = self.prompt_format, "", 0, None, 0
         try:
+            if opened:  # the template opened a think block: say so, as if the model had written it
+                yield opened
             while True:
                 try:
                     item = chunks.get(timeout=_POLL_S)
@@ -239,9 +246,10 @@ class LlamaCppBackend:
                 if cut is not None:  # a base model ran past its answer: end it here
                     done.set()
                     finish = "stop"
-                    if cut > emitted:
-                        yield text[emitted:cut]
-                    emitted = max(emitted, cut)
+                    text = text[:max(cut, emitted)]
+                    if len(text) > emitted:
+                        yield text[emitted:]
+                    emitted = len(text)
                     break
                 shown = fmt.safe_prefix(text)
                 if shown > emitted:
@@ -253,8 +261,6 @@ class LlamaCppBackend:
                 end = len(text) if final is None else max(final, emitted)
                 if end > emitted:
                     yield text[emitted:end]
-        except EngineError:
-            raise
         finally:
             done.set()
             worker.join()  # returns at llama.cpp's next chunk: at most one decoding step

@@ -99,7 +99,7 @@ def test_concurrent_requests_do_not_mix(llama_engine):
     plans = [(prompts[0], GREEDY), (prompts[1], GREEDY), (prompts[2], GREEDY), (prompts[3], stop_word)]
     with ThreadPoolExecutor(len(plans)) as pool:
         results = list(pool.map(lambda plan: run(llama_engine, *plan), plans))
-    for word, (text, _, stats) in zip(words[:3], results[:3]):
+    for word, (text, _, stats) in zip(words[:3], results[:3], strict=True):
         assert word in text.lower() and not any(w in text.lower() for w in words if w != word), text
         assert stats.finish_reason in ("stop", "length") and stats.prompt_tokens > 0
     last_text, _, last_stats = results[3]
