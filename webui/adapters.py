@@ -13,6 +13,7 @@ import threading
 
 from assist.errors import AssistError
 from engine.errors import EngineError
+from engine.reasoning import ReasoningSplitter
 from engine.stats import GenerationStats
 from rag.errors import RagError
 from webui.i18n import register, text
@@ -24,8 +25,9 @@ __all__ = ["domain_error_types", "is_domain_error", "http_status_of", "http_head
 log = logging.getLogger(__name__)
 
 register(
-    en={"stopped": "stopped", "trimmed": "{n} older messages were left out to fit the model's context"},
-    zh={"stopped": "已停止", "trimmed": "为适应模型上下文，省略了较早的 {n} 条消息"},
+    en={"stopped": "stopped", "trimmed": "{n} older messages were left out to fit the model's context",
+        "thinking_title": "Thinking"},
+    zh={"stopped": "已停止", "trimmed": "为适应模型上下文，省略了较早的 {n} 条消息", "thinking_title": "思考过程"},
 )
 
 
@@ -140,14 +142,31 @@ def ui_error(exc: BaseException):
 
 
 
-def display_history(history: list[dict]) -> list[dict]:
-    """Chatbot value of a chat history: each answer with its stats line in small print under it."""
+def display_history(history: list[dict], lang: str = "en") -> list[dict]:
+    """Chatbot value of a chat history: each answer with its stats line in small print under it.
+
+    An answer that starts with a think block shows it first as a collapsible thought (Gradio's
+    message ``metadata``: title, ``status`` pending while it streams, ``duration`` once known),
+    then the answer itself.
+    """
     shown = []
     for message in history or []:
         content = message["content"]
+        if message["role"] == "assistant":
+            splitter = ReasoningSplitter()
+            splitter.feed(content)
+            splitter.finish()
+            if splitter.reasoning or splitter.closed:
+                done = splitter.closed or bool(message.get("stats"))
+                metadata = {"title": text("thinking_title", lang), "status": "done" if done else "pending"}
+                if message.get("thinking_s") is not None:
+                    metadata["duration"] = float(message["thinking_s"])
+                shown.append({"role": "assistant", "content": splitter.reasoning.strip(), "metadata": metadata})
+                content = splitter.content
         if message.get("stats"):
             content = f"{content}\n\n<sub>{message['stats']}</sub>"
-        shown.append({"role": message["role"], "content": content})
+        if content or message["role"] != "assistant" or not shown or "metadata" not in shown[-1]:
+            shown.append({"role": message["role"], "content": content})
     return shown
 
 

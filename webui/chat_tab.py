@@ -18,6 +18,7 @@ import gradio as gr
 
 from engine.config import SamplingParams
 from engine.errors import EngineError
+from engine.reasoning import ReasoningSplitter
 from engine.stats import GenerationStats
 from webui.adapters import CancelRegistry, display_history, session_key, stats_line, ui_error
 from webui.chat_sessions import ChatSessions
@@ -38,7 +39,8 @@ register(
         "chat_empty": "Start a conversation: type a message below.",
         "nothing_to_regenerate": "There is no answer to regenerate yet.",
         "nothing_to_edit": "There is no message to edit yet.", "empty_message": "Type a message first.",
-        "chatbot": "Conversation",
+        "chatbot": "Conversation", "thinking_switch": "Thinking",
+        "thinking_info": "Reasoning models think before they answer; off answers directly (where the model supports it).",
     },
     zh={
         "chat_input": "消息", "chat_placeholder": "输入任何问题…（Enter 发送，Shift+Enter 换行）",
@@ -49,7 +51,8 @@ register(
         "chat_empty": "开始对话：在下方输入消息。",
         "nothing_to_regenerate": "还没有可以重新生成的回答。",
         "nothing_to_edit": "还没有可以编辑的消息。", "empty_message": "请先输入消息。",
-        "chatbot": "对话",
+        "chatbot": "对话", "thinking_switch": "思考",
+        "thinking_info": "推理模型先思考再回答；关闭后直接回答（需模型支持）。",
     },
 )
 
@@ -65,11 +68,14 @@ SAVE_EVERY_S = 2.0  # while an answer streams, how often its partial text is sav
 
 
 
-def params_from(temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed) -> SamplingParams:
+def params_from(temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed,
+                thinking: bool = True) -> SamplingParams:
     seed = None if seed is None or int(seed) < 0 else int(seed)
     return SamplingParams(
         temperature=float(temperature), top_p=float(top_p), top_k=int(top_k),
         max_new_tokens=int(max_new_tokens), repetition_penalty=float(repetition_penalty), seed=seed,
+        # Only the switch turned off is sent: templates without the variable are not touched.
+        template_kwargs={} if thinking else {"enable_thinking": False},
     )
 
 
@@ -104,17 +110,27 @@ class ChatHandlers:
 
     def _stream(self, history: list[dict], system_prompt: str, params: SamplingParams,
                 key: str, lang: str) -> Iterator[list[dict]]:
-        """Append an answer to ``history`` (a fresh list), yielding it as it grows."""
+        """Append an answer to ``history`` (a fresh list), yielding it as it grows.
+
+        The answer's content is the raw output, a think block included (the display splits it off
+        and the engine drops it from later prompts); ``thinking_s`` is how long the thinking took.
+        """
         cancel = self.cancels.start(key)
         answer = {"role": "assistant", "content": ""}
         history = [*history, answer]
+        splitter, started = ReasoningSplitter(), time.monotonic()
         try:
             for item in self.engine.stream_chat(to_engine_messages(history[:-1], system_prompt),
                                                 params, session_id=key, cancel=cancel):
                 if isinstance(item, GenerationStats):
                     answer["stats"] = stats_line(item, lang)
+                    if splitter.reasoning and "thinking_s" not in answer:
+                        answer["thinking_s"] = round(time.monotonic() - started, 1)
                 else:
                     answer["content"] += item
+                    splitter.feed(item)
+                    if splitter.closed and "thinking_s" not in answer:
+                        answer["thinking_s"] = round(time.monotonic() - started, 1)
                 yield history
         except EngineError as exc:
             raise ui_error(exc) from exc
@@ -124,32 +140,32 @@ class ChatHandlers:
     def respond(self, message: str, system_prompt: str = DEFAULT_SYSTEM_PROMPT, temperature: float = 0.7,
                 top_p: float = 0.9, top_k: int = 50, max_new_tokens: int = 512,
                 repetition_penalty: float = 1.1, seed: int = -1, history: list[dict] | None = None,
-                request: gr.Request | None = None):
+                thinking: bool = True, request: gr.Request | None = None):
         lang = _lang(request)
         history = list(history or [])
         if not (message or "").strip():
             raise gr.Error(text("empty_message", lang))
         try:
-            params = params_from(temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed)
+            params = params_from(temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed, thinking)
         except EngineError as exc:
             raise ui_error(exc) from exc
         history = [*history, {"role": "user", "content": message}]
-        yield to_display(history), history, ""
+        yield to_display(history, lang), history, ""
         for current in self._stream_saved(history, system_prompt, params, request, lang):
-            yield to_display(current), current, ""
+            yield to_display(current, lang), current, ""
 
     def regenerate(self, system_prompt, temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed,
-                   history, request: gr.Request | None = None):
+                   history, thinking: bool = True, request: gr.Request | None = None):
         lang = _lang(request)
         history = list(history or [])
         while history and history[-1]["role"] == "assistant":
             history = history[:-1]
         if not history:
             raise gr.Error(text("nothing_to_regenerate", lang))
-        params = params_from(temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed)
-        yield to_display(history), history
+        params = params_from(temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed, thinking)
+        yield to_display(history, lang), history
         for current in self._stream_saved(history, system_prompt, params, request, lang):
-            yield to_display(current), current
+            yield to_display(current, lang), current
 
     def edit_last(self, history, request: gr.Request | None = None):
         """Put the last user message back in the input box and remove that turn."""
@@ -214,14 +230,16 @@ def build_chat_tab(services, cancels: CancelRegistry | None = None) -> ChatHandl
                     max_new_tokens = gr.Slider(16, 4096, value=512, step=16, label=t("max_new_tokens"))
                     repetition_penalty = gr.Slider(1.0, 2.0, value=1.1, step=0.05, label=t("repetition_penalty"))
                     seed = gr.Number(-1, label=t("seed"), precision=0)
+                thinking = gr.Checkbox(True, label=t("thinking_switch"), info=t("thinking_info"),
+                                       elem_id="chat-thinking")
     sampling = [temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed]
-    chat_inputs = [message, system_prompt, *sampling, history]
+    chat_inputs = [message, system_prompt, *sampling, history, thinking]
     chat_outputs = [chatbot, history, message]
     events = [
         send.click(handlers.respond, chat_inputs, chat_outputs, api_name="chat", concurrency_limit=None),
         message.submit(handlers.respond, chat_inputs, chat_outputs, api_visibility="private",
                        concurrency_limit=None),
-        regenerate.click(handlers.regenerate, [system_prompt, *sampling, history], [chatbot, history],
+        regenerate.click(handlers.regenerate, [system_prompt, *sampling, history, thinking], [chatbot, history],
                          api_visibility="private", concurrency_limit=None),
         edit_last.click(handlers.edit_last, [history], [chatbot, history, message], api_visibility="private"),
         clear.click(handlers.clear, None, [chatbot, history, message], api_visibility="private"),
