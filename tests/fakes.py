@@ -38,6 +38,7 @@ class FakeEngine:
             raise self.error
         deltas = self.deltas if self.deltas is not None else [
             word if i == 0 else " " + word for i, word in enumerate(self.reply.split(" "))]
+        sent = 0
         for i, delta in enumerate(deltas):
             if self.fail_after is not None and i == self.fail_after:
                 raise OutOfMemory("The device ran out of memory; try a shorter input.")
@@ -48,9 +49,10 @@ class FakeEngine:
             if self.delay:
                 time.sleep(self.delay)
             self.sent.append(delta)
+            sent += 1
             yield delta
         yield GenerationStats(prompt_tokens=sum(len(m["content"].split()) for m in messages),
-                              completion_tokens=len(self.sent), ttft_s=0.01, total_s=0.02,
+                              completion_tokens=sent, ttft_s=0.01, total_s=0.02,
                               finish_reason="cancelled" if cancel.is_set() else "stop", device="cpu")
 
     def chat(self, messages, params=None, session_id=None):
