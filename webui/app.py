@@ -11,6 +11,7 @@ from webui.code_tab import build_code_tab
 from webui.i18n import t
 from webui.services import Services
 from webui.sessions_panel import CSS as SESSIONS_CSS
+from webui.settings_tab import build_settings_tab
 from webui.system_tab import build_system_tab
 
 __all__ = ["build_app", "CSS"]
@@ -52,4 +53,6 @@ def build_app(services: Services) -> gr.Blocks:
                 build_code_tab(services.engine)
             with gr.Tab(t("tab_system"), id="system"):
                 build_system_tab(services)
+            with gr.Tab(t("tab_settings"), id="settings"):
+                build_settings_tab(services, blocks)
     return blocks

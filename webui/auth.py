@@ -154,7 +154,7 @@ class Gate:
                 f"needs {', '.join(ways[:-1])} or {ways[-1]}." + metrics)
 
 
-def _refusal(scope, why: str):
+def _refusal(scope, why: str, key_hint: bool):
     from fastapi.responses import HTMLResponse, JSONResponse
 
     from webui.login_page import login_page
@@ -164,7 +164,7 @@ def _refusal(scope, why: str):
         return error_response(401, why, code="invalid_api_key", headers=headers)
     wants_page = scope.get("method") == "GET" and b"text/html" in (_header(scope, b"accept") or b"")
     if wants_page and not (_under(path, "/api") or _under(path, "/gradio_api")):
-        return HTMLResponse(login_page(next_path=path), status_code=401, headers=headers)
+        return HTMLResponse(login_page(next_path=path, key_hint=key_hint), status_code=401, headers=headers)
     return JSONResponse(error_body(NotAuthenticated(why)), status_code=401, headers=headers)
 
 
@@ -183,7 +183,7 @@ class AuthMiddleware:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008})
                 return
-            await _refusal(scope, why or "Sign in first.")(scope, receive, send)
+            await _refusal(scope, why or "Sign in first.", self.gate.has_api_key)(scope, receive, send)
             return
         scope.setdefault("state", {})["user"] = user
         await self.app(scope, receive, send)

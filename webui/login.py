@@ -28,10 +28,10 @@ def _wants_page(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-def _refuse(request: Request, exc: Exception, next_path: str, headers: dict | None = None) -> Response:
+def _refuse(request: Request, gate: Gate, exc: Exception, next_path: str, headers: dict | None = None) -> Response:
     status = int(exc.http_status)
     if _wants_page(request):
-        return HTMLResponse(login_page(next_path, str(exc)), status_code=status, headers=headers)
+        return HTMLResponse(login_page(next_path, str(exc), gate.has_api_key), status_code=status, headers=headers)
     return JSONResponse(error_body(exc), status_code=status, headers=headers)
 
 
@@ -44,7 +44,7 @@ def include_login_routes(app: FastAPI, gate: Gate, audit=None) -> None:
     def login_form(request: Request, next: str = "/") -> Response:
         if not gate.enabled or current_user(request) is not None:
             return RedirectResponse(safe_next(next), status_code=303)
-        return HTMLResponse(login_page(next))
+        return HTMLResponse(login_page(next, key_hint=gate.has_api_key))
 
     @app.post("/login", include_in_schema=False)
     async def login(request: Request) -> Response:
@@ -58,7 +58,7 @@ def include_login_routes(app: FastAPI, gate: Gate, audit=None) -> None:
         if wait:
             record("login.throttled", request, name or None, retry_after=wait)
             exc = TooManyAttempts(f"Too many failed sign-ins; try again in {wait} seconds.", wait)
-            return _refuse(request, exc, next_path, headers={"Retry-After": str(wait)})
+            return _refuse(request, gate, exc, next_path, headers={"Retry-After": str(wait)})
         user: User | None = None
         if not name and gate.key_matches(password):
             user = User(LOCAL_OWNER, "admin")
@@ -67,7 +67,7 @@ def include_login_routes(app: FastAPI, gate: Gate, audit=None) -> None:
         if user is None:
             gate.throttle.failed(keys)
             record("login.failed", request, name or None)
-            return _refuse(request, NotAuthenticated("Wrong user name or password."), next_path)
+            return _refuse(request, gate, NotAuthenticated("Wrong user name or password."), next_path)
         gate.throttle.succeeded(keys[0])
         record("login.ok", request, user.name, via="api key" if not name else "password")
         secret = await run_in_threadpool(gate.sign_in, user)

@@ -29,8 +29,7 @@ button {{ font: inherit; padding: 0.55rem; border: 0; border-radius: 6px; backgr
 <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
 <input type="hidden" name="next" value="{next}">
 <button type="submit">Sign in</button>
-<p class="hint">With only an API key configured, leave the name empty and enter the key as password.</p>
-</form></body></html>
+{hint}</form></body></html>
 """
 
 
@@ -41,6 +40,9 @@ def safe_next(path: str | None) -> str:
     return path
 
 
-def login_page(next_path: str = "/", error: str = "") -> str:
+_KEY_HINT = '<p class="hint">To sign in with the server\'s API key, leave the name empty.</p>\n'
+
+
+def login_page(next_path: str = "/", error: str = "", key_hint: bool = False) -> str:
     shown = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
-    return _PAGE.format(error=shown, next=escape(safe_next(next_path), quote=True))
+    return _PAGE.format(error=shown, next=escape(safe_next(next_path), quote=True), hint=_KEY_HINT if key_hint else "")
