@@ -70,6 +70,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("users_file", str, None, "users, API tokens and sign-ins (default: DATA_DIR/users.sqlite3); any user "
            "in it turns sign-in on"),
     Option("metrics_public", bool, False, "serve /metrics without sign-in (a Prometheus scraper on a trusted network)"),
+    Option("user_tokens_per_day", int, None, "tokens (prompt + answer) each user may use per UTC day; 429 after "
+           "(default: no limit)"),
+    Option("user_max_concurrent", int, None, "answers each user may have running at once; 429 beyond "
+           "(default: no limit)"),
     Option("log_level", str, "info", "debug, info, warning or error"),
 )
 
@@ -164,6 +168,12 @@ def build_configs(settings: dict[str, object]):
     return engine, web
 
 
+def build_quota_config(settings: dict[str, object]):
+    from assist.quotas import QuotaConfig
+
+    return QuotaConfig(tokens_per_day=settings["user_tokens_per_day"], max_concurrent=settings["user_max_concurrent"])
+
+
 def _rag_services(settings: dict[str, object], web):
     """The document store with the embedding model loaded (explicitly, with progress)."""
     from rag import DocumentStore, RagConfig, SentenceTransformerEmbedder
@@ -188,14 +198,16 @@ def exposure_warning(web, gate) -> str | None:
 
 
 def serve(settings: dict[str, object]) -> int:
+    from assist.access import CollectionAccess
+    from assist.audit import AuditLog
+    from assist.collections import UserCollections
+    from assist.quotas import Quotas
     from assist.sessions import SessionStore
+    from assist.users import UserStore
     from engine.engine import Engine
+    from webui.auth import Gate
     from webui.server import serve as serve_web
     from webui.services import Services
-
-    from assist.audit import AuditLog
-    from assist.users import UserStore
-    from webui.auth import Gate
 
     engine_config, web = build_configs(settings)
     users = UserStore(web.users_file, memory_users=web.auth)  # before the slow load: fail fast
@@ -204,6 +216,8 @@ def serve(settings: dict[str, object]) -> int:
         print(warning, file=sys.stderr)
     sessions = SessionStore(web.data_dir / "sessions.sqlite3")
     audit = AuditLog(web.data_dir / "audit.jsonl")
+    quotas = Quotas(build_quota_config(settings), web.data_dir / "usage.sqlite3")
+    access = CollectionAccess(web.data_dir / "access.sqlite3")
     print("Loading the model…", flush=True)
     engine = Engine.load(engine_config, progress=lambda message: print(message, flush=True))
     for note in engine.info.notes:
@@ -214,7 +228,8 @@ def serve(settings: dict[str, object]) -> int:
     jobs = IngestJobs(store, web.data_dir)  # marks jobs a previous run left unfinished as failed
     try:
         serve_web(Services(engine=engine, web=web, store=store, embedder=embedder, rag_config=rag_config,
-                           sessions=sessions, users=users, audit=audit, jobs=jobs))
+                           sessions=sessions, users=users, audit=audit, jobs=jobs, quotas=quotas,
+                           collections=UserCollections(store, access, audit.record)))
     finally:
         jobs.close()
     return 0

@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from assist.errors import AssistError
+from assist.quotas import metered
 from engine.config import SamplingParams
 from engine.stats import GenerationStats
 from rag.prompts import (
@@ -105,8 +106,20 @@ def answer_stream(
     *,
     params: SamplingParams | None = None,
     session_id: str | None = None,
+    user: str | None = None,
 ) -> Iterator[Item]:
-    """``("hits", hits)``, then answer deltas, then one ``GenerationStats`` (see module docstring)."""
+    """``("hits", hits)``, then answer deltas, then one ``GenerationStats`` (see module docstring).
+
+    ``collection`` is the store's name for it (``assist.collections`` resolves what a user typed);
+    with ``user``, the answer runs under their limits (``assist.quotas``): ``QuotaExceeded`` is
+    raised by the first ``next``, before the search."""
+    return metered(getattr(services, "quotas", None), user,
+                   _answer(services, collection, question, top_k, strict, history, cancel, params, session_id))
+
+
+def _answer(services, collection: str, question: str, top_k: int | None, strict: bool | None,
+            history: Sequence[dict] | None, cancel: threading.Event | None, params: SamplingParams | None,
+            session_id: str | None) -> Iterator[Item]:
     config = _config(services)
     engine = services.engine
     question = (question or "").strip()
@@ -132,13 +145,13 @@ def answer_stream(
 
 def ask(services, collection: str, question: str, top_k: int | None = None, strict: bool | None = None,
         history: Sequence[dict] | None = None, cancel: threading.Event | None = None, *,
-        params: SamplingParams | None = None, session_id: str | None = None) -> AskResult:
+        params: SamplingParams | None = None, session_id: str | None = None, user: str | None = None) -> AskResult:
     """The non-streaming call: joins ``answer_stream``."""
     hits: list[Hit] = []
     parts: list[str] = []
     stats = GenerationStats()
     for item in answer_stream(services, collection, question, top_k, strict, history, cancel,
-                              params=params, session_id=session_id):
+                              params=params, session_id=session_id, user=user):
         if isinstance(item, GenerationStats):
             stats = item
         elif isinstance(item, tuple):

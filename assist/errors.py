@@ -7,7 +7,8 @@ web edge (``webui/adapters.py``), which reads ``http_status``.
 from __future__ import annotations
 
 __all__ = ["AssistError", "SessionError", "SessionNotFound", "InvalidImport", "UserError", "UnknownUser",
-           "NotAuthenticated", "TooManyAttempts", "JobNotFound", "TooManyJobs"]
+           "NotAuthenticated", "TooManyAttempts", "JobNotFound", "TooManyJobs",
+           "AccessError", "NoSuchCollection", "NotAllowed", "CollectionNameTaken", "InvalidSharing", "QuotaExceeded"]
 
 
 class AssistError(Exception):
@@ -66,7 +67,48 @@ class JobNotFound(AssistError):
     http_status = 404
 
 
+class AccessError(AssistError):
+    """A collection cannot be used as asked by this user."""
+
+    http_status = 400
+
+
+class NoSuchCollection(AccessError):
+    """No collection of this name is visible to the user: missing, or someone else's and not shared.
+
+    Both cases read the same, so names of private collections do not leak.
+    """
+
+    http_status = 404
+
+
 class TooManyJobs(AssistError):
     """Too many uploads are waiting to be indexed."""
 
     http_status = 429
+
+
+class NotAllowed(AccessError):
+    """The user sees the collection (it is shared with them) but may not do this to it."""
+
+    http_status = 403
+
+
+class CollectionNameTaken(AccessError):
+    """The user already has a collection of this name."""
+
+    http_status = 409
+
+
+class InvalidSharing(AccessError):
+    """A sharing request names an unknown mode or an unusable user name."""
+
+
+class QuotaExceeded(AssistError):
+    """A per-user limit (tokens per day, requests at once) is reached; ``retry_after`` in seconds."""
+
+    http_status = 429
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

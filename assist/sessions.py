@@ -113,6 +113,11 @@ class SessionStore:
         session.messages = [{"role": r, "content": c, **({"stats": s} if s else {})} for r, c, s in messages]
         return session
 
+    def counts_by_owner(self) -> dict[str, int]:
+        """How many sessions each owner has: usage an admin may see (titles and messages stay private)."""
+        with self._lock:
+            return dict(self._conn.execute("SELECT owner, COUNT(*) FROM sessions GROUP BY owner").fetchall())
+
     def exists(self, session_id: str | None, owner: str) -> bool:
         if not session_id:
             return False

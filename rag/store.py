@@ -46,7 +46,7 @@ from rag.parsing import parse_document, sanitize_name
 from rag.retrieval import Hit, detect_language, hybrid_search
 from rag.tokenizer import tokenize
 
-__all__ = ["AddResult", "DocumentInfo", "DocumentStore", "FileError", "DEFAULT_COLLECTION"]
+__all__ = ["AddResult", "DocumentInfo", "DocumentStore", "FileError", "DEFAULT_COLLECTION", "check_collection_name"]
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class DocumentStore:
         return sorted(names, key=lambda n: (n != DEFAULT_COLLECTION, n))
 
     def create_collection(self, name: str, exist_ok: bool = False) -> str:
-        _check_name(name)
+        check_collection_name(name)
         with self._lock:
             directory = self.root / name
             if (directory / "meta.sqlite3").is_file():
@@ -127,7 +127,7 @@ class DocumentStore:
             return name
 
     def delete_collection(self, name: str) -> None:
-        _check_name(name)
+        check_collection_name(name)
         if name == DEFAULT_COLLECTION:
             raise InvalidName("The default collection cannot be deleted.")
         col = self._get(name)
@@ -316,6 +316,7 @@ class DocumentStore:
                 col.db.close()
 
 
-def _check_name(name: str) -> None:
+def check_collection_name(name: str) -> None:
+    """``InvalidName`` unless ``name`` follows the naming rule (1-64 letters, digits, '-' or '_')."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise InvalidName(f"{name!r} is not a valid collection name: use 1-64 letters, digits, '-' or '_'.")

@@ -15,6 +15,7 @@ from webui.openai_api import include_openai_api
 from webui.request_guard import BodyGuardMiddleware
 from webui.services import Services
 from webui.sessions_api import include_sessions_api
+from webui.usage_api import include_usage_api
 
 __all__ = ["build_api"]
 
@@ -37,6 +38,7 @@ def build_api(services: Services) -> FastAPI:
     include_openai_api(app, services)
     include_sessions_api(app, services)
     include_metrics_routes(app, services)
+    include_usage_api(app, services)
     if services.store is not None:  # document Q&A routes; absent when the rag package is off
         from webui.rag_api import include_rag_api
 

@@ -71,8 +71,10 @@ class PanelView:
 class ChatSessions:
     """Saves chat histories in a ``SessionStore`` and serves the sidebar's handlers."""
 
-    def __init__(self, store: SessionStore, exports_dir: Path | None = None, max_tracked: int = 10_000) -> None:
+    def __init__(self, store: SessionStore, exports_dir: Path | None = None, max_tracked: int = 10_000,
+                 audit=None) -> None:
         self.store = store
+        self.audit = audit  # assist.audit.AuditLog: deletions are recorded
         self.exports_dir = Path(exports_dir) if exports_dir else None
         self._open: OrderedDict[str, str | None] = OrderedDict()
         self._max_tracked = max_tracked
@@ -167,6 +169,8 @@ class ChatSessions:
         session_id = self._require_current(request)
         try:
             self.store.delete(session_id, owner_of(request))
+            if self.audit is not None:
+                self.audit.record("session.deleted", actor=owner_of(request), session=session_id)
         except SessionNotFound:
             pass  # already gone: the result the user asked for
         if self.exports_dir is not None:

@@ -16,11 +16,14 @@ from collections.abc import Iterator
 
 import gradio as gr
 
+from assist.errors import QuotaExceeded
+from assist.quotas import metered
 from engine.config import SamplingParams
 from engine.errors import EngineError
 from engine.reasoning import ReasoningSplitter
 from engine.stats import GenerationStats
 from webui.adapters import CancelRegistry, display_history, session_key, stats_line, ui_error
+from webui.auth import current_owner
 from webui.chat_sessions import ChatSessions
 from webui.i18n import register, t, text
 from webui.sessions_panel import build_sessions_panel, wire_sessions_panel
@@ -82,8 +85,10 @@ def params_from(temperature, top_p, top_k, max_new_tokens, repetition_penalty, s
 class ChatHandlers:
     """Event handlers of the Chat tab, independent of the component wiring (tested with fakes)."""
 
-    def __init__(self, engine, cancels: CancelRegistry | None = None, sessions: ChatSessions | None = None) -> None:
+    def __init__(self, engine, cancels: CancelRegistry | None = None, sessions: ChatSessions | None = None,
+                 quotas=None) -> None:
         self.engine = engine
+        self.quotas = quotas  # assist.quotas.Quotas: each user's answers count against their limits
         self.cancels = cancels or CancelRegistry()
         self.sessions = sessions
 
@@ -100,7 +105,8 @@ class ChatHandlers:
         self._save(request, history, system_prompt)
         current, saved_at = history, time.monotonic()
         try:
-            for current in self._stream(history, system_prompt, params, session_key(request), lang):
+            for current in self._stream(history, system_prompt, params, session_key(request), lang,
+                                        current_owner(request)):
                 yield current
                 if self.sessions is not None and time.monotonic() - saved_at > SAVE_EVERY_S:
                     self._save(request, current, system_prompt)
@@ -109,19 +115,21 @@ class ChatHandlers:
             self._save(request, current, system_prompt)
 
     def _stream(self, history: list[dict], system_prompt: str, params: SamplingParams,
-                key: str, lang: str) -> Iterator[list[dict]]:
+                key: str, lang: str, user: str | None = None) -> Iterator[list[dict]]:
         """Append an answer to ``history`` (a fresh list), yielding it as it grows.
 
         The answer's content is the raw output, a think block included (the display splits it off
         and the engine drops it from later prompts); ``thinking_s`` is how long the thinking took.
+        With ``user``, the answer counts against their quotas (``QuotaExceeded`` becomes a gr.Error).
         """
         cancel = self.cancels.start(key)
         answer = {"role": "assistant", "content": ""}
         history = [*history, answer]
         splitter, started = ReasoningSplitter(), time.monotonic()
         try:
-            for item in self.engine.stream_chat(to_engine_messages(history[:-1], system_prompt),
-                                                params, session_id=key, cancel=cancel):
+            stream = self.engine.stream_chat(to_engine_messages(history[:-1], system_prompt),
+                                             params, session_id=key, cancel=cancel)
+            for item in metered(self.quotas, user, stream):
                 if isinstance(item, GenerationStats):
                     answer["stats"] = stats_line(item, lang)
                     if splitter.reasoning and "thinking_s" not in answer:
@@ -132,7 +140,7 @@ class ChatHandlers:
                     if splitter.closed and "thinking_s" not in answer:
                         answer["thinking_s"] = round(time.monotonic() - started, 1)
                 yield history
-        except EngineError as exc:
+        except (EngineError, QuotaExceeded) as exc:
             raise ui_error(exc) from exc
         finally:
             cancel.set()  # a closed stream (tab closed, event cancelled) frees the model too
@@ -199,8 +207,9 @@ def build_chat_tab(services, cancels: CancelRegistry | None = None) -> ChatHandl
     """Lay out the Chat tab (conversations sidebar + chat) in the current Blocks context and wire it."""
     sessions = None
     if services.sessions is not None:
-        sessions = ChatSessions(services.sessions, services.web.data_dir / "exports" / "sessions")
-    handlers = ChatHandlers(services.engine, cancels, sessions)
+        sessions = ChatSessions(services.sessions, services.web.data_dir / "exports" / "sessions",
+                                audit=services.audit)
+    handlers = ChatHandlers(services.engine, cancels, sessions, services.quotas)
     history = gr.State([])
     with gr.Row(equal_height=False):
         if sessions is not None:

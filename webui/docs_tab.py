@@ -16,10 +16,10 @@ import gradio as gr
 
 from assist.answers import DEFAULT_MAX_TOKENS, answer_stream, default_params
 from engine.stats import GenerationStats
-from rag.errors import RagError
 from rag.parsing import SUPPORTED_EXTENSIONS
 from rag.store import DEFAULT_COLLECTION
 from webui.adapters import CancelRegistry, domain_error_types, session_key, stats_line, ui_error
+from webui.auth import current_owner
 from webui.docs_format import document_rows, format_citations, format_sources, format_upload, table_headers
 from webui.i18n import language_of, t, text
 
@@ -44,44 +44,47 @@ class DocsHandlers:
 
     def __init__(self, services, cancels: CancelRegistry | None = None) -> None:
         self.services = services
-        self.store = services.store
+        self.collections_of = services.collections  # the store behind each user's ownership checks
         self.cancels = cancels or CancelRegistry()
 
     # ------------------------------------------------------------ collections
 
-    def collections(self, selected: str | None = None):
-        """The selector with the current collections (the selection kept when it still exists)."""
-        names = self.store.list_collections()
+    def collections(self, selected: str | None = None, request: gr.Request | None = None):
+        """The selector with the user's collections and those shared with them (``owner:name``);
+        the selection is kept when it still exists."""
+        names = self.collections_of.labels(current_owner(request))
         return gr.update(choices=names, value=selected if selected in names else DEFAULT_COLLECTION)
 
     def create_collection(self, name: str, request: gr.Request | None = None):
         """-> (selector, status, name box). The new collection becomes the selected one."""
         name = (name or "").strip()
         try:
-            self.store.create_collection(name)
-        except RagError as exc:
+            self.collections_of.create(current_owner(request), name)
+        except _DOMAIN as exc:
             raise ui_error(exc) from exc
-        return self.collections(name), text("docs_created", language_of(request), name=name), ""
+        return self.collections(name, request), text("docs_created", language_of(request), name=name), ""
 
     def ask_delete_collection(self, collection: str, request: gr.Request | None = None):
         """-> (confirmation group, its message): the first step of deleting a collection."""
         lang = language_of(request)
         if collection == DEFAULT_COLLECTION:
             raise gr.Error(text("docs_default_protected", lang))
+        user = current_owner(request)
         try:
-            count = len(self.store.list_documents(collection))
-        except RagError as exc:
+            self.collections_of.resolve(user, collection, "owner")  # only the owner is asked
+            count = len(self.collections_of.documents(user, collection))
+        except _DOMAIN as exc:
             raise ui_error(exc) from exc
         return gr.update(visible=True), text("docs_confirm_delete_collection", lang, name=collection, n=count)
 
     def delete_collection(self, collection: str, request: gr.Request | None = None):
         """-> (selector, confirmation group, status)."""
         try:
-            self.store.delete_collection(collection)
-        except RagError as exc:
+            self.collections_of.delete(current_owner(request), collection)
+        except _DOMAIN as exc:
             raise ui_error(exc) from exc
         status = text("docs_deleted_collection", language_of(request), name=collection)
-        return self.collections(DEFAULT_COLLECTION), gr.update(visible=False), status
+        return self.collections(DEFAULT_COLLECTION, request), gr.update(visible=False), status
 
     @staticmethod
     def cancel_delete():
@@ -93,8 +96,8 @@ class DocsHandlers:
         """-> (table, empty-state note, document picker, row ids) for ``collection``."""
         lang = language_of(request)
         try:
-            docs = self.store.list_documents(collection or DEFAULT_COLLECTION)
-        except RagError as exc:
+            docs = self.collections_of.documents(current_owner(request), collection or DEFAULT_COLLECTION)
+        except _DOMAIN as exc:
             raise ui_error(exc) from exc
         table = {"headers": table_headers(lang), "data": document_rows(docs)}
         picker = gr.update(choices=[(d.name, d.id) for d in docs], value=None)
@@ -107,11 +110,12 @@ class DocsHandlers:
         paths = [Path(getattr(f, "name", None) or getattr(f, "path", None) or f) for f in (files or [])]
         if not paths:
             raise gr.Error(text("docs_no_files", lang))
+        user = current_owner(request)
         try:
-            before = {d.id for d in self.store.list_documents(collection)}
+            before = {d.id for d in self.collections_of.documents(user, collection)}
             items = [(p.name, p.read_bytes()) for p in paths]
-            result = self.store.add_files(collection, items, lambda f, m: progress(f, desc=m))
-        except RagError as exc:
+            result = self.collections_of.add_files(user, collection, items, lambda f, m: progress(f, desc=m))
+        except _DOMAIN as exc:
             raise ui_error(exc) from exc
         return (format_upload(result, before, lang), None, *self.documents(collection, request))
 
@@ -127,9 +131,8 @@ class DocsHandlers:
         if not document_id:
             raise gr.Error(text("docs_no_document_selected", lang))
         try:
-            name = self.store.get_document(collection, document_id).name
-            self.store.delete_document(collection, document_id)
-        except RagError as exc:
+            name = self.collections_of.delete_document(current_owner(request), collection, document_id).name
+        except _DOMAIN as exc:
             raise ui_error(exc) from exc
         return (text("docs_deleted_document", lang, name=name), *self.documents(collection, request))
 
@@ -144,10 +147,12 @@ class DocsHandlers:
         question = (question or "").strip()
         if not question:
             raise gr.Error(text("docs_empty_question", lang))
+        user = current_owner(request)
         try:
             params = default_params(int(max_tokens))
-            if not self.store.list_documents(collection or DEFAULT_COLLECTION):
+            if not self.collections_of.documents(user, collection or DEFAULT_COLLECTION):
                 raise gr.Error(text("docs_no_documents_to_ask", lang))
+            storage = self.collections_of.resolve(user, collection).storage
         except _DOMAIN as exc:
             raise ui_error(exc) from exc
         key = session_key(request)
@@ -157,8 +162,8 @@ class DocsHandlers:
         sources = text("docs_sources_searching", lang)
         yield to_display(turns), sources, turns, ""
         try:
-            for item in answer_stream(self.services, collection or DEFAULT_COLLECTION, question, int(top_k),
-                                      bool(strict), history, cancel, params=params, session_id=f"docs-{key}"):
+            for item in answer_stream(self.services, storage, question, int(top_k), bool(strict), history, cancel,
+                                      params=params, session_id=f"docs-{key}", user=user):
                 if isinstance(item, tuple):
                     sources, answer["meta"] = format_sources(item[1], lang), format_citations(item[1], lang)
                 elif isinstance(item, GenerationStats):
@@ -202,7 +207,7 @@ def build_docs_tab(services, cancels: CancelRegistry | None = None) -> DocsHandl
     history, row_ids = gr.State([]), gr.State([])
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=340, elem_id="docs-library"):
-            collection = gr.Dropdown(choices=services.store.list_collections(), value=DEFAULT_COLLECTION,
+            collection = gr.Dropdown(choices=[DEFAULT_COLLECTION], value=DEFAULT_COLLECTION,
                                      label=t("docs_collection"), interactive=True, elem_id="docs-collection",
                                      # collections made later (other tabs, REST) must be accepted by /ask;
                                      # an unknown name gets the store's "no collection named" message

@@ -26,7 +26,10 @@ def build_jobs_router(services) -> APIRouter:
 
     @router.get("")
     def list_jobs(request: Request, active: bool = False, collection: str | None = None) -> dict:
-        return {"jobs": [j.to_dict() for j in jobs.list(current_owner(request), active, collection)]}
+        owner = current_owner(request)
+        if collection is not None and services.collections is not None:  # the user's name -> the store's
+            collection = services.collections.resolve(owner, collection).storage
+        return {"jobs": [j.to_dict() for j in jobs.list(owner, active, collection)]}
 
     @router.get("/{job_id}")
     def get_job(job_id: str, request: Request) -> dict:

@@ -9,7 +9,8 @@ Generation is the engine's synchronous generator, run in a worker thread that ow
 event loop only reads its items. A client that disconnects sets the cancel event, which stops
 the device work within one decoding step (or closes the remote stream). Errors that happen
 before the first token (busy queue, bad parameters) get their own HTTP status; later ones are
-sent as an ``error`` event, since the status line has gone out already.
+sent as an ``error`` event, since the status line has gone out already. Answers run under the
+caller's quotas (``assist.quotas``): a refusal is a 429 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -26,9 +27,11 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from assist.quotas import metered
 from engine.answer_stream import ToolCallDelta, answer_events
 from engine.stats import GenerationStats
 from webui.adapters import http_headers_of, http_status_of, install_error_handlers, is_domain_error, sse_event
+from webui.auth import current_owner
 from webui.openai_schema import (
     ChatCompletionRequest,
     EmbeddingRequest,
@@ -232,9 +235,11 @@ def build_openai_router(services) -> APIRouter:
             model = chat_model(body.model)
             plan = tool_plan(body.tools, body.tool_choice, invalid)
             messages, params = engine_messages(body), sampling_params(body, plan)
-            engine = services.engine
-            pump = _Pump(lambda cancel: answer_events(engine.stream_chat(messages, params, cancel=cancel),
-                                                      plan.names, engine.count_tokens))
+            engine, quotas = services.engine, services.quotas
+            user = current_owner(request)  # the answer counts against the caller's quotas
+            pump = _Pump(lambda cancel: answer_events(
+                metered(quotas, user, engine.stream_chat(messages, params, cancel=cancel)),
+                plan.names, engine.count_tokens))
             try:  # errors before the first token (busy, prompt too long) get their own status
                 first = await pump.next(request)
             except BaseException:

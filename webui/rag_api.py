@@ -1,8 +1,10 @@
 """REST routes for document Q&A: collections, documents, search and ask (contract in ARCHITECTURE.md).
 
-    GET    /api/collections                       {"collections": [{"name", "documents"}]}
-    POST   /api/collections            {"name"}   201 {"name", "documents": 0}
+    GET    /api/collections                       {"collections": [{"name", "documents", "owner", "access"}]}
+    POST   /api/collections            {"name"}   201 {"name", "documents": 0, "owner", "access": "owner"}
     DELETE /api/collections/{c}                   {"deleted": c}
+    GET    /api/collections/{c}/sharing           {"all", "all_mode", "users": [{"user", "mode"}]}
+    PUT    /api/collections/{c}/sharing {"users": [...], "all": bool, "mode": "read|write"}  the same
     GET    /api/collections/{c}/documents         {"documents": [...], "errors": []}
     POST   /api/collections/{c}/documents         multipart ``files`` -> {"documents": [...], "errors": [...]}
            ``?background=true``: 202 {"job": id} at once; poll GET /api/jobs/{id} (webui/jobs_api.py)
@@ -12,6 +14,11 @@
            -> {"answer", "hits", "stats", "not_found"}, or with ``stream`` server-sent events:
            {"type": "hits", "hits"}, {"type": "delta", "text"}..., {"type": "done", "stats", "not_found"}
            (or {"type": "error", "error": {"message", "type"}} if the model fails mid-answer).
+
+Ownership (``assist.collections``): each caller sees their own collections (``{c}`` is the
+name) and those shared with them (``{c}`` is ``owner:name``); every user has their own
+``default``. Another user's private collection answers 404 exactly like a missing one; writing
+to one shared read-only, or deleting/sharing one you do not own, answers 403.
 
 A file that cannot be used is reported in ``errors`` with a sentence saying why, and the others
 still go in. Request-level limits answer 413: more files than ``max_files_per_upload``, or more
@@ -24,6 +31,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from typing import Literal
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -55,6 +63,12 @@ _FORM_OVERHEAD = 64 * 1024  # multipart boundaries and part headers on top of th
 
 class NewCollection(BaseModel):
     name: str
+
+
+class SharingBody(BaseModel):
+    users: list[str] = Field(default_factory=list, max_length=1000)
+    all: bool = False
+    mode: Literal["read", "write"] = "read"
 
 
 class SearchBody(BaseModel):
@@ -95,32 +109,52 @@ async def _read_upload(upload, limit: int) -> bytes | FileError:
     return b"".join(parts)
 
 
+def _summary(grant, user: str, documents: int) -> dict:
+    return {"name": grant.label(user), "documents": documents, "owner": grant.owner, "access": grant.mode}
+
+
 def build_rag_router(services) -> APIRouter:
     store = services.store
+    collections = services.collections  # every route goes through the ownership checks
     config = services.rag_config or store.config
     router = APIRouter(prefix="/api/collections", tags=["documents"])
 
+    def user_of(request: Request) -> str:
+        return current_owner(request)
+
     @router.get("")
-    def list_collections() -> dict:
-        return {"collections": [{"name": name, "documents": len(store.list_documents(name))}
-                                for name in store.list_collections()]}
+    def list_collections(request: Request) -> dict:
+        user = user_of(request)
+        return {"collections": [_summary(grant, user, n) for grant, n in collections.list(user)]}
 
     @router.post("", status_code=201)
-    def create_collection(body: NewCollection) -> dict:
-        return {"name": store.create_collection(body.name.strip()), "documents": 0}
+    def create_collection(body: NewCollection, request: Request) -> dict:
+        user = user_of(request)
+        return _summary(collections.create(user, body.name.strip()), user, 0)
 
     @router.delete("/{collection}")
-    def delete_collection(collection: str) -> dict:
-        store.delete_collection(collection)
+    def delete_collection(collection: str, request: Request) -> dict:
+        collections.delete(user_of(request), collection)
         return {"deleted": collection}
 
+    @router.get("/{collection}/sharing")
+    def get_sharing(collection: str, request: Request) -> dict:
+        return collections.sharing(user_of(request), collection).to_dict()
+
+    @router.put("/{collection}/sharing")
+    def put_sharing(collection: str, body: SharingBody, request: Request) -> dict:
+        return collections.share(user_of(request), collection, body.users, body.all, body.mode).to_dict()
+
     @router.get("/{collection}/documents")
-    def list_documents(collection: str) -> dict:
-        return {"documents": [d.to_dict() for d in store.list_documents(collection)], "errors": []}
+    def list_documents(collection: str, request: Request) -> dict:
+        return {"documents": [d.to_dict() for d in collections.documents(user_of(request), collection)],
+                "errors": []}
 
     @router.post("/{collection}/documents", response_model=None)
     async def upload(collection: str, request: Request, background: bool = False) -> dict | JSONResponse:
-        await run_in_threadpool(store.list_documents, collection)  # 404 before reading any bytes
+        user = user_of(request)
+        # 404 (or 403 when shared read-only) before reading any bytes
+        storage = (await run_in_threadpool(collections.resolve, user, collection, "write")).storage
         per_file = config.max_file_bytes
         total_limit = per_file * _REQUEST_FILES
         length = request.headers.get("content-length", "")
@@ -149,35 +183,36 @@ def build_rag_router(services) -> APIRouter:
         finally:
             await form.close()
         if background and services.jobs is not None:
-            job = await run_in_threadpool(services.jobs.submit, current_owner(request), collection, items,
-                                          early_errors)
+            job = await run_in_threadpool(services.jobs.submit, user, storage, items, early_errors)
             return JSONResponse({"job": job.id}, status_code=202)
-        result = await run_in_threadpool(store.add_files, collection, items) if items else AddResult()
+        result = await run_in_threadpool(collections.add_files, user, collection, items) if items else AddResult()
         return AddResult(result.documents, [*result.errors, *early_errors]).to_dict()
 
     @router.delete("/{collection}/documents/{document_id}")
-    def delete_document(collection: str, document_id: str) -> dict:
-        store.delete_document(collection, document_id)
+    def delete_document(collection: str, document_id: str, request: Request) -> dict:
+        collections.delete_document(user_of(request), collection, document_id)
         return {"deleted": document_id}
 
     @router.post("/{collection}/search")
-    def search(collection: str, body: SearchBody) -> dict:
+    def search(collection: str, body: SearchBody, request: Request) -> dict:
         if not body.query.strip():
             raise InvalidQuestion("The search query is empty: send a non-empty \"query\".")
-        hits = store.search(collection, body.query, top_k=body.top_k or config.top_k)
+        hits = collections.search(user_of(request), collection, body.query, top_k=body.top_k or config.top_k)
         return {"hits": [h.to_dict() for h in hits]}
 
     @router.post("/{collection}/ask")
-    async def ask_route(collection: str, body: AskBody):
+    async def ask_route(collection: str, body: AskBody, request: Request):
+        user = user_of(request)
+        storage = (await run_in_threadpool(collections.resolve, user, collection)).storage
         params = default_params(body.max_tokens, body.temperature)
         history = [m.model_dump() for m in body.history or []]
         if not body.stream:
-            result = await run_in_threadpool(ask, services, collection, body.question, body.top_k,
-                                             body.strict, history, params=params)
+            result = await run_in_threadpool(ask, services, storage, body.question, body.top_k,
+                                             body.strict, history, params=params, user=user)
             return result.to_dict()
         cancel = threading.Event()
-        stream = answer_stream(services, collection, body.question, body.top_k, body.strict, history, cancel,
-                               params=params)
+        stream = answer_stream(services, storage, body.question, body.top_k, body.strict, history, cancel,
+                               params=params, user=user)
         # The search runs before the response starts, so an unknown collection is still a 404.
         first = await run_in_threadpool(next, stream)
         return StreamingResponse(_sse(first, stream, cancel), media_type="text/event-stream",

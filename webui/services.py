@@ -47,3 +47,18 @@ class Services:
     audit: object | None = None  # assist.audit.AuditLog
     jobs: object | None = None  # assist.ingest_jobs.IngestJobs: background uploads
     version: str = VERSION
+    collections: object | None = None  # assist.collections.UserCollections: the store behind ownership checks
+    quotas: object | None = None  # assist.quotas.Quotas: per-user limits and token usage (default: none, in memory)
+
+    def __post_init__(self) -> None:
+        if self.quotas is None:
+            from assist.quotas import Quotas
+
+            self.quotas = Quotas()  # no limits; usage counted in memory
+        if self.collections is None and self.store is not None:
+            # Tests and embedders that give only a store get the ownership table beside it.
+            from assist.access import CollectionAccess
+            from assist.collections import UserCollections
+
+            access = CollectionAccess(self.store.config.data_dir / "access.sqlite3")
+            self.collections = UserCollections(self.store, access, self.audit.record if self.audit else None)

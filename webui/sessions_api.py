@@ -22,7 +22,7 @@ from fastapi.responses import Response
 from assist.errors import SessionNotFound
 from assist.sessions import EXPORT_FORMATS, SessionStore
 from webui.adapters import install_error_handlers
-from webui.auth import USER_HEADER, current_owner
+from webui.auth import USER_HEADER, audit_event, current_owner
 from webui.services import Services
 
 __all__ = ["include_sessions_api", "build_sessions_router", "USER_HEADER", "rest_owner"]
@@ -65,6 +65,7 @@ def build_sessions_router(services: Services) -> APIRouter:
     @router.delete("/api/sessions/{session_id}")
     def delete_session(session_id: str, request: Request) -> dict:
         store().delete(session_id, rest_owner(request, services))
+        audit_event(services, request, "session.deleted", session=session_id)
         return {"deleted": session_id}
 
     @router.get("/api/sessions/{session_id}/export")

@@ -48,9 +48,10 @@ def error_of(response) -> str:
 
 
 def test_collections_list_create_delete(client):
-    assert client.get("/api/collections").json() == {"collections": [{"name": "default", "documents": 0}]}
+    mine = {"owner": "local", "access": "owner"}  # without a login everything is the local user's
+    assert client.get("/api/collections").json() == {"collections": [{"name": "default", "documents": 0, **mine}]}
     created = client.post("/api/collections", json={"name": "manuals"})
-    assert created.status_code == 201 and created.json() == {"name": "manuals", "documents": 0}
+    assert created.status_code == 201 and created.json() == {"name": "manuals", "documents": 0, **mine}
     names = [c["name"] for c in client.get("/api/collections").json()["collections"]]
     assert names == ["default", "manuals"]
     response = client.post("/api/collections", json={"name": "manuals"})

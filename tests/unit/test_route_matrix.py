@@ -87,6 +87,12 @@ EXPECTATIONS: dict[tuple[str, str], Expect] = {
     ("POST", "/api/collections/{collection}/search"): Expect(200, url="/api/collections/default/search",
                                                              kwargs=SEARCH),
     ("POST", "/api/collections/{collection}/ask"): Expect(200, url="/api/collections/default/ask", kwargs=ASK),
+    # sharing: only the owner reads or sets it; another user's (or a missing) collection is 404
+    ("GET", "/api/collections/{collection}/sharing"): Expect(200, url="/api/collections/default/sharing"),
+    ("PUT", "/api/collections/{collection}/sharing"): Expect(404, url="/api/collections/root:default/sharing",
+                                                             kwargs={"json": {"users": ["bob"], "mode": "read"}},
+                                                             by_caller={"root": 200}),
+    ("GET", "/api/usage"): Expect(200),  # counts and tokens; all users for admins, one's own row otherwise
     # --- Gradio: the page and what it loads
     ("GET", "/"): Expect(200, kwargs={"headers": {"accept": "text/html"}}),
     ("HEAD", "/"): Expect(200),
