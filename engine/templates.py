@@ -8,9 +8,11 @@ transformers; nothing below needs an HF tokenizer (llama.cpp has none).
 * Models without one (base models, the embedded Gemma 3 270M among them) never learned a turn
   format; fed one, they repeat the prompt. They do follow a plain text completion:
   the system text, then ``Question: …`` / ``Answer:`` pairs (``问题：`` / ``回答：`` when the
-  question is Chinese). A base model does not know when to stop, so the format also says where
-  an answer ends: at the next question label, at a blank line after the answer, or when a line
-  repeats (small models loop). Fenced code blocks are kept whole.
+  question is Chinese), after a few worked examples that show the shape of an answer. A base
+  model does not know when to stop, so the format also says where an answer ends: at the next
+  question label, at a blank line after the answer (one paragraph may follow a code block),
+  after a run of blank lines, or when a line or a piece of one repeats (small models loop).
+  Fenced code blocks are kept whole.
 """
 
 from __future__ import annotations
@@ -36,6 +38,19 @@ _COMPLETION_STOPS = ("\nQuestion:", "\n问题：", "\n问题:", "\nQuestion：")
 
 # End-of-turn markers of templates we know; a model that uses one stops on it.
 _TURN_MARKERS = ("<end_of_turn>", "<|im_end|>", "<|eot_id|>", "<|end|>", "<|endoftext|>")
+
+# A base model given a bare question often restates it or rambles; a few worked examples first
+# show it the shape of an answer (short, then a blank line). Measured on bench/data/questions.json
+# (greedy, Gemma 3 270M): see docs/performance.md. None of them is one of the bench's questions.
+_EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
+    "en": (("What is the capital of Germany?", "Berlin."), ("What is 3 + 5?", "8"),
+           ("Why do leaves fall in autumn?", "Trees drop their leaves to save water and energy during the cold winter.")),
+    "zh": (("德国的首都是哪里？", "柏林。"), ("3 加 5 等于多少？", "8"),
+           ("秋天树叶为什么会落下？", "树木落叶是为了在寒冷的冬天节省水分和能量。")),
+}
+_EXAMPLES_AFTER_SYSTEM = False
+# A unit of text repeated back to back: a long one three times, a short one ten times ("0000…").
+_LOOP = re.compile(r"(.{4,60}?)\1{2,}|(.{1,3}?)\2{9,}")
 
 _FENCE = re.compile(r"^[ \t]*(```|~~~)")
 _BLANK_RUN = 2  # this many blank lines in a row end an answer even if nothing follows yet
@@ -102,23 +117,30 @@ def prompt_format(chat_template: str | None, model_type: str = "") -> PromptForm
 
 
 def _render_completion(messages: Sequence[dict]) -> str:
-    """System text, then Question/Answer pairs, ending with an open ``Answer:``.
+    """Worked examples, the system text, then Question/Answer pairs, ending with an open ``Answer:``.
 
-    The labels follow the language of the last user message, so a Chinese question gets
-    ``问题：`` / ``回答：`` throughout.
+    The labels and examples follow the language of the last user message, so a Chinese
+    question gets ``问题：`` / ``回答：`` throughout.
     """
     last_user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
-    ask, answer = COMPLETION_LABELS[_language(last_user)]
-    parts: list[str] = []
+    language = _language(last_user)
+    ask, answer = COMPLETION_LABELS[language]
+    examples = "".join(f"{_label(ask)}{q}\n{_label(answer)}{a}\n\n" for q, a in _EXAMPLES[language])
+    parts: list[str] = [] if _EXAMPLES_AFTER_SYSTEM else [examples]
     for message in messages:
         content = str(message["content"]).strip()
         if message["role"] == "system":
             if content:
                 parts.append(content + "\n\n")
+            if _EXAMPLES_AFTER_SYSTEM:
+                parts.append(examples)
+                examples = ""
         elif message["role"] == "user":
             parts.append(f"{_label(ask)}{content}\n")
         else:
             parts.append(f"{_label(answer)}{content}\n\n")
+    if _EXAMPLES_AFTER_SYSTEM and examples:
+        parts.insert(0, examples)
     if not messages or messages[-1]["role"] != "assistant":
         parts.append(answer)
     return "".join(parts)
@@ -127,7 +149,7 @@ def _render_completion(messages: Sequence[dict]) -> str:
 def _scan(text: str) -> tuple[int | None, set[str], bool]:
     """Judge every finished line: (cut index or None, long lines seen, inside a fence at the end)."""
     lines = text.split("\n")
-    offset, in_fence, blank_after_content, blanks = 0, False, False, 0
+    offset, in_fence, blank_after_content, blanks, grace = 0, False, False, 0, False
     seen: set[str] = set()
     content = False
     for number, line in enumerate(lines):
@@ -137,19 +159,23 @@ def _scan(text: str) -> tuple[int | None, set[str], bool]:
         if _FENCE.match(line):
             in_fence = not in_fence
             content = True
+            if not in_fence:  # one paragraph may follow a code block ("Changed - to +.")
+                blank_after_content, blanks, grace = False, 0, True
         elif in_fence:
             content = content or bool(stripped)
         elif label and number > 0:
             return _trim(text, offset), seen, in_fence
         elif not stripped:
-            blank_after_content = blank_after_content or (content and not last)
+            blank_after_content = blank_after_content or (content and not last and not grace)
             blanks += not last and content
             if blanks >= _BLANK_RUN:  # the model is only writing newlines
                 return _trim(text, offset), seen, in_fence
         elif blank_after_content:
             return _trim(text, offset), seen, in_fence
+        elif (loop := _LOOP.search(line)) is not None:
+            return _trim(text, offset + loop.start() + len(loop.group(1) or loop.group(2))), seen, in_fence
         elif not last:
-            blanks = 0
+            blanks, grace = 0, False
             if len(stripped) >= _MIN_REPEATED and stripped in seen:
                 return _trim(text, offset), seen, in_fence
             seen.add(stripped)

@@ -23,20 +23,27 @@ def test_a_model_with_a_template_keeps_it_and_stops_on_its_turn_marker():
     assert fmt.end_of_answer("4\n\nSome more text.\n4\n\n") is None  # its own EOS ends it
 
 
-def test_a_base_model_gets_system_text_then_question_answer_pairs():
+def test_a_base_model_gets_examples_system_text_then_question_answer_pairs():
     text = BASE.render(CONVERSATION, bos_token="<bos>")
-    assert text == "<bos>Be brief.\n\nQuestion: What is 2+2?\nAnswer: 4\n\nQuestion: What is 3+3?\nAnswer:"
+    assert text.startswith("<bos>Question: ")  # worked examples first: they show what an answer looks like
+    examples, rest = text[len("<bos>"):].split("Be brief.\n\n")
+    assert examples.count("Question: ") == examples.count("\nAnswer: ") >= 2 and examples.endswith("\n\n")
+    assert rest == "Question: What is 2+2?\nAnswer: 4\n\nQuestion: What is 3+3?\nAnswer:"
     assert BASE.completion and "\nQuestion:" in BASE.stop_strings
 
 
-def test_a_chinese_question_gets_chinese_labels():
+def test_a_chinese_question_gets_chinese_labels_and_examples():
     text = BASE.render([{"role": "user", "content": "法国的首都是哪里？"}])
-    assert text == "问题：法国的首都是哪里？\n回答："
+    assert text.endswith("\n\n问题：法国的首都是哪里？\n回答：")
+    assert "Question" not in text and "Answer" not in text and text.count("回答：") >= 3
     assert "\n问题：" in BASE.stop_strings
 
 
-def test_no_system_text_means_no_leading_blank_lines():
-    assert BASE.render([{"role": "user", "content": "Hi"}], bos_token="<bos>") == "<bos>Question: Hi\nAnswer:"
+def test_the_same_conversation_prefix_renders_the_same_each_turn():
+    # KV reuse across turns needs turn N's prompt to start with turn N-1's prompt and answer.
+    first = BASE.render(CONVERSATION[:2])
+    second = BASE.render(CONVERSATION)
+    assert second.startswith(first + " 4")
 
 
 @pytest.mark.parametrize("generated, answer", [
@@ -47,6 +54,8 @@ def test_no_system_text_means_no_leading_blank_lines():
     (" 4\nQ: What is 5+5?\nA: 10", " 4"),
     (" The capital of France is Paris.\nThe capital of France is Paris.\nThe capital", " The capital of France is Paris."),
     (" 巴黎。\n\n\n\n", " 巴黎。"),
+    (" a 和 b 的和是 100000000000000000000000000000", " a 和 b 的和是 10000"),
+    (" 9 加 8 的结果是 9 加 8 的结果是 9 加 8 的结果是 9", " 9 加 8 的结果是"),
 ])
 def test_the_answer_ends_where_a_base_model_runs_on(generated, answer):
     end = BASE.end_of_answer(generated, final=True)
@@ -56,8 +65,10 @@ def test_the_answer_ends_where_a_base_model_runs_on(generated, answer):
 def test_a_code_block_is_kept_whole_with_its_blank_and_repeated_lines():
     code = "```python\ndef f(x):\n    return x + 1\n\n\ndef g(x):\n    return x + 1\n```"
     assert BASE.end_of_answer(" " + code, final=True) is None
-    end = BASE.end_of_answer(" " + code + "\n\nNow another question.", final=True)
-    assert (" " + code + "\n\nNow another question.")[:end] == " " + code
+    summary = "\n\nChanged - to + so the values are added."
+    assert BASE.end_of_answer(" " + code + summary, final=True) is None  # one paragraph after the code
+    end = BASE.end_of_answer(" " + code + summary + "\n\nNow another story.", final=True)
+    assert (" " + code + summary + "\n\nNow another story.")[:end] == " " + code + summary
 
 
 def test_an_unfinished_line_is_not_judged_yet():
