@@ -49,7 +49,7 @@ def test_a_message_that_cannot_fit_gets_a_clear_error(tokenizer):
 def test_input_is_not_mutated(tokenizer):
     messages = conversation(6)
     snapshot = [dict(m) for m in messages]
-    fit_to_context(tokenizer, messages, context_length=60, reserve=10)
+    fit_to_context(tokenizer, messages, context_length=160, reserve=10)
     assert messages == snapshot
 
 
