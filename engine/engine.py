@@ -9,18 +9,33 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
 
 from engine.admission import CancelledWhileWaiting, FairQueue
-from engine.backends.base import ChatBackend, EngineInfo
+from engine.backends.base import BackendState, ChatBackend, EngineInfo
 from engine.config import EngineConfig, SamplingParams
 from engine.errors import ConfigError
 from engine.json_schema import check_schema
 from engine.stats import GenerationStats
 
-__all__ = ["Engine", "Observer"]
+__all__ = ["Engine", "EngineStatus", "Observer"]
 
 # Called once per finished request with its stats; metrics hang off this.
 Observer = Callable[[GenerationStats], None]
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    """What the engine is and is doing now: read by /api/health, the System tab and /metrics."""
+
+    info: EngineInfo
+    waiting: int  # requests queued for the model
+    running: int  # requests on the model now
+    capacity: int  # requests the model takes at once
+    backend: BackendState
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 class Engine:
@@ -28,7 +43,7 @@ class Engine:
         config = config or EngineConfig()
         self.backend = backend
         self.config = config
-        self.queue = FairQueue(max_waiting=config.max_queue, capacity=getattr(backend, "capacity", 1))
+        self.queue = FairQueue(max_waiting=config.max_queue, capacity=backend.capacity)
         self.observers: list[Observer] = []
 
     @classmethod
@@ -54,6 +69,10 @@ class Engine:
 
     def count_tokens(self, text: str) -> int:
         return self.backend.count_tokens(text)
+
+    def status(self) -> EngineStatus:
+        return EngineStatus(self.info, waiting=self.queue.depth, running=self.queue.active,
+                            capacity=self.queue.capacity, backend=self.backend.state())
 
     def stream_chat(
         self,

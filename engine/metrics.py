@@ -50,45 +50,33 @@ class EngineMetrics:
         self.decode_rate = Histogram("dcu_chat_decode_tokens_per_second", "Decoding speed of one request",
                                      buckets=_RATE_BUCKETS, registry=r)
         self._live_gauges(engine)
-        info = getattr(engine, "info", None)
-        if info is not None:
-            Info("dcu_chat_model", "The model being served", registry=r).info({
-                "model": str(info.model), "backend": str(info.backend), "device": str(info.device),
-                "dtype": str(info.dtype), "quantization": str(info.quantization or "none"),
-            })
-        observers = getattr(engine, "observers", None)
-        if observers is not None:
-            observers.append(self.observe)
+        info = engine.status().info
+        Info("dcu_chat_model", "The model being served", registry=r).info({
+            "model": str(info.model), "backend": str(info.backend), "device": str(info.device),
+            "dtype": str(info.dtype), "quantization": str(info.quantization or "none"),
+        })
+        engine.observers.append(self.observe)
 
     def _live_gauges(self, engine) -> None:
-        engine_ref = weakref.ref(engine)
+        engine_ref = weakref.ref(engine)  # the metrics must not keep a dropped engine alive
 
-        def read(path: str):
+        def read(pick):
             def value() -> float:
                 target = engine_ref()
-                for name in path.split("."):
-                    target = getattr(target, name, None)
-                    if target is None:
-                        return 0.0
-                return float(target() if callable(target) else target)
-            return value
-
-        def kv(field: str):
-            def value() -> float:
-                backend = getattr(engine_ref(), "backend", None)
-                stats = backend.kv_stats() if hasattr(backend, "kv_stats") else None
-                return float(getattr(stats, field, 0) if stats is not None else 0)
+                return float(pick(target.status())) if target is not None else 0.0
             return value
 
         r = self.registry
-        Gauge("dcu_chat_queue_depth", "Requests waiting for the model", registry=r).set_function(read("queue.depth"))
+        Gauge("dcu_chat_queue_depth", "Requests waiting for the model", registry=r).set_function(
+            read(lambda status: status.waiting))
         Gauge("dcu_chat_active_requests", "Requests running on the model", registry=r).set_function(
-            read("queue.active"))
+            read(lambda status: status.running))
         Gauge("dcu_chat_batch_size_peak", "Largest decoding batch so far", registry=r).set_function(
-            read("backend.runner.peak_batch"))
-        Gauge("dcu_chat_kv_cache_bytes", "Bytes of KV cache kept for reuse", registry=r).set_function(kv("bytes"))
+            read(lambda status: status.backend.peak_batch))
+        Gauge("dcu_chat_kv_cache_bytes", "Bytes of KV cache kept for reuse", registry=r).set_function(
+            read(lambda status: status.backend.kv_cache.bytes if status.backend.kv_cache else 0))
         Gauge("dcu_chat_kv_cache_entries", "Conversations with a kept KV cache", registry=r).set_function(
-            kv("entries"))
+            read(lambda status: status.backend.kv_cache.entries if status.backend.kv_cache else 0))
 
     def observe(self, stats: GenerationStats) -> None:
         self.requests.labels(finish_reason=stats.finish_reason).inc()

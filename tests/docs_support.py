@@ -62,12 +62,11 @@ def make_services(data_dir: Path, engine, embedder=None, **rag_options):
     The relevance threshold is pinned (0.2 unless given): the default is tuned for the real
     embedder, and these tests are about what happens above and below it, not about its value.
     """
+    from assist.ingest_jobs import IngestJobs
     from rag.config import RagConfig
     from rag.embedding import HashingEmbedder
     from rag.store import DocumentStore
     from webui.services import Services, WebConfig
-
-    from assist.ingest_jobs import IngestJobs
 
     config = RagConfig(data_dir=data_dir, **{"relevance_threshold": 0.2, **rag_options})
     embedder = embedder or HashingEmbedder()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
-from engine.backends.base import EngineInfo
+from engine.backends.base import BackendState, EngineInfo
+from engine.engine import EngineStatus
 from engine.errors import EngineError, OutOfMemory
 from engine.stats import GenerationStats
 
@@ -27,6 +28,10 @@ class FakeEngine:
         self.gate = gate
         self.calls: list[dict] = []
         self.sent: list[str] = []  # deltas actually handed out
+        self.observers: list = []
+
+    def status(self) -> EngineStatus:
+        return EngineStatus(self.info, waiting=0, running=0, capacity=1, backend=BackendState())
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())
@@ -92,6 +97,9 @@ class ScriptedBackend:
 
     def count_tokens(self, text: str) -> int:
         return -(-len(text) // self.chars_per_token)
+
+    def state(self) -> BackendState:
+        return BackendState()
 
     def stream_chat(self, messages, params, session_id, cancel):
         from engine.history import validate_messages

@@ -26,10 +26,12 @@ def build_api(services: Services) -> FastAPI:
 
     @router.get("/api/health")
     def health() -> dict:
-        info = services.engine.info
+        status = services.engine.status()
+        info = status.info
         return {"status": "ok", "model": info.model, "device": info.device, "backend": info.backend,
                 "backend_detail": info.backend_detail, "device_name": info.device_name, "dtype": info.dtype,
-                "version": services.version}
+                "version": services.version, "running": status.running, "waiting": status.waiting,
+                "capacity": status.capacity}
 
     app.include_router(router)
     gate = gate_for(services)

@@ -48,16 +48,11 @@ def _accelerators() -> list[dict]:
     return found
 
 
-def _engine_state(engine) -> dict:
-    state: dict = {}
-    queue = getattr(engine, "queue", None)
-    if queue is not None:
-        state.update(waiting=queue.depth, running=queue.active, capacity=queue.capacity)
-    backend = getattr(engine, "backend", None)
-    runner = getattr(backend, "runner", None)
-    if runner is not None:
-        state["peak_batch"] = runner.peak_batch
-    kv = backend.kv_stats() if hasattr(backend, "kv_stats") else None
+def _engine_state(status) -> dict:
+    state: dict = {"waiting": status.waiting, "running": status.running, "capacity": status.capacity}
+    if status.backend.peak_batch:
+        state["peak_batch"] = status.backend.peak_batch
+    kv = status.backend.kv_cache
     if kv is not None:
         state["kv_cache"] = {"entries": kv.entries, "bytes": kv.bytes, "max_bytes": kv.max_bytes,
                              "hits": kv.hits, "misses": kv.misses}
@@ -69,7 +64,8 @@ def system_snapshot(services: Services, smi: bool = True) -> dict:
 
     vm = psutil.virtual_memory()
     process = psutil.Process()
-    info = services.engine.info
+    status = services.engine.status()
+    info = status.info
     return {
         "model": {"name": info.model, "backend": info.backend, "backend_detail": info.backend_detail,
                   "device": info.device,
@@ -79,7 +75,7 @@ def system_snapshot(services: Services, smi: bool = True) -> dict:
         "cpu": {"cores": os.cpu_count(), "percent": psutil.cpu_percent(interval=None),
                 "load": os.getloadavg() if hasattr(os, "getloadavg") else None,
                 "ram_used": vm.total - vm.available, "ram_total": vm.total, "process_rss": process.memory_info().rss},
-        "engine": _engine_state(services.engine),
+        "engine": _engine_state(status),
     }
 
 

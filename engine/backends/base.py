@@ -8,9 +8,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 from engine.config import SamplingParams
+from engine.kv_cache import CacheStats
 from engine.stats import GenerationStats
 
-__all__ = ["EngineInfo", "ChatBackend"]
+__all__ = ["EngineInfo", "BackendState", "ChatBackend"]
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,19 @@ class EngineInfo:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class BackendState:
+    """A backend's live work, as the System tab, /metrics and health report it."""
+
+    peak_batch: int = 0  # largest decoding batch so far; 0 where the backend does not batch itself
+    kv_cache: CacheStats | None = None  # KV caches kept for reuse across turns; None where not kept here
+
+
 class ChatBackend(Protocol):
     info: EngineInfo
+    capacity: int  # requests the engine lets in at once
+
+    def state(self) -> BackendState: ...
 
     def stream_chat(
         self,

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from engine.backends.base import EngineInfo
+from engine.backends.base import BackendState, EngineInfo
 from engine.backends.llamacpp_build import llamacpp_build
 from engine.config import DEFAULT_CONTEXT_CAP, EngineConfig, SamplingParams
 from engine.errors import EngineError, GenerationError, ModelLoadError, OutOfMemory, PromptTooLong
@@ -160,6 +160,9 @@ class LlamaCppBackend:
         response = self._http.post("/tokenize", json={"content": text, "add_special": special, "parse_special": True})
         response.raise_for_status()
         return response.json()["tokens"]
+
+    def state(self) -> BackendState:
+        return BackendState()  # batching and caches are the server's own, not visible here
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text))

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 
 import httpx
 
-from engine.backends.base import EngineInfo
+from engine.backends.base import BackendState, EngineInfo
 from engine.config import EngineConfig, SamplingParams
 from engine.errors import ConfigError, EngineBusy, EngineError, ModelLoadError, PromptTooLong, RemoteError
 from engine.history import validate_messages
@@ -120,6 +120,9 @@ class OpenAIBackend:
             raise ModelLoadError(f"{base_url}/models did not answer with an OpenAI model list; check --base-url "
                                  "(it usually ends in /v1).")
         return [m for m in data if isinstance(m, dict)]
+
+    def state(self) -> BackendState:
+        return BackendState()  # batching and caches are the server's own, not visible here
 
     def count_tokens(self, text: str) -> int:
         return approx_tokens(text)

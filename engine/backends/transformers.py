@@ -11,13 +11,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-from engine.backends.base import EngineInfo
+from engine.backends.base import BackendState, EngineInfo
 from engine.batching import BatchRunner, Job
 from engine.config import DEFAULT_CONTEXT_CAP, EngineConfig, SamplingParams
 from engine.device import DeviceInfo, resolve_device
 from engine.generate import eos_ids, reset_peak_memory, stream_generate, stream_tokens
 from engine.history import fit_to_context, prompt_text
-from engine.kv_cache import CacheStats, PrefixCache
+from engine.kv_cache import PrefixCache
 from engine.loader import LoadedModel, load_model
 from engine.reasoning import opened_thinking, template_thinks
 from engine.stats import GenerationStats
@@ -67,8 +67,9 @@ class TransformersBackend:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def kv_stats(self) -> CacheStats | None:
-        return self.kv.stats() if self.kv is not None else None
+    def state(self) -> BackendState:
+        return BackendState(peak_batch=self.runner.peak_batch if self.runner is not None else 0,
+                            kv_cache=self.kv.stats() if self.kv is not None else None)
 
     def _keeper(self, session_id: str | None) -> Callable[[list[int], object], None] | None:
         if self.kv is None:

@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 
-from engine.backends.base import EngineInfo
+from engine.backends.base import BackendState, EngineInfo
 from engine.config import EngineConfig, SamplingParams
 from engine.errors import ConfigError, EngineError, GenerationError, ModelLoadError, OutOfMemory
 from engine.history import fit_to_context
@@ -114,6 +114,9 @@ class VLLMBackend:
             context_length=int(model_config.max_model_len), notes=tuple(notes),
         )
         return cls(llm, loop, tokenizer, info, fmt, vllm)
+
+    def state(self) -> BackendState:
+        return BackendState()  # batching and caches are the server's own, not visible here
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])

@@ -7,10 +7,10 @@ import time
 
 import pytest
 
+from engine.admission import CancelledWhileWaiting, FairQueue
 from engine.config import EngineConfig, SamplingParams
 from engine.device import pick_dtype, resolve_device
 from engine.errors import ConfigError, DeviceUnavailable, EngineBusy
-from engine.admission import CancelledWhileWaiting, FairQueue
 
 
 def test_queue_serves_in_arrival_order():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from fakes import FakeEngine
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -63,10 +64,7 @@ def test_each_engine_has_its_own_registry_and_is_hooked_once(engine, tiny_engine
 
 
 def test_cancelled_while_waiting_and_engines_without_queues_are_counted():
-    class Bare:  # like the UI tests' fake engine: no queue, no backend
-        observers: list = []
-
-    metrics = EngineMetrics(Bare())
+    metrics = EngineMetrics(FakeEngine())  # the UI tests' fake engine: no queue, no backend
     metrics.observe(GenerationStats(finish_reason="cancelled"))
     body = metrics.render().decode()
     assert sample(body, 'dcu_chat_requests_total{finish_reason="cancelled"}') == 1

@@ -21,11 +21,12 @@ def test_snapshot_reports_cpu_memory_and_engine_state(tiny_engine):
     assert "CPU 与内存" in chinese
 
 
-def test_snapshot_tolerates_engines_without_queue_or_backend():
+def test_snapshot_of_a_backend_without_batching_or_kv_cache():
     from fakes import FakeEngine
 
     snap = system_snapshot(Services(engine=FakeEngine()), smi=False)
-    assert snap["engine"] == {} and "fake-model" in render_markdown(snap)
+    assert snap["engine"] == {"waiting": 0, "running": 0, "capacity": 1}  # no peak batch, no KV cache
+    assert "fake-model" in render_markdown(snap) and "KV cache" not in render_markdown(snap)
 
 
 def test_tab_builds_with_a_timer(tiny_engine):
