@@ -187,6 +187,7 @@ class IngestJobs:
     def _run(self, job_id: str, collection: str, names: list[str], early: list[FileError]) -> None:
         directory = self.spool / job_id
         last = [0.0]
+        before: set[str] = set()
 
         def progress(fraction: float, message: str) -> None:
             if self._closing.is_set() and fraction < 1.0:  # 1.0 comes after the final write
@@ -199,6 +200,7 @@ class IngestJobs:
         try:
             self._update(job_id, status="running", message="Starting")
             files = [(name, (directory / str(n)).read_bytes()) for n, name in enumerate(names)]
+            before = {d.id for d in self.store.list_documents(collection)}
             result = self.store.add_files(collection, files, progress=progress)
         except (RagError, _Stopping) as exc:  # the whole upload refused (collection deleted …) or stopped
             result = AddResult(errors=[FileError(name, str(exc)) for name in names])
@@ -208,11 +210,13 @@ class IngestJobs:
         finally:
             shutil.rmtree(directory, ignore_errors=True)
         errors = [*result.errors, *early]
+        # "existing": the same bytes were indexed before this job (the store then reports that document).
+        documents = [{**d.to_dict(), "existing": d.id in before} for d in result.documents]
         status = "done" if result.documents or not errors else "failed"
         message = (f"Added {len(result.documents)} document(s)" if status == "done"
                    else errors[0].error if len(errors) == 1 else f"{len(errors)} file(s) could not be added")
         self._update(job_id, status=status, progress=1.0, message=message,
-                     documents=json.dumps([d.to_dict() for d in result.documents]),
+                     documents=json.dumps(documents),
                      errors=json.dumps([e.to_dict() for e in errors]))
         self._forget_old()
 

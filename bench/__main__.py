@@ -7,7 +7,9 @@ Measures, on the default configuration of this machine (the embedded model unles
 * ``concurrency``: aggregate tokens/s of 1, 4 and 16 simultaneous streams;
 * ``prompt_lookup``: a Code-tab fix with prompt-lookup decoding vs without;
 * ``quantization``: fp32 / bf16 / int8 on a CPU, fp16 / bf16 / 4-bit on a GPU (speed, memory, quality);
-* ``rag``: document ingest and search (``bench/rag_bench.py``).
+* ``rag``: document ingest and search (``bench/rag_bench.py``);
+* ``ingest``: a 396-page PDF stage by stage, embedding batch sizes, OCR at 3 DPIs, a background job
+  (``bench/ingest_bench.py``).
 
 Writes ``bench/results/<date>-<device>[-quick].json`` and ``.md`` (a markdown table). ``--quick``
 finishes in a few minutes on 2 CPU cores; the full run takes longer. Run it on a quiet machine:
@@ -27,7 +29,7 @@ from pathlib import Path
 from bench.common import environment, load_avg, load_engine, peak_rss_bytes, section
 from bench.report import render_markdown
 
-SECTIONS = ("overhead", "turns", "concurrency", "prompt_lookup", "quantization", "rag")
+SECTIONS = ("overhead", "turns", "concurrency", "prompt_lookup", "quantization", "rag", "ingest")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -77,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         "prompt_lookup": lambda: engine_bench.prompt_lookup(engine, args.quick),
         "quantization": lambda: __import__("bench.quant_bench", fromlist=["run"]).run(args.quick),
         "rag": lambda: _rag(args.quick),
+        "ingest": lambda: __import__("bench.ingest_bench", fromlist=["run"]).run(args.quick),
     }
     for name in SECTIONS:
         if name in wanted:

@@ -103,6 +103,28 @@ def _rag_rows(rag: dict) -> list[list[str]]:
     return rows
 
 
+def _ingest_rows(ingest: dict) -> list[list[str]]:
+    """Rows of ``bench/ingest_bench.py``: pages/s per stage, embedding batch sizes, OCR per DPI."""
+    rows = []
+    stages = ingest.get("stages", {})
+    for stage, value in stages.get("pages_per_s", {}).items():
+        rows.append([f"ingest: {stage}", f"{stages.get('pages')}-page text PDF, {stages.get('chunks')} chunks",
+                     "pages/s", value, ingest.get("embedder", "") if stage == "embed" else ""])
+    for batch, value in ingest.get("embed_batch", {}).get("chunks_per_s", {}).items():
+        rows.append(["ingest: embed batch", f"batch size {batch}", "chunks/s", value, ""])
+    ocr = ingest.get("ocr", {})
+    for dpi, part in ocr.get("single_process", {}).items():
+        rows.append([f"ingest: OCR at {dpi} DPI", f"{ocr.get('pages')} scanned pages ({ocr.get('langs')})",
+                     "pages/s · accuracy", f"{part['pages_per_s']} · {part['accuracy_mean']} (min {part['accuracy_min']})",
+                     ocr.get("note", "")])
+    background = ingest.get("background", {})
+    if background:
+        rows.append(["ingest: background job", f"{background.get('pages')}-page PDF",
+                     "202 after · done after", f"{background.get('submit_s')} s · {background.get('done_s')} s",
+                     f"{background.get('progress_values_seen')} progress values seen"])
+    return rows
+
+
 def render_markdown(results: dict) -> str:
     env = results.get("environment", {})
     lines = [f"# dcu-chat benchmark — {results.get('date')} — {results.get('device')}", "",
@@ -118,6 +140,10 @@ def render_markdown(results: dict) -> str:
     if rag:
         lines += ["", "| RAG | workload | metric | value | notes |", "|---|---|---|---|---|"]
         lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in _rag_rows(rag)]
+    ingest = results.get("ingest")
+    if ingest and "error" not in ingest:
+        lines += ["", "| ingest | workload | metric | value | notes |", "|---|---|---|---|---|"]
+        lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in _ingest_rows(ingest)]
     met = goals(results)
     if met:
         lines += ["", "| goal | measured | met |", "|---|---|---|"]

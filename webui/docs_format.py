@@ -7,6 +7,7 @@ into Markdown: a file called ``*_[x](y)`` must show as that name, not as a link.
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Sequence
 
@@ -14,7 +15,7 @@ from rag.retrieval import Hit
 from webui.i18n import register, text
 
 __all__ = ["escape_md", "page_label", "source_label", "format_sources", "format_citations",
-           "format_upload", "document_rows", "table_headers", "SNIPPET_CHARS"]
+           "format_upload", "format_jobs", "document_rows", "table_headers", "SNIPPET_CHARS"]
 
 SNIPPET_CHARS = 300
 
@@ -27,7 +28,9 @@ register(
         "docs_confirm": "Yes, delete it", "docs_cancel": "Cancel",
         "docs_created": "Created collection **{name}**.", "docs_deleted_collection": "Deleted collection **{name}**.",
         "docs_default_protected": "The default collection cannot be deleted.",
-        "docs_upload": "Add documents: PDF, Word (.docx), Markdown, HTML or text",
+        "docs_upload": "Add documents: PDF (scanned too), images, Word (.docx), Markdown, HTML or text",
+        "docs_job_queued": "waiting", "docs_jobs_running": "{n} file(s) being indexed — you can leave this page "
+                                                             "and come back.",
         "docs_added": "added · {pages} page(s), {chunks} chunk(s)", "docs_added_nopages": "added · {chunks} chunk(s)",
         "docs_duplicate": "already in this collection, skipped",
         "docs_upload_summary": "{added} added · {duplicates} already present · {failed} failed",
@@ -59,7 +62,8 @@ register(
         "docs_confirm": "确认删除", "docs_cancel": "取消",
         "docs_created": "已创建文档集 **{name}**。", "docs_deleted_collection": "已删除文档集 **{name}**。",
         "docs_default_protected": "默认文档集不能删除。",
-        "docs_upload": "添加文档：PDF、Word (.docx)、Markdown、HTML 或文本",
+        "docs_upload": "添加文档：PDF（含扫描件）、图片、Word (.docx)、Markdown、HTML 或文本",
+        "docs_job_queued": "等待中", "docs_jobs_running": "{n} 个文件正在建立索引——可以离开此页面，稍后再回来查看。",
         "docs_added": "已添加 · {pages} 页，{chunks} 个分块", "docs_added_nopages": "已添加 · {chunks} 个分块",
         "docs_duplicate": "已在此文档集中，已跳过",
         "docs_upload_summary": "新增 {added} 个 · 已存在 {duplicates} 个 · 失败 {failed} 个",
@@ -146,6 +150,42 @@ def format_upload(result, before: set[str], lang: str = "en") -> str:
         lines.append(f"- ✗ **{escape_md(error.name)}** — {escape_md(error.error)}")
     summary = text("docs_upload_summary", lang, added=added, duplicates=duplicates, failed=len(result.errors))
     return f"{summary}\n\n" + "\n".join(lines)
+
+
+def format_jobs(jobs, lang: str = "en") -> str:
+    """HTML of upload jobs (``IngestJob`` values, one file each): a progress bar per running file,
+    then, as each ends, the same per-file lines and summary as ``format_upload``."""
+    if not jobs:
+        return ""
+    rows: list[str] = []
+    added = duplicates = failed = running = 0
+    for job in jobs:
+        name = html.escape(", ".join(job.files))
+        if job.status in ("queued", "running"):
+            running += 1
+            detail = text("docs_job_queued", lang) if job.status == "queued" else job.message
+            rows.append(f'<div class="docs-job" data-status="{job.status}"><b>{name}</b> — {round(100 * job.progress)} %'
+                        f' <small style="opacity:0.7">{html.escape(detail)}</small><br><progress max="1" value="{job.progress:.3f}" '
+                        f'style="width:100%"></progress></div>')
+            continue
+        for doc in job.documents:
+            if doc.get("existing"):
+                duplicates += 1
+                line = f"↩ <b>{html.escape(doc['name'])}</b> — {text('docs_duplicate', lang)}"
+            else:
+                added += 1
+                detail = (text("docs_added", lang, pages=doc["pages"], chunks=doc["chunks"]) if doc["pages"]
+                          else text("docs_added_nopages", lang, chunks=doc["chunks"]))
+                line = f"✓ <b>{html.escape(doc['name'])}</b> — {detail}"
+            rows.append(f'<div class="docs-job" data-status="done">{line}</div>')
+        for error in job.errors:
+            failed += 1
+            rows.append(f'<div class="docs-job" data-status="failed">✗ <b>{html.escape(error["name"] or name)}</b> — '
+                        f'{html.escape(error["error"])}</div>')
+    head = [text("docs_jobs_running", lang, n=running)] if running else []
+    if added or duplicates or failed:
+        head.append(text("docs_upload_summary", lang, added=added, duplicates=duplicates, failed=failed))
+    return "".join(f"<p>{h}</p>" for h in head) + "".join(rows)
 
 
 def _when(added_at: str) -> str:

@@ -1,5 +1,9 @@
 """The Document Q&A tab: collections, uploads, the document table, and grounded answers.
 
+Every upload is a background job per file (``assist.ingest_jobs``): the handler returns at once,
+a ``gr.Timer`` polls the page's jobs and draws a progress bar per file, and when the page is
+loaded again the caller's running jobs are shown again. The timer runs only while jobs do.
+
 ``DocsHandlers`` holds the event handlers as plain methods and generators (tested with a fake
 engine and a real store); ``build_docs_tab`` only lays out components and wires events. The
 answer event is public as ``api_name="ask"`` with the question first, so
@@ -10,22 +14,28 @@ collection. Answers and search go through ``assist.answers``, shared with the RE
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import gradio as gr
 
 from assist.answers import DEFAULT_MAX_TOKENS, answer_stream, default_params
+from assist.errors import JobNotFound
 from engine.stats import GenerationStats
+from rag.errors import TooManyFiles
 from rag.parsing import SUPPORTED_EXTENSIONS
 from rag.store import DEFAULT_COLLECTION
 from webui.adapters import CancelRegistry, domain_error_types, session_key, stats_line, ui_error
 from webui.auth import current_owner
-from webui.docs_format import document_rows, format_citations, format_sources, format_upload, table_headers
+from webui.docs_format import document_rows, format_citations, format_jobs, format_sources, table_headers
 from webui.i18n import language_of, t, text
 
 __all__ = ["DocsHandlers", "build_docs_tab"]
 
 _DOMAIN = domain_error_types()
+_RUNNING = ("queued", "running")
+POLL_S = 1.0  # how often a page with running uploads asks for their progress
+RECENT_S = 600  # a reloaded page shows the outcome of uploads started this long ago
 
 
 
@@ -103,21 +113,61 @@ class DocsHandlers:
         picker = gr.update(choices=[(d.name, d.id) for d in docs], value=None)
         return table, gr.update(visible=not docs, value=text("docs_empty", lang)), picker, [d.id for d in docs]
 
-    def upload(self, files, collection: str, request: gr.Request | None = None,
-               progress=gr.Progress()):  # noqa: B008 - Gradio injects progress through this default
-        """-> (per-file report, file box cleared, table, empty note, picker, row ids)."""
+    def upload(self, files, collection: str, watched: dict | None = None, request: gr.Request | None = None):
+        """Queue one job per file -> (report with progress bars, file box cleared, watched jobs, timer on)."""
         lang = language_of(request)
+        config = self.services.rag_config or self.store.config
         paths = [Path(getattr(f, "name", None) or getattr(f, "path", None) or f) for f in (files or [])]
         if not paths:
             raise gr.Error(text("docs_no_files", lang))
-        user = current_owner(request)
+        owner, jobs = current_owner(request), self.services.jobs
         try:
-            before = {d.id for d in self.collections_of.documents(user, collection)}
-            items = [(p.name, p.read_bytes()) for p in paths]
-            result = self.collections_of.add_files(user, collection, items, lambda f, m: progress(f, desc=m))
+            if len(paths) > config.max_files_per_upload:
+                raise TooManyFiles(f"{len(paths)} files were chosen at once; the limit is "
+                                   f"{config.max_files_per_upload}. Upload them in smaller groups.")
+            # Refused now, not in a job: a collection this user may not write to, or none at all.
+            storage = self.collections_of.resolve(owner, collection, "write").storage
+            ids = [jobs.submit(owner, storage, [(p.name, p.read_bytes())]).id for p in paths]
         except _DOMAIN as exc:
             raise ui_error(exc) from exc
-        return (format_upload(result, before, lang), None, *self.documents(collection, request))
+        # Jobs of earlier uploads stay on show while they run; finished ones make room.
+        still = [j.id for j in self._jobs(watched, owner) if j.status in _RUNNING]
+        watched = {"ids": still + ids, "open": still + ids}
+        return format_jobs(self._jobs(watched, owner), lang), None, watched, gr.update(active=True)
+
+    def poll(self, collection: str, watched: dict | None, request: gr.Request | None = None):
+        """Timer tick -> (report, watched, timer, table, empty note, picker, row ids); the listing is
+        refreshed only when a job has just ended, and the timer stops when none runs."""
+        owner = current_owner(request)
+        jobs = self._jobs(watched, owner)
+        open_ids = set((watched or {}).get("open", []))
+        ended = [j for j in jobs if j.id in open_ids and j.status not in _RUNNING]
+        still = [j.id for j in jobs if j.status in _RUNNING]
+        state = {"ids": [j.id for j in jobs], "open": still}
+        listing = self.documents(collection, request) if ended else (gr.skip(),) * 4
+        return (format_jobs(jobs, language_of(request)), state, gr.update(active=bool(still)), *listing)
+
+    def resume(self, watched: dict | None = None, request: gr.Request | None = None):
+        """Page load or tab opened -> (report, watched, timer): the caller's running jobs and those
+        started in the last ``RECENT_S`` are shown (again, after a reload), next to this page's."""
+        owner = current_owner(request)
+        cutoff = (datetime.now(timezone.utc) - timedelta(seconds=RECENT_S)).isoformat(timespec="milliseconds")
+        recent = [j.id for j in self.services.jobs.list(owner) if j.status in _RUNNING or j.created_at >= cutoff]
+        known = list((watched or {}).get("ids", []))
+        ids = known + [i for i in recent if i not in known]
+        jobs = self._jobs({"ids": ids}, owner)
+        still = [j.id for j in jobs if j.status in _RUNNING]
+        return (format_jobs(jobs, language_of(request)), {"ids": [j.id for j in jobs], "open": still},
+                gr.update(active=bool(still)))
+
+    def _jobs(self, watched: dict | None, owner: str) -> list:
+        out = []
+        for job_id in (watched or {}).get("ids", []):
+            try:
+                out.append(self.services.jobs.get(job_id, owner))
+            except JobNotFound:  # forgotten (old) or another user's: nothing to show
+                continue
+        return out
 
     @staticmethod
     def pick_row(row_ids: list[str], evt: gr.SelectData):
@@ -204,7 +254,8 @@ def build_docs_tab(services, cancels: CancelRegistry | None = None) -> DocsHandl
     """Lay out the Docs tab inside the current Blocks context (a ``gr.Tab``) and wire its events."""
     handlers = DocsHandlers(services, cancels)
     config = services.rag_config or services.store.config
-    history, row_ids = gr.State([]), gr.State([])
+    history, row_ids, watched = gr.State([]), gr.State([]), gr.State({"ids": [], "open": []})
+    timer = gr.Timer(POLL_S, active=False)
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=340, elem_id="docs-library"):
             collection = gr.Dropdown(choices=[DEFAULT_COLLECTION], value=DEFAULT_COLLECTION,
@@ -227,7 +278,7 @@ def build_docs_tab(services, cancels: CancelRegistry | None = None) -> DocsHandl
             status = gr.Markdown(elem_id="docs-status")
             files = gr.File(label=t("docs_upload"), file_count="multiple", file_types=sorted(SUPPORTED_EXTENSIONS),
                             type="filepath", height=140, elem_id="docs-upload")
-            report = gr.Markdown(elem_id="docs-upload-report")
+            report = gr.HTML(elem_id="docs-upload-report")
             empty = gr.Markdown(t("docs_empty"), elem_id="docs-empty")
             table = gr.Dataframe(headers=table_headers(), datatype=["str", "str", "number", "str"],
                                  label=t("docs_documents"), show_label=True,
@@ -262,6 +313,8 @@ def build_docs_tab(services, cancels: CancelRegistry | None = None) -> DocsHandl
         gr.on(triggers, handlers.collections, [collection], [collection], queue=False,
               api_visibility="private").then(handlers.documents, [collection], listing, queue=False,
                                              api_visibility="private")
+        gr.on(triggers, handlers.resume, [watched], [report, watched, timer], queue=False,
+              api_visibility="private")
     collection.change(handlers.documents, [collection], listing, queue=False, api_visibility="private")
     create.click(handlers.create_collection, [new_name], [collection, status, new_name], api_visibility="private")
     new_name.submit(handlers.create_collection, [new_name], [collection, status, new_name], api_visibility="private")
@@ -270,8 +323,10 @@ def build_docs_tab(services, cancels: CancelRegistry | None = None) -> DocsHandl
     confirm.click(handlers.delete_collection, [collection], [collection, confirm_box, status],
                   api_visibility="private")
     cancel.click(handlers.cancel_delete, None, [confirm_box], queue=False, api_visibility="private")
-    files.upload(handlers.upload, [files, collection], [report, files, *listing], api_visibility="private",
-                 show_progress="full")
+    files.upload(handlers.upload, [files, collection, watched], [report, files, watched, timer],
+                 api_visibility="private")
+    timer.tick(handlers.poll, [collection, watched], [report, watched, timer, *listing], queue=False,
+               api_visibility="private", show_progress="hidden")
     table.select(handlers.pick_row, [row_ids], [picker], queue=False, api_visibility="private")
     delete_doc.click(handlers.delete_document, [collection, picker], [status, *listing], api_visibility="private")
 

@@ -50,33 +50,69 @@ def files(tmp_path):
 
 
 def upload(handlers, paths, collection="default", lang="en-US"):
-    calls = []
-    out = handlers.upload(paths, collection, request(lang=lang), progress=lambda f, desc="": calls.append(f))
-    return out, calls
+    """Upload through the handler, then poll like the page's timer until every job has ended.
+    -> ((report, cleared, table, empty, picker, ids), reports seen while polling)."""
+    req = request(lang=lang)
+    report, cleared, watched, timer = handlers.upload(paths, collection, None, req)
+    assert timer["active"] is True
+    seen = [report]
+    deadline = time.monotonic() + 60
+    while timer["active"]:
+        assert time.monotonic() < deadline, report
+        time.sleep(0.02)
+        report, watched, timer, *_listing = handlers.poll(collection, watched, req)
+        seen.append(report)
+    return (report, cleared, *handlers.documents(collection, req)), seen
 
 
 def test_upload_reports_each_file_and_refreshes_the_table(handlers, files):
-    (report, cleared, table, empty, picker, ids), progress = upload(handlers, list(files.values()))
+    (report, cleared, table, empty, picker, ids), seen = upload(handlers, list(files.values()))
     assert "3 added · 0 already present · 2 failed" in report
-    assert "✓ **report\\.pdf** — added · 3 page(s)" in report
-    assert "✓ **notes\\.md** — added · 1 chunk(s)" in report
-    assert "✗ **broken\\.pdf** — broken\\.pdf could not be read as a PDF" in report
-    assert "✗ **empty\\.txt** — empty\\.txt is empty" in report
+    assert "✓ <b>report.pdf</b> — added · 3 page(s)" in report
+    assert "✓ <b>notes.md</b> — added · 1 chunk(s)" in report
+    assert "✗ <b>broken.pdf</b> — broken.pdf could not be read as a PDF" in report
+    assert "✗ <b>empty.txt</b> — empty.txt is empty" in report
     assert cleared is None
+    assert "<progress" in seen[0] and "being indexed" in seen[0]  # a bar per file while they run
+    assert seen[0].count('class="docs-job"') == 5
     assert table["headers"] == ["Name", "Pages", "Chunks", "Added"]
     assert sorted(row[0] for row in table["data"]) == ["manual.pdf", "notes.md", "report.pdf"]
     assert {row[0]: row[1] for row in table["data"]} == {"report.pdf": "3", "manual.pdf": "2", "notes.md": "—"}
     assert all(row[3].endswith("UTC") for row in table["data"])
     assert empty["visible"] is False and len(ids) == 3
     assert sorted(label for label, _ in picker["choices"]) == ["manual.pdf", "notes.md", "report.pdf"]
-    assert progress and progress[-1] == 1.0 and progress == sorted(progress)
+
+
+def test_file_names_in_the_report_are_escaped(handlers, tmp_path):
+    path = tmp_path / "<img src=x onerror=alert(1)>.md"
+    path.write_bytes(b"# Notes\n\nThe cafeteria opens at 8 am.")
+    (report, *_rest), _ = upload(handlers, [str(path)])
+    assert "<img" not in report and "&lt;img src=x onerror=alert(1)&gt;.md" in report
+
+
+def test_running_jobs_are_shown_again_after_a_reload(handlers, services, files):
+    gate = threading.Event()
+    real = services.store.add_files
+    services.store.add_files = lambda *a, **k: (gate.wait(30), real(*a, **k))[1]
+    try:
+        handlers.upload([files["report.pdf"]], "default", None, request())
+        report, watched, timer = handlers.resume(None, request("another-tab"))  # a fresh page, same user
+        assert timer["active"] is True and len(watched["ids"]) == 1
+        assert "report.pdf" in report and "<progress" in report
+    finally:
+        gate.set()
+    deadline = time.monotonic() + 30
+    while timer["active"] and time.monotonic() < deadline:
+        time.sleep(0.02)
+        report, watched, timer, *listing = handlers.poll("default", watched, request("another-tab"))
+    assert "✓ <b>report.pdf</b>" in report and listing[0]["data"][0][0] == "report.pdf"
 
 
 def test_uploading_the_same_file_again_is_reported_as_a_duplicate(handlers, files):
     upload(handlers, [files["report.pdf"]])
     (report, *_rest), _ = upload(handlers, [files["report.pdf"], files["manual.pdf"]])
     assert "1 added · 1 already present · 0 failed" in report
-    assert "↩ **report\\.pdf** — already in this collection" in report
+    assert "↩ <b>report.pdf</b> — already in this collection" in report
 
 
 def test_upload_messages_follow_the_browser_language(handlers, files):
