@@ -91,7 +91,8 @@ def wait(client, job_id: str, timeout: float = 60) -> tuple[dict, list[float]]:
     raise AssertionError(f"job {job_id} did not finish: {body}")
 
 
-def test_background_upload_answers_at_once_and_its_job_moves_to_done(client):
+def test_background_upload_answers_at_once_and_its_job_moves_to_done(client, services):
+    services.embedder.pause = 0.2  # 8 batches over ~2 s: progress is saved every 0.25 s
     response = post(client, ("long.pdf", LONG))
     assert response.status_code == 202 and set(response.json()) == {"job"}
     job_id = response.json()["job"]
