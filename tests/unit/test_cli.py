@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -79,6 +80,8 @@ def test_doctor_on_cpu_exits_zero_and_says_no_accelerator():
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no GPU or DCU" in result.stdout
     assert "torch" in result.stdout and "default device" in result.stdout and "OK:" in result.stdout
+    if importlib.util.find_spec("xllamacpp") is not None:  # which llama.cpp build, and who serves
+        assert "llama.cpp (xllamacpp" in result.stdout and "llamacpp (--backend auto)" in result.stdout
 
 
 def test_bad_option_value_is_a_clear_error_not_a_traceback():
