@@ -48,3 +48,55 @@ def test_answers_through_its_ui(remote):
     content = display[-1]["content"]
     reply = "".join(p.get("text", "") for p in content) if isinstance(content, list) else content
     assert "TTFT" in reply  # the stats line under the answer
+
+
+# --- the same backend against a real third-party server: llama.cpp's own HTTP server (xllamacpp) ---
+
+
+@pytest.fixture(scope="module")
+def llamacpp_url():
+    """xllamacpp's HTTP server (llama.cpp's server code) on a random loopback port, with the default GGUF."""
+    import signal
+
+    xllamacpp = pytest.importorskip("xllamacpp")
+    from engine.config import default_cache_dir
+    from engine.loader import embedded_default_path
+
+    params = xllamacpp.CommonParams()
+    params.model.path = str(embedded_default_path(default_cache_dir()))
+    params.n_ctx = 2048
+    params.n_parallel = 2
+    params.verbosity = 0
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    server = xllamacpp.Server(params)
+    for sig, handler in handlers.items():  # llama.cpp installs its own; pytest keeps its Ctrl+C
+        signal.signal(sig, handler)
+    assert server.listening_address.startswith("http://127.0.0.1:")
+    yield server.listening_address
+    del server
+
+
+@pytest.fixture(scope="module")
+def via_llamacpp(llamacpp_url, launch_app):
+    return launch_app("--backend", "openai", "--base-url", llamacpp_url + "/v1")
+
+
+def test_serves_llamacpp_servers_model(via_llamacpp, llamacpp_url):
+    listed = httpx.get(llamacpp_url + "/v1/models", timeout=10).json()["data"][0]["id"]
+    data = httpx.get(via_llamacpp.url + "/api/health", timeout=10).json()
+    assert data["backend"] == "openai" and data["device"] == "remote" and data["model"] == listed
+
+
+def test_answers_as_llamacpp_server_does(via_llamacpp, llamacpp_url):
+    openai = pytest.importorskip("openai")
+
+    ours = openai.OpenAI(base_url=via_llamacpp.url + "/v1", api_key="unused", max_retries=0, timeout=300)
+    theirs = openai.OpenAI(base_url=llamacpp_url + "/v1", api_key="unused", max_retries=0, timeout=300)
+    model = theirs.models.list().data[0].id
+    via = ours.chat.completions.create(model="default", messages=PROMPT, max_tokens=8, temperature=0)
+    direct = theirs.chat.completions.create(model=model, messages=PROMPT, max_tokens=8, temperature=0)
+    assert via.choices[0].message.content == direct.choices[0].message.content  # greedy: the same text
+    assert via.usage.completion_tokens == direct.usage.completion_tokens  # usage comes from llama.cpp
+    chunks = list(ours.chat.completions.create(model="default", messages=PROMPT, max_tokens=8, temperature=0,
+                                               stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == via.choices[0].message.content
