@@ -9,7 +9,12 @@ Measures, on the default configuration of this machine (the embedded model unles
 * ``quantization``: fp32 / bf16 / int8 on a CPU, fp16 / bf16 / 4-bit on a GPU (speed, memory, quality);
 * ``rag``: document ingest and search (``bench/rag_bench.py``);
 * ``ingest``: a 396-page PDF stage by stage, embedding batch sizes, OCR at 3 DPIs, a background job
-  (``bench/ingest_bench.py``).
+  (``bench/ingest_bench.py``);
+* ``llamacpp``: the llama.cpp backend on the same GGUF beside the bare xllamacpp server (decode,
+  TTFT at ~300 prompt tokens, turns 1/8, 1/4/16 streams, app RSS; ``bench/llamacpp_bench.py``).
+
+The engine sections (overhead, turns, concurrency, prompt_lookup) measure the transformers backend
+(``--backend transformers``); ``llamacpp`` measures llama.cpp.
 
 Writes ``bench/results/<date>-<device>[-quick].json`` and ``.md`` (a markdown table). ``--quick``
 finishes in a few minutes on 2 CPU cores; the full run takes longer. Run it on a quiet machine:
@@ -29,7 +34,8 @@ from pathlib import Path
 from bench.common import environment, load_avg, load_engine, peak_rss_bytes, section
 from bench.report import render_markdown
 
-SECTIONS = ("overhead", "turns", "concurrency", "prompt_lookup", "quantization", "rag", "ingest")
+SECTIONS = ("overhead", "turns", "concurrency", "prompt_lookup", "quantization", "rag", "ingest", "llamacpp")
+_TRANSFORMERS_SECTIONS = ("overhead", "turns", "concurrency", "prompt_lookup")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -64,12 +70,14 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     config = {"model": args.model} if args.model else {}
     results: dict = {"date": time.strftime("%Y-%m-%d"), "quick": args.quick, "environment": environment()}
-    engine = load_engine(**config)
-    info = engine.info
-    results["device"] = _device_slug(engine)
-    results["default_config"] = {"model": info.model, "device": info.device, "dtype": info.dtype,
-                                 "quantization": info.quantization, "capacity": engine.queue.capacity,
-                                 "notes": list(info.notes)}
+    # The transformers sections need their engine; a run of only llama.cpp rows skips loading it.
+    engine = load_engine(backend="transformers", **config) if set(wanted) & set(_TRANSFORMERS_SECTIONS) else None
+    if engine is not None:
+        info = engine.info
+        results["default_config"] = {"model": info.model, "device": info.device, "dtype": info.dtype,
+                                     "quantization": info.quantization, "capacity": engine.queue.capacity,
+                                     "notes": list(info.notes)}
+    results["device"] = _device_slug(engine) if engine is not None else "cpu"
     from bench import engine_bench
 
     runners = {
@@ -80,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         "quantization": lambda: __import__("bench.quant_bench", fromlist=["run"]).run(args.quick),
         "rag": lambda: _rag(args.quick),
         "ingest": lambda: __import__("bench.ingest_bench", fromlist=["run"]).run(args.quick),
+        "llamacpp": lambda: __import__("bench.llamacpp_bench", fromlist=["run"]).run(args.quick, args.model),
     }
     for name in SECTIONS:
         if name in wanted:

@@ -31,7 +31,56 @@ def goals(results: dict) -> list[tuple[str, str, bool | None]]:
     if 1 in runs and 4 in runs:
         speedup = runs[4]["speedup_vs_1"]
         out.append(("4 streams aggregate >= 1.5x one stream", f"{speedup}x", speedup >= 1.5))
+    out.extend(_llama_goals(results.get("llamacpp", {})))
     return out
+
+
+def _llama_goals(llama: dict) -> list[tuple[str, str, bool | None]]:
+    out: list[tuple[str, str, bool | None]] = []
+    if llama.get("decode_ratio_vs_bare") is not None:
+        ratio = llama["decode_ratio_vs_bare"]
+        out.append(("llama.cpp: our decode >= 0.95x bare xllamacpp", f"{ratio}x", ratio >= 0.95))
+    turns = llama.get("turns", {})
+    if "ttft_turn8_over_turn1_with_reuse" in turns:
+        ratio = turns["ttft_turn8_over_turn1_with_reuse"]
+        out.append(("llama.cpp: TTFT turn 8 <= 1.5x turn 1 (prompt cache)", f"{ratio}x", ratio <= 1.5))
+    runs = {run["streams"]: run for run in llama.get("concurrency", {}).get("runs", [])}
+    if 1 in runs and 4 in runs:
+        speedup = runs[4]["speedup_vs_1"]
+        out.append(("llama.cpp: 4 streams aggregate >= 1.5x one stream", f"{speedup}x", speedup >= 1.5))
+    rss = llama.get("rss", {}).get("rss_bytes")
+    if rss:
+        out.append(("app RSS with default model + embedder <= 1.5 GiB", f"{rss / GIB:.2f} GiB", rss <= 1.5 * GIB))
+    return out
+
+
+def _llama_rows(llama: dict, device: str) -> list[list[str]]:
+    rows: list[list[str]] = []
+    decode, ttft = llama.get("decode", {}), llama.get("ttft_300", {})
+    for who, label in (("ours", "llama.cpp backend (ours)"), ("bare", "bare xllamacpp server (ceiling)")):
+        if who in decode:
+            rows.append([label, device, "Q4_K_M", "1", _fmt(decode[who]["decode_tokens_per_s"]),
+                         _fmt(ttft.get(who, {}).get("ttft_s"), 3), "",
+                         f"decode of {decode[who]['tokens']} tokens (llama.cpp's own timing "
+                         f"{_fmt(decode[who]['llamacpp_tokens_per_s'])}); TTFT for {ttft.get('prompt_tokens')} "
+                         "prompt tokens, cache off"])
+    turns = llama.get("turns", {})
+    for turn in (0, -1):
+        if turns.get("with_reuse"):
+            row = turns["with_reuse"][turn]
+            rows.append([f"llama.cpp chat turn {1 if turn == 0 else len(turns['with_reuse'])} (history resent)",
+                         device, "Q4_K_M", "1", _fmt(row["tokens_per_s"]), _fmt(row["ttft_s"], 3), "",
+                         f"{row['prompt_tokens']} prompt tokens, {row['cached_tokens']} cached"
+                         + (f"; without cache {turns.get('turn8_without_reuse_ttft_s')} s" if turn == -1 else "")])
+    for run in llama.get("concurrency", {}).get("runs", []):
+        rows.append([f"llama.cpp {run['streams']} concurrent streams", device, "Q4_K_M", str(run["streams"]),
+                     _fmt(run["aggregate_tokens_per_s"]), _fmt(run["median_ttft_s"], 3), "",
+                     f"{run['speedup_vs_1']}x one stream; {run['median_stream_tokens_per_s']} tok/s per stream"])
+    rss = llama.get("rss", {})
+    if rss.get("rss_bytes"):
+        rows.append(["app process (--backend auto)", device, rss.get("backend", ""), "", "", "",
+                     f"RSS {rss['rss_bytes'] / GIB:.2f} GiB", "default model + embedder loaded, one answer"])
+    return rows
 
 
 def _rows(results: dict) -> list[list[str]]:
@@ -82,7 +131,7 @@ def _rows(results: dict) -> list[list[str]]:
                             if name == "with" else "")])
     for row in rows:
         row.insert(1, device)
-    return rows
+    return rows + _llama_rows(results.get("llamacpp", {}), device)
 
 
 def _rag_rows(rag: dict) -> list[list[str]]:

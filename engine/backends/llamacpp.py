@@ -80,8 +80,10 @@ def _restore_signals(before: dict) -> None:
 class LlamaCppBackend:
     enforces_json_schema = True  # llama.cpp turns a JSON schema into a grammar that constrains sampling
 
-    def __init__(self, server, info: EngineInfo, fmt, slots: int, cache_prompt: bool, url: str, key: str) -> None:
+    def __init__(self, server, info: EngineInfo, fmt, slots: int, cache_prompt: bool, url: str, key: str,
+                 gguf_path: Path | None = None) -> None:
         self.server = server
+        self.gguf_path = gguf_path
         self.info = info
         self.prompt_format = fmt
         self.capacity = slots  # requests the engine lets in at once: one per llama.cpp slot
@@ -148,7 +150,7 @@ class LlamaCppBackend:
             device_name=device.name if layers else _cpu_name(), dtype="gguf", quantization=_file_type(meta),
             context_length=context, notes=tuple(notes), backend_detail=build.describe(),
         )
-        return cls(server, info, fmt, slots, config.kv_cache_bytes > 0, server.listening_address, key)
+        return cls(server, info, fmt, slots, config.kv_cache_bytes > 0, server.listening_address, key, path)
 
     def close(self) -> None:
         """Stop llama.cpp's loop and free the model (the Server's destructor joins its thread)."""
@@ -170,6 +172,10 @@ class LlamaCppBackend:
     def _text(self, messages: list[dict], params: SamplingParams) -> str:
         # BOS comes from the tokenizer (add_special), so the rendered text must not carry it too.
         return prompt_text(self.prompt_format, messages, "", "", params.tools, params.template_kwargs)
+
+    def prompt_ids(self, messages: list[dict], params: SamplingParams) -> list[int]:
+        """The token ids llama.cpp gets for ``messages`` (untrimmed), BOS included."""
+        return self.tokenize(self._text(messages, params), special=True)
 
     def _request(self, ids: list[int], params: SamplingParams) -> dict:
         request = {
@@ -195,8 +201,7 @@ class LlamaCppBackend:
         if self.server is None:
             raise GenerationError("The llama.cpp backend was closed; restart the server.")
         reserve = min(params.max_new_tokens, self.info.context_length // 2)
-        prompt = fit_prompt(messages, self.info.context_length, reserve,
-                            lambda m: self.tokenize(self._text(m, params), special=True))
+        prompt = fit_prompt(messages, self.info.context_length, reserve, lambda m: self.prompt_ids(m, params))
         opened = opened_thinking(self._text(prompt.messages, params)) \
             if template_thinks(self.prompt_format.chat_template) else None
         started = time.perf_counter()
