@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 
 from engine.backends.base import BackendState, EngineInfo
 from engine.backends.llamacpp_build import llamacpp_build
@@ -92,8 +93,6 @@ class LlamaCppBackend:
 
     @classmethod
     def load(cls, config: EngineConfig, progress: Callable[[str], None] | None = None) -> LlamaCppBackend:
-        import psutil
-
         from engine.device import resolve_device
 
         progress = progress or (lambda message: log.info("%s", message))
@@ -279,6 +278,8 @@ class LlamaCppBackend:
         elif finish == "length":
             stats.finish_reason = "length"
         stats.extra["backend"] = "llamacpp"
+        if self.info.device == "cpu":  # as on transformers' CPU path: the process's resident memory
+            stats.peak_memory_bytes = psutil.Process().memory_info().rss
         yield stats
 
 
