@@ -262,8 +262,9 @@ def users_command(settings: dict[str, object], args: argparse.Namespace) -> int:
     from assist.users_cli import run_users_command
 
     _, web = build_configs(settings)
-    return run_users_command(args.command[1:], UserStore(web.users_file), AuditLog(web.data_dir / "audit.jsonl"),
-                             role=args.role, label=args.label)
+    # With --auth, its users are known here too, so 'users token NAME' works for them.
+    return run_users_command(args.command[1:], UserStore(web.users_file, memory_users=web.auth),
+                             AuditLog(web.data_dir / "audit.jsonl"), role=args.role, label=args.label)
 
 
 def main(argv: list[str] | None = None) -> int:
