@@ -1,11 +1,13 @@
 """OCR of scanned pages and images with Tesseract (Debian ``tesseract-ocr`` + language data).
 
-PDF pages are rendered with pypdfium2 at ``dpi`` (200 measured best here: see docs/performance.md),
-grayscale, and handed to the ``tesseract`` command as PNG on stdin. We run the command ourselves
-rather than through pytesseract because its child process must get ``OMP_THREAD_LIMIT=1``:
-Tesseract's OpenMP threads made each page 3-5x slower on a busy 2-core machine, and setting the
-variable process-wide would also cap torch's threads for embedding. Instead pages are OCR'd in
-parallel, one single-threaded Tesseract per core.
+PDF pages are rendered with pypdfium2 at ``dpi`` (200 by default: docs/performance.md has the
+measurements), grayscale, and handed to the ``tesseract`` command as PNG on stdin. We run the
+command ourselves rather than through pytesseract because the child process must get
+``OMP_THREAD_LIMIT=1`` (pytesseract passes our whole environment, and setting the variable
+process-wide would also cap torch's threads for embedding). Tesseract's own OpenMP threads were
+slower than one thread per page on a busy 2-core machine (15.9 vs 13.7 s/page in the same run),
+so pages are OCR'd in parallel instead, one single-threaded Tesseract per core — the way
+Tesseract's documentation recommends for throughput.
 
 Tesseract puts spaces between Chinese characters; they are removed so the text reads (and
 tokenizes) like a text-layer PDF. Missing Tesseract or language data is an ``OcrUnavailable``
