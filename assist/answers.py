@@ -5,7 +5,8 @@ the REST routes call it. ``answer_stream`` yields, in order:
 
 1. ``("hits", hits)`` — the numbered sources the model is given (``[1]`` is ``hits[0]``), before
    any model work, so a UI can show them while the answer is still being written;
-2. ``str`` deltas of the answer;
+2. ``str`` deltas of the answer (when the model quoted a source but cited none, a last delta
+   adds that source's number, ``" [2]"``; ``stats.extra["citation_added"]`` says so);
 3. one ``GenerationStats``.
 
 In strict mode, when no hit reaches the relevance threshold, the answer is the "not covered"
@@ -29,6 +30,7 @@ from rag.prompts import (
     build_grounded_messages,
     detect_language,
     format_source,
+    missing_citation,
     no_relevant_hits,
 )
 from rag.retrieval import Hit
@@ -139,8 +141,19 @@ def _answer(services, collection: str, question: str, top_k: int | None, strict:
     messages = build_grounded_messages(question, hits, recent, strict=strict, language=language,
                                        count_tokens=engine.count_tokens,
                                        budget_tokens=prompt_budget(engine, params.max_new_tokens))
-    yield ("hits", _sources_given(messages[0]["content"], hits, language))
-    yield from engine.stream_chat(messages, params, session_id=session_id, cancel=cancel)
+    given = _sources_given(messages[0]["content"], hits, language)
+    yield ("hits", given)
+    parts: list[str] = []
+    for item in engine.stream_chat(messages, params, session_id=session_id, cancel=cancel):
+        if isinstance(item, GenerationStats):
+            # A model that quoted a source without citing it (small base models) gets its number.
+            number = missing_citation("".join(parts), given) if item.finish_reason != "cancelled" else None
+            if number is not None:
+                yield f" [{number}]"
+                item.extra["citation_added"] = number
+        else:
+            parts.append(item)
+        yield item
 
 
 def ask(services, collection: str, question: str, top_k: int | None = None, strict: bool | None = None,

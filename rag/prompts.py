@@ -7,6 +7,11 @@ question and instructions are always kept; history is limited to the most recent
 fit in half of what remains; sources fill the rest in rank order — the lowest-ranked are
 dropped first, and the last one that partly fits is truncated.
 
+The sources come first and the instructions last, right above the question, with a worked
+example of a cited answer. ``missing_citation`` is for models that answer from the sources but
+do not cite them (small base models rarely write "[n]"): it names the source the answer quotes
+(the longest run of words, or CJK characters, shared with it), so the caller can add "[n]".
+
 ``no_relevant_hits`` lets the caller answer ``NOT_FOUND_MESSAGE`` without calling the model.
 """
 
@@ -19,30 +24,36 @@ from collections.abc import Callable, Sequence
 from rag.retrieval import Hit, detect_language
 
 __all__ = ["NOT_FOUND_MESSAGE", "build_grounded_messages", "detect_language", "estimate_tokens",
-           "format_source", "no_relevant_hits"]
+           "format_source", "no_relevant_hits", "missing_citation"]
 
 NOT_FOUND_MESSAGE = {
     "en": "The documents do not cover this question.",
     "zh": "文档中没有涉及这个问题的内容。",
 }
 
+# The instructions come after the sources, right above the question, and end with a worked
+# example of a cited answer: a small base model copies the shape of an example far better than
+# it follows a rule (measured on the embedded Gemma 3 270M; see docs/performance.md).
 _INSTRUCTIONS = {
     ("en", True): (
-        "Answer the question using only the numbered sources below, which are excerpts from the user's "
-        "documents. Cite every source you use with its number in square brackets, like [1] or [2][3]. "
-        f"If the sources do not contain the answer, reply exactly: \"{NOT_FOUND_MESSAGE['en']}\" "
-        "Do not use outside knowledge."),
+        "Answer the question in one or two sentences using only the sources above. After each fact, write the "
+        "number of its source in square brackets. If the sources do not contain the answer, reply exactly: "
+        f"\"{NOT_FOUND_MESSAGE['en']}\""),
     ("en", False): (
-        "Answer the question using the numbered sources below, which are excerpts from the user's documents, "
-        "and cite every source you use with its number in square brackets, like [1] or [2][3]. If the sources "
-        "do not contain the answer, say so first, then answer from general knowledge and make clear that this "
-        "part does not come from the documents."),
+        "Answer the question in one or two sentences using the sources above. After each fact, write the number "
+        "of its source in square brackets. If the sources do not contain the answer, say so first, then answer "
+        "from general knowledge and make clear that this part does not come from the documents."),
     ("zh", True): (
-        "请只根据下面编号的资料（摘自用户的文档）回答问题。引用资料时用方括号标注编号，例如 [1] 或 [2][3]。"
-        f"如果资料中没有答案，请直接回答：“{NOT_FOUND_MESSAGE['zh']}”不要使用资料以外的知识。"),
+        "请只根据上面的资料，用一两句话回答问题，并在每个事实后用方括号写出资料的编号。"
+        f"如果资料中没有答案，请直接回答：“{NOT_FOUND_MESSAGE['zh']}”"),
     ("zh", False): (
-        "请根据下面编号的资料（摘自用户的文档）回答问题，引用资料时用方括号标注编号，例如 [1] 或 [2][3]。"
+        "请根据上面的资料，用一两句话回答问题，并在每个事实后用方括号写出资料的编号。"
         "如果资料中没有答案，请先说明这一点，再根据常识回答，并说明这部分内容不是来自文档。"),
+}
+_EXAMPLE = {
+    "en": "For example, if a source said \"[4] shop.txt: The shop opens at 9:00.\", then:\n"
+          "Question: When does the shop open?\nAnswer: The shop opens at 9:00 [4].",
+    "zh": "例如，如果资料是“[4] shop.txt: 商店九点开门。”，那么：\n问题：商店几点开门？\n回答：商店九点开门 [4]。",
 }
 _SOURCES_TITLE = {"en": "Sources:", "zh": "资料："}
 _NO_SOURCES = {"en": "(no sources were found)", "zh": "（没有找到相关资料）"}
@@ -87,14 +98,54 @@ def build_grounded_messages(
     if budget_tokens is None:
         kept_history, sources = history, [format_source(n, h, language) for n, h in enumerate(hits, 1)]
     else:
-        fixed = count(instructions) + count(_SOURCES_TITLE[language]) + count(question) + 2 * _MESSAGE_OVERHEAD
+        fixed = count(instructions) + count(_EXAMPLE[language]) + count(_SOURCES_TITLE[language]) + count(question) + 2 * _MESSAGE_OVERHEAD
         room = max(0, budget_tokens - fixed)
         kept_history = _recent_history(history, room // 2, count)
         room -= sum(count(m["content"]) + _MESSAGE_OVERHEAD for m in kept_history)
         sources = _fit_sources(hits, room, count, language)
     body = "\n".join(sources) if sources else _NO_SOURCES[language]
-    system = f"{instructions}\n\n{_SOURCES_TITLE[language]}\n{body}"
+    system = f"{_SOURCES_TITLE[language]}\n{body}\n\n{instructions}\n\n{_EXAMPLE[language]}"
     return [{"role": "system", "content": system}, *kept_history, {"role": "user", "content": question}]
+
+
+_WORD = re.compile(r"[^\W_]+|[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_CITATION = re.compile(r"\[\d+\]")
+_MIN_QUOTED = 3  # shared words (or CJK characters) in a row before an answer counts as quoting a source
+
+
+def _words(text: str) -> list[str]:
+    # CJK characters one by one (no spaces to split on), other scripts by word.
+    out: list[str] = []
+    for match in _WORD.finditer(text.lower()):
+        word = match.group()
+        out.extend(list(word) if _CJK.search(word) else [word])
+    return out
+
+
+def _longest_shared_run(a: list[str], b: list[str]) -> int:
+    best, previous = 0, [0] * (len(b) + 1)
+    for x in a:
+        current = [0] * (len(b) + 1)
+        for j, y in enumerate(b, 1):
+            if x == y:
+                current[j] = previous[j - 1] + 1
+                best = max(best, current[j])
+        previous = current
+    return best
+
+
+def missing_citation(answer: str, hits: Sequence[Hit]) -> int | None:
+    """The number of the source an uncited answer quotes, or None (already cited, or quotes none).
+
+    ``hits`` are the numbered sources as given to the model (``[1]`` is ``hits[0]``). Ties go to
+    the higher-ranked source; "not covered" answers quote nothing and get no number.
+    """
+    if not answer.strip() or _CITATION.search(answer) or any(m in answer for m in NOT_FOUND_MESSAGE.values()):
+        return None
+    said = _words(answer)
+    runs = [_longest_shared_run(said, _words(hit.text)) for hit in hits]
+    best = max(runs, default=0)
+    return runs.index(best) + 1 if best >= _MIN_QUOTED else None
 
 
 def _recent_history(history: list[dict], room: int, count: CountTokens) -> list[dict]:

@@ -46,6 +46,15 @@ def test_hits_come_first_then_deltas_then_stats(services):
     assert services.engine.calls[0]["params"].temperature == DEFAULT_TEMPERATURE
 
 
+def test_an_answer_that_quotes_a_source_without_citing_it_gets_the_number(services):
+    hits = list(answer_stream(services, "default", "What is the warranty period of the X200 pump?"))[0][1]
+    quoted = " ".join(hits[0].text.split()[:6])
+    services.engine.reply = quoted  # what a small base model writes: the source's words, no "[n]"
+    items = list(answer_stream(services, "default", "What is the warranty period of the X200 pump?"))
+    assert items[-2] == " [1]" and "".join(items[1:-1]) == quoted + " [1]"
+    assert items[-1].extra["citation_added"] == 1
+
+
 def test_strict_without_relevant_hits_answers_not_found_without_the_model(services):
     result = ask(services, "default", "How tall is Mount Everest?", strict=True)
     assert result.answer == NOT_FOUND_MESSAGE["en"] and result.hits == [] and result.not_found

@@ -9,6 +9,7 @@ import pytest
 from rag.config import RagConfig
 from rag.errors import InvalidConfig
 from rag.prompts import (
+    missing_citation,
     NOT_FOUND_MESSAGE,
     build_grounded_messages,
     detect_language,
@@ -41,6 +42,24 @@ def test_messages_have_numbered_sources_and_the_question_last():
     assert messages[-1] == {"role": "user", "content": "How long is the warranty?"}
 
 
+def test_sources_come_first_and_the_instructions_end_with_a_cited_example():
+    system = build_grounded_messages("How long is the warranty?", HITS)[0]["content"]
+    assert system.startswith("Sources:\n[1] ")
+    assert system.index("[3] file3.pdf") < system.index("square brackets") < system.index("opens at 9:00 [4].")
+
+
+def test_an_uncited_answer_gets_the_number_of_the_source_it_quotes():
+    assert missing_citation(" Filters are cleaned monthly.", HITS) == 2
+    assert missing_citation(" It lasts three years.", HITS) == 1
+    zh = [hit(1, "机房温度应保持在18℃至27℃之间。"), hit(2, "值班人员每天巡检两次。")]
+    assert missing_citation("值班人员每天巡检两次。", zh) == 2
+
+
+@pytest.mark.parametrize("answer", [" 12.", "It lasts three years [1].", NOT_FOUND_MESSAGE["en"], "  "])
+def test_no_number_for_answers_that_cite_quote_nothing_or_are_not_covered(answer):
+    assert missing_citation(answer, HITS) is None
+
+
 def test_strict_and_language_change_the_instructions():
     lenient = build_grounded_messages("q", HITS, strict=False)[0]["content"]
     assert "general knowledge" in lenient and "reply exactly" not in lenient
@@ -65,7 +84,8 @@ def test_budget_never_drops_the_question(budget):
 
 
 def sources(messages: list[dict]) -> str:
-    return messages[0]["content"].split("Sources:\n")[1]
+    """The numbered source lines (the instructions follow them after a blank line)."""
+    return messages[0]["content"].split("Sources:\n")[1].split("\n\n")[0]
 
 
 def test_budget_drops_lowest_ranked_sources_first_then_truncates():
