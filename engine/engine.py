@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from engine.admission import CancelledWhileWaiting, FairQueue
 from engine.backends.base import BackendState, ChatBackend, EngineInfo
 from engine.config import EngineConfig, SamplingParams
 from engine.errors import ConfigError
-from engine.json_schema import check_schema
+from engine.json_schema import check_schema, for_decoding
 from engine.stats import GenerationStats
 
 __all__ = ["Engine", "EngineStatus", "Observer"]
@@ -86,6 +86,7 @@ class Engine:
         cancel = cancel or threading.Event()
         if params.json_schema is not None:
             self.check_json_schema(params.json_schema)
+            params = replace(params, json_schema=for_decoding(params.json_schema))
         try:
             with self.queue.slot(cancel) as waited:
                 for item in self.backend.stream_chat(messages, params, session_id, cancel):

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 from engine.errors import ConfigError
 
-__all__ = ["check_schema", "JSON_OBJECT", "tool_call_schema", "MAX_SCHEMA_CHARS"]
+__all__ = ["check_schema", "for_decoding", "JSON_OBJECT", "tool_call_schema", "MAX_SCHEMA_CHARS"]
 
 JSON_OBJECT: dict = {"type": "object"}  # response_format json_object: any JSON object
 MAX_SCHEMA_CHARS = 64_000  # a grammar is built per request; bigger schemas are a mistake or an attack
@@ -83,6 +83,31 @@ def check_schema(schema, where: str = "schema") -> None:
     if size > MAX_SCHEMA_CHARS:
         raise ConfigError(f"{where} is {size} characters; at most {MAX_SCHEMA_CHARS} are supported.")
     _walk(schema, where)
+
+
+def for_decoding(schema):
+    """``schema`` as the grammar is built from it: objects with listed properties are closed.
+
+    JSON Schema lets an object carry properties it does not list, and grammar engines follow
+    that; a small model then keeps inventing keys until max_tokens cuts the JSON (measured with
+    the 270M default: ``"unit_temperature_temperature..."``). Output without extra keys is still
+    valid for the schema, so unless a schema says ``additionalProperties`` itself, we close it.
+    """
+    if not isinstance(schema, dict):
+        return schema
+    closed = dict(schema)
+    for key in _SCHEMA_MAPS:
+        if isinstance(schema.get(key), dict):
+            closed[key] = {name: for_decoding(sub) for name, sub in schema[key].items()}
+    for key in _SCHEMA_LISTS:
+        if isinstance(schema.get(key), list):
+            closed[key] = [for_decoding(sub) for sub in schema[key]]
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            closed[key] = for_decoding(schema[key])
+    if isinstance(schema.get("properties"), dict) and "additionalProperties" not in schema:
+        closed["additionalProperties"] = False
+    return closed
 
 
 def _call_schema(function: Mapping, defs: dict) -> dict:

@@ -20,6 +20,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -224,6 +225,10 @@ class LlamaCppBackend:
         stats = GenerationStats(prompt_tokens=len(prompt.ids), device=self.info.device,
                                 trimmed_messages=prompt.dropped)
         fmt, text, emitted, finish, tokens = self.prompt_format, "", 0, None, 0
+        if params.json_schema is not None:
+            # Grammar-constrained output ends where the grammar does; the base-model rules (a blank
+            # line, a repeated line) would cut pretty-printed JSON in the middle.
+            fmt = replace(fmt, completion=False)
         try:
             if opened:  # the template opened a think block: say so, as if the model had written it
                 yield opened

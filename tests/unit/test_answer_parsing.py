@@ -186,3 +186,18 @@ def test_the_forced_call_schema_names_the_function_first_and_hoists_defs():
     assert schema["$defs"] == {"P": {"type": "string"}} and "$defs" not in schema["properties"]["arguments"]
     both = tool_call_schema([{"name": "f"}, {"name": "g"}])
     assert [s["properties"]["name"]["const"] for s in both["anyOf"]] == ["f", "g"]
+
+
+def test_objects_with_listed_properties_are_closed_for_decoding():
+    from engine.json_schema import for_decoding
+
+    schema = {"type": "object", "properties": {"city": {"type": "string"}, "where": {
+        "type": "object", "properties": {"lat": {"type": "number"}}}, "tags": {"type": "object"}},
+        "anyOf": [{"properties": {"x": {}}}], "$defs": {"D": {"properties": {"y": {}}, "additionalProperties": True}}}
+    closed = for_decoding(schema)
+    assert closed["additionalProperties"] is False
+    assert closed["properties"]["where"]["additionalProperties"] is False
+    assert "additionalProperties" not in closed["properties"]["tags"]  # no listed properties: any object
+    assert closed["anyOf"][0]["additionalProperties"] is False
+    assert closed["$defs"]["D"]["additionalProperties"] is True  # what a schema says itself is kept
+    assert "additionalProperties" not in schema  # the request's schema is not changed

@@ -14,6 +14,7 @@ from fakes import ScriptedBackend
 from openai_support import serve_in_thread
 
 from engine.engine import Engine
+from engine.json_schema import for_decoding
 from webui.api import build_api
 from webui.services import Services, WebConfig
 
@@ -147,7 +148,8 @@ def test_a_required_or_named_call_is_decoded_under_the_calls_schema(choice):
     schema = backend.calls[0]["params"].json_schema
     names = [s["properties"]["name"]["const"] for s in schema.get("anyOf", [schema])]
     assert names == (["get_weather", "get_time"] if choice == "required" else ["get_weather"])
-    assert all(s["properties"]["arguments"] in (WEATHER["function"]["parameters"], {"type": "object"})
+    # The engine closes objects for decoding (engine/json_schema.for_decoding).
+    assert all(s["properties"]["arguments"] in (for_decoding(WEATHER["function"]["parameters"]), {"type": "object"})
                for s in schema.get("anyOf", [schema]))
 
 
@@ -167,7 +169,7 @@ def test_response_format_reaches_the_engine_as_a_schema():
             "type": "json_schema", "json_schema": {"name": "place", "schema": schema, "strict": True}})
         client.chat.completions.create(model="default", messages=USER, response_format={"type": "json_object"})
     assert json.loads(answer.choices[0].message.content) == {"city": "Paris"}
-    assert backend.calls[0]["params"].json_schema == schema
+    assert backend.calls[0]["params"].json_schema == {**schema, "additionalProperties": False}
     assert backend.calls[1]["params"].json_schema == {"type": "object"}
 
 
