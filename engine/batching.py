@@ -61,6 +61,7 @@ class Job:
     length: int = 0  # tokens whose KV is in the cache
     pad: int = 0  # left padding of this row in the batch
     sampler: Sampler | None = None
+    constraint: object | None = None  # engine/constrained.JsonConstraint for structured output
 
     def feed(self) -> TokenFeed:
         return TokenFeed(self.queue, self.failure, self.done.wait)
@@ -224,7 +225,7 @@ class BatchRunner:
         out = self.model(input_ids=ids, position_ids=positions, cache=cache, use_cache=True, logits_to_keep=1)
         job.cache = None  # the runner owns the KV from here
         job.length = len(job.prompt_ids)
-        job.sampler = Sampler(job.params, self.device)
+        job.sampler = Sampler(job.params, self.device, job.constraint)
         self._emit(job, out.logits[:, -1, :])
         return cache
 

@@ -103,9 +103,10 @@ class Engine:
         """Raise ConfigError (a 400) unless this backend can enforce ``schema`` while decoding."""
         check_schema(schema)
         if not getattr(self.backend, "enforces_json_schema", False):
-            raise ConfigError(f"The {self.info.backend} backend cannot constrain decoding to a JSON schema, so "
+            raise ConfigError(f"The {self.info.backend} backend cannot constrain decoding to a JSON schema here, so "
                               "structured output and forced tool calls are not available with it; use the "
-                              "llama.cpp backend (--backend llamacpp) for them.")
+                              "llama.cpp backend (--backend llamacpp), or install xgrammar "
+                              "(pip install 'dcu-chat[structured]') for the transformers backend.")
 
     def chat(self, messages: list[dict], params: SamplingParams | None = None,
              session_id: str | None = None) -> tuple[str, GenerationStats]:

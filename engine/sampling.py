@@ -19,7 +19,9 @@ __all__ = ["Sampler"]
 
 
 class Sampler:
-    def __init__(self, params: SamplingParams, device: str | torch.device = "cpu") -> None:
+    def __init__(self, params: SamplingParams, device: str | torch.device = "cpu", constraint=None) -> None:
+        # ``constraint`` (engine/constrained.JsonConstraint): a grammar that masks each step's logits.
+        self.constraint = constraint
         self.greedy = params.greedy
         self.penalty = (RepetitionPenaltyLogitsProcessor(params.repetition_penalty)
                         if params.repetition_penalty != 1.0 else None)
@@ -37,6 +39,14 @@ class Sampler:
         scores = logits.float()
         if self.penalty is not None:
             scores = self.penalty(ids, scores)
+        if self.constraint is not None:
+            scores = self.constraint.mask(scores)
+        token = self._choose(scores)
+        if self.constraint is not None:
+            self.constraint.accept(token)
+        return token
+
+    def _choose(self, scores: torch.Tensor) -> int:
         if self.greedy:
             return int(scores.argmax(dim=-1))
         if self.temperature != 1.0:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
+from engine import constrained
 from engine.backends.base import BackendState, EngineInfo
 from engine.batching import BatchRunner, Job
 from engine.config import DEFAULT_CONTEXT_CAP, EngineConfig, SamplingParams
@@ -49,6 +51,7 @@ class TransformersBackend:
         self.runner = BatchRunner(self.model, config.max_batch, device.torch_device) if modern else None
         self.capacity = config.max_batch if modern else 1  # how many requests the engine lets in at once
         self.kv = PrefixCache(config.kv_cache_bytes) if modern and config.kv_cache_bytes > 0 else None
+        self._grammar_compiler: constrained.GrammarCompiler | None = None
 
     @classmethod
     def load(cls, config: EngineConfig, progress: Callable[[str], None] | None = None) -> TransformersBackend:
@@ -63,6 +66,18 @@ class TransformersBackend:
             if len(encoded) == 1:
                 ids.append(encoded[0])
         return tuple(ids)
+
+    @property
+    def enforces_json_schema(self) -> bool:
+        """Structured output needs the batch runner (it samples per request) and xgrammar."""
+        return self.runner is not None and constrained.available()
+
+    def _grammars(self) -> constrained.GrammarCompiler:
+        if self._grammar_compiler is None:
+            vocab = getattr(self.model.config, "vocab_size", None) or len(self.tokenizer)
+            stops = eos_ids(self.model, self.stop_token_ids)
+            self._grammar_compiler = constrained.GrammarCompiler(self.tokenizer, vocab, stops)
+        return self._grammar_compiler
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -92,12 +107,17 @@ class TransformersBackend:
         started = time.perf_counter()
         stops = (*self.stop_strings, *params.stop)
         cache, cached = self.kv.lookup(prompt.ids, session_id) if self.kv is not None else (None, 0)
-        if self.runner is not None and not params.prompt_lookup_num_tokens:
+        fmt, constraint = self.prompt_format, None
+        if params.json_schema is not None:  # enforces_json_schema said the runner and xgrammar are there
+            constraint = self._grammars().constraint(params.json_schema)
+            fmt = replace(fmt, completion=False)  # the grammar ends the answer, not the base-model rules
+        if self.runner is not None and (constraint is not None or not params.prompt_lookup_num_tokens):
             reset_peak_memory(self.device)
             eos = eos_ids(self.model, self.stop_token_ids)
-            job = Job(prompt.ids, params, frozenset(eos), cancel, cache, cached, self._keeper(session_id))
+            job = Job(prompt.ids, params, frozenset(eos), cancel, cache, cached, self._keeper(session_id),
+                      constraint=constraint)
             stream = stream_tokens(self.runner.submit(job), self.tokenizer, len(prompt.ids), params, self.device,
-                                   cancel, stops, eos, cached, started, fmt=self.prompt_format)
+                                   cancel, stops, eos, cached, started, fmt=fmt)
         else:
             stream = stream_generate(
                 self.model, self.tokenizer, prompt.ids, params, self.device, cancel, stop_strings=stops,

@@ -42,10 +42,17 @@ def test_json_schema_output_is_valid_for_the_schema(client):
     assert answer.choices[0].finish_reason == "stop"
 
 
-def test_json_object_mode_gives_a_json_object(client):
+def test_json_object_mode_gives_a_json_object_or_says_it_was_cut_off(client):
+    # Any object is allowed, so a small model may write until max_tokens; OpenAI's contract is the
+    # same: a finished answer is a JSON object, a cut-off one says "length".
     answer = client.chat.completions.create(model="default", messages=ASK, max_tokens=60, temperature=0,
                                             response_format={"type": "json_object"})
-    assert isinstance(json.loads(answer.choices[0].message.content), dict)
+    content, finish = answer.choices[0].message.content, answer.choices[0].finish_reason
+    assert content.startswith("{")
+    if finish == "stop":
+        assert isinstance(json.loads(content), dict)
+    else:
+        assert finish == "length"
 
 
 def test_a_forced_get_weather_call_has_valid_arguments_and_the_result_round_trips(client):

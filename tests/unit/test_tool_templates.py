@@ -57,6 +57,9 @@ def test_the_backend_echoes_a_think_block_opened_by_the_template(tiny_engine, mo
     assert items[0] != "<think>"
 
 
-def test_the_transformers_backend_refuses_schemas_it_cannot_enforce_yet(tiny_engine):
-    with pytest.raises(ConfigError, match="cannot constrain decoding"):
+def test_without_xgrammar_the_transformers_backend_refuses_schemas_and_says_why(tiny_engine, monkeypatch):
+    from engine import constrained
+
+    monkeypatch.setattr(constrained, "available", lambda: False)
+    with pytest.raises(ConfigError, match="cannot constrain decoding.*xgrammar"):
         list(tiny_engine.stream_chat(USER, SamplingParams(json_schema={"type": "object"})))
