@@ -11,7 +11,9 @@ Measures, on the default configuration of this machine (the embedded model unles
 * ``ingest``: a 396-page PDF stage by stage, embedding batch sizes, OCR at 3 DPIs, a background job
   (``bench/ingest_bench.py``);
 * ``llamacpp``: the llama.cpp backend on the same GGUF beside the bare xllamacpp server (decode,
-  TTFT at ~300 prompt tokens, turns 1/8, 1/4/16 streams, app RSS; ``bench/llamacpp_bench.py``).
+  TTFT at ~300 prompt tokens, turns 1/8, 1/4/16 streams, app RSS; ``bench/llamacpp_bench.py``);
+* ``quality``: simple questions (46, half Chinese; ``--quick`` about half) answered greedily through
+  the Engine on each backend: share correct, share parroting the prompt (``bench/quality_bench.py``).
 
 The engine sections (overhead, turns, concurrency, prompt_lookup) measure the transformers backend
 (``--backend transformers``); ``llamacpp`` measures llama.cpp.
@@ -34,7 +36,8 @@ from pathlib import Path
 from bench.common import environment, load_avg, load_engine, peak_rss_bytes, section
 from bench.report import render_markdown
 
-SECTIONS = ("overhead", "turns", "concurrency", "prompt_lookup", "quantization", "rag", "ingest", "llamacpp")
+SECTIONS = ("overhead", "turns", "concurrency", "prompt_lookup", "quantization", "rag", "ingest", "llamacpp",
+            "quality")
 _TRANSFORMERS_SECTIONS = ("overhead", "turns", "concurrency", "prompt_lookup")
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -89,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         "rag": lambda: _rag(args.quick),
         "ingest": lambda: __import__("bench.ingest_bench", fromlist=["run"]).run(args.quick),
         "llamacpp": lambda: __import__("bench.llamacpp_bench", fromlist=["run"]).run(args.quick, args.model),
+        "quality": lambda: __import__("bench.quality_bench", fromlist=["run"]).run(args.quick, model=args.model,
+                                                                                    engine=engine),
     }
     for name in SECTIONS:
         if name in wanted:

@@ -27,6 +27,11 @@ def goals(results: dict) -> list[tuple[str, str, bool | None]]:
         ratio = turns["ttft_turn8_over_turn1_with_reuse"]
         out.append(("TTFT turn 8 <= 1.5x turn 1 (KV reuse)",
                     f"{ratio}x (without reuse {turns['ttft_turn8_over_turn1_without_reuse']}x)", ratio <= 1.5))
+    for block in results.get("quality", {}).get("runs", []):
+        if "correct_pct" in block:
+            out.append((f"{block['backend']}: >= 50 % of simple questions right, none parroted (greedy)",
+                        f"{block['correct_pct']} % right, {block['parroted_pct']} % parroted",
+                        block["correct_pct"] >= 50 and block["parroted_pct"] == 0))
     runs = {run["streams"]: run for run in results.get("concurrency", {}).get("runs", [])}
     if 1 in runs and 4 in runs:
         speedup = runs[4]["speedup_vs_1"]
@@ -193,6 +198,11 @@ def render_markdown(results: dict) -> str:
     if ingest and "error" not in ingest:
         lines += ["", "| ingest | workload | metric | value | notes |", "|---|---|---|---|---|"]
         lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in _ingest_rows(ingest)]
+    quality = results.get("quality")
+    if quality and "runs" in quality:
+        from bench.quality_bench import markdown as quality_markdown
+
+        lines += ["", f"Answer quality (greedy; goal {quality['goal']}):", "", quality_markdown(quality)]
     met = goals(results)
     if met:
         lines += ["", "| goal | measured | met |", "|---|---|---|"]

@@ -44,6 +44,8 @@ def test_upload_pdf_ask_and_cite_file_and_page(live_app, new_page, tmp_path):
     answer = last_answer(page, "#docs-chatbot")
     stats = wait_answer_done(answer)
     assert f"[1] {NAME} p.2" in stats  # the citation line under the answer names file and page too
+    said = answer.inner_text().replace(stats, "")  # the answer itself, without the lines under it
+    assert "colza" in said.lower() and "[1]" in said, said  # it quotes the source and cites it by number
     shoot(page, "docs", asset="docs.png")
 
     # A question about another page cites that page; Stop once the sources are in (no need to wait).
