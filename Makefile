@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.dcu-chat-installed
 ARGS ?=
 
-.PHONY: setup run test test-fast bench lint doctor app-deps test-deps clean
+.PHONY: setup run test test-fast bench bench-gpu lint doctor app-deps test-deps clean
 
 # Install the Debian packages in $(1) that are missing (sudo when not root); $(2) says what for.
 define install_debs
@@ -59,6 +59,11 @@ test-fast: setup
 
 bench: setup
 	$(PY) -m bench $(ARGS)
+
+# The 7B-shaped GPU/DCU benchmark (bench/gpu.py): at most 7 minutes of work; ARGS=--tiny runs it
+# on a 2-layer model in seconds (any machine). bench/gpu_device_run.sh is the one-call device run.
+bench-gpu: setup
+	$(PY) -m bench.gpu --budget-s 420 $(ARGS)
 
 lint: setup
 	$(PY) -m ruff check .
