@@ -34,7 +34,7 @@ __all__ = ["main", "TINY_SIZES"]
 RESULTS = Path(__file__).resolve().parent / "results"
 TINY_SIZES = steps.Sizes(prompt_words=24, single_new=12, stream_new=6, ttft_new=2, turn_words=12, turn_new=4,
                          repeats=1)
-BENCH_ENGINE = {"max_batch": 64, "max_queue": 256, "max_context": 8192, "kv_cache_bytes": 1024**3}
+BENCH_ENGINE = {"backend": "transformers", "max_batch": 64, "max_queue": 256, "max_context": 8192, "kv_cache_bytes": 1024**3}
 
 
 def _blocked(config, device, load_mode: str) -> str | None:
@@ -62,13 +62,20 @@ def _load(config, model_dir: Path | None, shape, device, work: Path):
                                  dtype=config.dtype, quantization=config.quantization,
                                  cache_dir=work / "cache", **BENCH_ENGINE)
     if model_dir is not None:
-        return Engine.load(engine_config)
-    import torch
+        engine = Engine.load(engine_config)
+    else:
+        import torch
 
-    model = build_model(shape, getattr(torch, config.dtype), device.torch_device)
-    loaded = LoadedModel(model, build_tokenizer(shape.vocab_size), shape.name, "built in memory",
-                         config.dtype, None, [])
-    return Engine(TransformersBackend(loaded, device, engine_config), engine_config)
+        model = build_model(shape, getattr(torch, config.dtype), device.torch_device)
+        loaded = LoadedModel(model, build_tokenizer(shape.vocab_size), shape.name, "built in memory",
+                             config.dtype, None, [])
+        engine = Engine(TransformersBackend(loaded, device, engine_config), engine_config)
+    # Fixed lengths (llama.cpp's ignore_eos): the model has no EOS, and the template's end-of-turn
+    # marker, which the engine stops on, must not end a random model's answer either.
+    backend = engine.backend
+    backend.stop_strings, backend.stop_token_ids = (), ()
+    backend.model.generation_config.eos_token_id = None
+    return engine
 
 
 def _measure(step, engine, sizes, device, deadline: float) -> dict:
