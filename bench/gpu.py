@@ -101,6 +101,7 @@ def _run_configuration(run: Run, config, budget: Budget, reserve_s: float, model
                        work: Path) -> None:
     from bench.common import free
     from engine.device import memory_in_use
+    from engine.generate import release_memory
 
     load_row, *step_rows = run.rows(config.key)
     first_core = next((s.estimate_s for s in config.steps if s.core), 0.0)
@@ -109,6 +110,7 @@ def _run_configuration(run: Run, config, budget: Budget, reserve_s: float, model
                       f"{budget.left(time.monotonic()):.0f} s left")
         return
     print(f"[bench.gpu] loading {config.key} …", flush=True)
+    before = memory_in_use(device)["allocated"]  # on a CPU: the process RSS before the model
     started = time.monotonic()
     try:
         engine = _load(config, model_dir, shape, device, work)
@@ -119,7 +121,7 @@ def _run_configuration(run: Run, config, budget: Budget, reserve_s: float, model
     wall = time.monotonic() - started
     budget.learn(config.load_estimate_s, wall)
     info = engine.info
-    run.set(load_row, status="measured", wall_s=round(wall, 1), weights_bytes=memory_in_use(device)["allocated"],
+    run.set(load_row, status="measured", wall_s=round(wall, 1), weights_bytes=memory_in_use(device)["allocated"] - before,
             peak_memory_bytes=memory_in_use(device)["peak"], dtype=info.dtype, quantization=info.quantization,
             notes=list(info.notes), how=run.results["model"]["how"], reason=None)
     try:
@@ -148,6 +150,7 @@ def _run_configuration(run: Run, config, budget: Budget, reserve_s: float, model
     finally:
         free(engine)
         del engine
+        release_memory()  # the model is only unreachable now that the last reference is gone
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -248,8 +248,8 @@ def oom_recovery(engine, sizes: Sizes, device) -> dict:
     """A request too big for the card gets our ``OutOfMemory``; the next request succeeds.
 
     The card is made "small" with ``torch.cuda.set_per_process_memory_fraction``: the limit is
-    what is reserved now plus half-way between what a short and a long request need (both
-    measured first, uncapped), so the long one cannot fit and the short one can.
+    what is reserved now plus half-way between what a short request reserves and a long one
+    allocates (both measured first, uncapped), so the long one cannot fit and the short one can.
     """
     import torch
 
@@ -258,16 +258,18 @@ def oom_recovery(engine, sizes: Sizes, device) -> dict:
     index = torch.device(device.torch_device).index or 0
     words = _words_for(engine, sizes.oom_prompt)
 
-    def need(content_words: int, seed: int, new: int) -> int:
+    def need(content_words: int, seed: int, new: int) -> tuple[int, int]:
+        """(peak bytes allocated, peak bytes reserved) beyond what was in use before the request."""
         clear_kv(engine)
-        base = torch.cuda.memory_allocated(index)
+        allocated, reserved = torch.cuda.memory_allocated(index), torch.cuda.memory_reserved(index)
         torch.cuda.reset_peak_memory_stats(index)
         _ask(engine, prompt_words(content_words, seed), new)
-        return torch.cuda.max_memory_allocated(index) - base
+        return (torch.cuda.max_memory_allocated(index) - allocated, torch.cuda.max_memory_reserved(index) - reserved)
 
-    small, big = need(16, 700, 4), need(words, 701, 1)
+    small = need(16, 700, 4)[1]  # the cap limits what the allocator reserves, in whole segments
+    big = need(words, 701, 1)[0]  # at least this much must be reserved for the long request
     clear_kv(engine)
-    if big < 4 * small + 16 * 1024**2:
+    if big < 2 * small + 4 * 1024**2:
         return {"status": "error", "reason": f"could not separate request sizes (short {small} B, long {big} B)"}
     total = torch.cuda.get_device_properties(index).total_memory
     limit = torch.cuda.memory_reserved(index) + (small + big) // 2
