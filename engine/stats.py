@@ -43,6 +43,8 @@ class GenerationStats:
         """One line for under an answer, e.g. ``TTFT 0.42 s · 18.3 tok/s · 12+64 tokens · 1.1 GiB``."""
         parts = [f"TTFT {self.ttft_s:.2f} s", f"{self.tokens_per_s:.1f} tok/s",
                  f"{self.prompt_tokens}+{self.completion_tokens} tokens"]
+        if self.extra.get("reasoning_tokens"):  # of the completion tokens, how many were thinking
+            parts.append(f"{self.extra['reasoning_tokens']} thinking")
         if self.cached_tokens:
             parts.append(f"{self.cached_tokens} cached")
         if self.peak_memory_bytes:

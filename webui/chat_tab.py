@@ -131,6 +131,8 @@ class ChatHandlers:
                                              params, session_id=key, cancel=cancel)
             for item in metered(self.quotas, user, stream):
                 if isinstance(item, GenerationStats):
+                    if splitter.reasoning:
+                        item.extra["reasoning_tokens"] = self.engine.count_tokens(splitter.reasoning)
                     answer["stats"] = stats_line(item, lang)
                     if splitter.reasoning and "thinking_s" not in answer:
                         answer["thinking_s"] = round(time.monotonic() - started, 1)

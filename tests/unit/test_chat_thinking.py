@@ -29,6 +29,8 @@ def test_thinking_streams_as_a_pending_thought_then_collapses_above_the_answer()
     assert thought["metadata"]["duration"] >= 0
     assert thought["content"] == "The user greets me. I greet back."
     assert answer["content"].startswith("Hello! Nice to meet you.") and "<think>" not in answer["content"]
+    thinking_tokens = backend.count_tokens("The user greets me. I greet back.\n")
+    assert f"{thinking_tokens} thinking" in answer["content"]  # the stats line counts thinking apart
     assert history[1]["content"] == THINKING  # stored raw; the engine drops the thinking from later prompts
     follow = list(ChatHandlers(Engine(backend)).respond("again", history=history, request=request()))[-1][1]
     assert backend.calls[-1]["messages"][2] == {"role": "assistant", "content": "Hello! Nice to meet you."}
