@@ -61,6 +61,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("embedding_model", str, None, "local sentence-transformers directory (default: bundled all-MiniLM-L6-v2)"),
     Option("ocr_langs", str, "eng+chi_sim", "Tesseract languages for scanned PDF pages and images, joined by + "
            "(e.g. eng, eng+chi_sim); an empty value turns OCR off"),
+    Option("reranker_model", str, None, "local sentence-transformers CrossEncoder directory to re-order document "
+           "search hits (default: none; no reranker is bundled)"),
     Option("host", str, "127.0.0.1", "address to bind; 0.0.0.0 exposes the server to the network"),
     Option("port", int, 7860, "port to serve the UI and API on"),
     Option("api_key", str, None, "a shared key: 'Authorization: Bearer KEY' (or the sign-in page) opens every route",
@@ -178,15 +180,21 @@ def _rag_services(settings: dict[str, object], web):
     """The document store with the embedding model loaded (explicitly, with progress)."""
     from rag import DocumentStore, RagConfig, SentenceTransformerEmbedder
     from rag.ocr import OcrOptions, tesseract_status
+    from rag.rerank import CrossEncoderReranker
 
     rag_config = RagConfig(data_dir=web.data_dir, embedding_model=settings["embedding_model"],
-                           ocr_langs=str(settings["ocr_langs"] or "").strip())
+                           ocr_langs=str(settings["ocr_langs"] or "").strip(),
+                           reranker_model=settings["reranker_model"])
     if rag_config.ocr_langs:  # say now, not at the first scanned upload, when OCR cannot work
         print(f"OCR: {tesseract_status(OcrOptions(rag_config.ocr_langs, rag_config.ocr_dpi))}", flush=True)
     embedder = SentenceTransformerEmbedder(rag_config.embedding_model, device=rag_config.embedding_device)
     print("Loading the embedding model…", flush=True)
     embedder.load(progress=lambda fraction, message: print(message, flush=True))
-    return DocumentStore(rag_config, embedder), embedder, rag_config
+    reranker = None
+    if rag_config.reranker_model:
+        reranker = CrossEncoderReranker(rag_config.reranker_model, device=rag_config.reranker_device)
+        reranker.load(progress=lambda fraction, message: print(message, flush=True))
+    return DocumentStore(rag_config, embedder, reranker), embedder, rag_config
 
 
 def exposure_warning(web, gate) -> str | None:

