@@ -138,7 +138,10 @@ def _answer(services, collection: str, question: str, top_k: int | None, strict:
         return
     recent = [{"role": m["role"], "content": str(m["content"])} for m in (history or [])
               if isinstance(m, dict) and m.get("role") in ("user", "assistant")][-_HISTORY_MESSAGES:]
-    messages = build_grounded_messages(question, hits, recent, strict=strict, language=language,
+    # The model reads each hit with its neighbouring chunks (answers often straddle a chunk
+    # boundary); the cited hits stay the ones that matched. Measured in bench/rag_quality.py.
+    context = services.store.expand(collection, hits, config.neighbour_chunks)
+    messages = build_grounded_messages(question, context, recent, strict=strict, language=language,
                                        count_tokens=engine.count_tokens,
                                        budget_tokens=prompt_budget(engine, params.max_new_tokens))
     given = _sources_given(messages[0]["content"], hits, language)

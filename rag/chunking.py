@@ -5,6 +5,10 @@ silently truncated by the embedding model. Each ``Chunk`` remembers where it cam
 (document, file name, page, character offsets into ``Page.text``). In heading-aware formats a
 chunk never spans two sections, and its text starts with the section's heading path
 (``"Guide > Install"``) so that a chunk about "step 3" still says what it is a step of.
+With ``titles`` every chunk's path also starts with the document's title (its file name without
+the extension): a page of a manual rarely repeats the program's name, and a question usually
+names it ("psql ... history size"), so the title carries the chunk to the right manual in BM25
+and in the embedding (measured in ``bench/rag_quality.py``).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from dataclasses import dataclass
 
 from rag.parsing import HEADING_FORMATS, ParsedDocument
 
-__all__ = ["Chunk", "chunk_document", "chunk_text", "split_sentences"]
+__all__ = ["Chunk", "chunk_document", "chunk_text", "document_title", "split_sentences"]
 
 CountTokens = Callable[[str], int]
 
@@ -69,16 +73,25 @@ def chunk_document(
     count_tokens: CountTokens,
     chunk_tokens: int = 200,
     chunk_overlap: int = 40,
+    titles: bool = False,
 ) -> list[Chunk]:
-    """All chunks of a parsed document, page by page, in reading order."""
+    """All chunks of a parsed document, page by page, in reading order; ``titles`` starts each
+    chunk's heading path with ``document_title(doc.name)``."""
     chunks: list[Chunk] = []
+    title = document_title(doc.name) if titles else ""
     for page in doc.pages:
         chunks.extend(chunk_text(
             page.text, page=page.number, source=doc.name, document_id=document_id,
             count_tokens=count_tokens, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap,
-            headings=doc.format in HEADING_FORMATS,
+            headings=doc.format in HEADING_FORMATS, title=title,
         ))
     return chunks
+
+
+def document_title(name: str) -> str:
+    """A file name as a title: no extension, underscores as spaces (``"psql.1"``, ``"bm25s README"``)."""
+    stem = name.rsplit(".", 1)[0] if "." in name.strip(".") else name
+    return re.sub(r"[_\s]+", " ", stem).strip()
 
 
 def chunk_text(
@@ -91,10 +104,13 @@ def chunk_text(
     chunk_tokens: int = 200,
     chunk_overlap: int = 40,
     headings: bool = False,
+    title: str = "",
 ) -> list[Chunk]:
-    """Chunks of one page of text; ``headings`` turns on Markdown heading tracking."""
+    """Chunks of one page of text; ``headings`` turns on Markdown heading tracking and
+    ``title`` (if given) heads every chunk's heading path."""
     chunks = []
     for path, spans in _sections(text, headings):
+        path = " > ".join(part for part in (title, path) if part)
         prefix_tokens = count_tokens(path) if path else 0
         # A very long heading path must not starve the body; the chunk may then run a bit long.
         budget = max(chunk_tokens - prefix_tokens, chunk_tokens // 2)

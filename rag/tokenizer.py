@@ -23,13 +23,20 @@ _STOPWORDS = frozenset(
     "为 以 于 上 中 下 所 等 多久 多长 多长时间 几次 几天 几个 几年 几点 谁 怎么样 为何 是不是 有没有 能否 "
     "能不能 可以 能 需要 应该 要".split()
 )
+# Query-only: function words and question phrasing seen in real questions ("让 tcpdump 抓到…后
+# 自动退出用哪个参数"). Dropping them from documents too would change every stored index, and
+# they cost nothing there; in a query they only add noise terms. Measured in bench/rag_quality.py.
+_QUERY_STOPWORDS = frozenset(
+    "让 到 用 里 成 后 当 把 才能 时 时候 哪种 分别 意思 有什么".split()
+)
 _jieba_lock = threading.Lock()
 _jieba_ready = False
 
 
-def tokenize(text: str) -> list[str]:
+def tokenize(text: str, query: bool = False) -> list[str]:
     """BM25 tokens for Chinese and English: jieba search-mode words, NFKC, lowercase, no
-    punctuation or stop words. The same function serves documents and queries."""
+    punctuation or stop words. The same function serves documents and queries; ``query``
+    also drops query-only stop words (unless that would leave nothing)."""
     global _jieba_ready
     import jieba
 
@@ -40,7 +47,10 @@ def tokenize(text: str) -> list[str]:
                 jieba.initialize()
                 _jieba_ready = True
     text = unicodedata.normalize("NFKC", text).lower()
-    return [
+    tokens = [
         tok for tok in (t.strip() for t in jieba.lcut_for_search(text))
         if tok and tok not in _STOPWORDS and any(ch.isalnum() for ch in tok)
     ]
+    if query:
+        return [tok for tok in tokens if tok not in _QUERY_STOPWORDS] or tokens
+    return tokens

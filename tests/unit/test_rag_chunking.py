@@ -131,3 +131,22 @@ def test_chunk_document_keeps_page_numbers_and_skips_empty_pages():
     doc = ParsedDocument("r.pdf", "pdf", [Page(1, "First page."), Page(2, "   "), Page(3, "Third page.")])
     chunks = chunk_document(doc, "doc", count, 50, 10)
     assert [(c.page, c.text) for c in chunks] == [(1, "First page."), (3, "Third page.")]
+
+
+def test_titles_head_every_chunk_and_keep_offsets():
+    doc = ParsedDocument("psql.1.pdf", "pdf", [Page(1, "First page."), Page(2, TEXT)])
+    chunks = chunk_document(doc, "doc", count, 30, 8, titles=True)
+    assert len(chunks) > 2
+    for chunk in chunks:
+        assert chunk.heading == "psql.1" and chunk.text.startswith("psql.1\n")
+        page_text = "First page." if chunk.page == 1 else TEXT
+        assert page_text[chunk.char_start:chunk.char_end] == chunk.body
+        assert count(chunk.text) <= 30  # the title counts against the budget
+
+
+def test_titles_lead_the_markdown_heading_path():
+    doc = ParsedDocument("user_guide.md", "md", [Page(None, MD)])
+    headings = {c.heading for c in chunk_document(doc, "doc", count, 200, 10, titles=True)}
+    assert headings == {"user guide > Guide", "user guide > Guide > Install", "user guide > Guide > Usage > Advanced"}
+    assert {c.heading for c in chunk_document(doc, "doc", count, 200, 10)} == {
+        "Guide", "Guide > Install", "Guide > Usage > Advanced"}
