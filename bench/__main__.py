@@ -13,7 +13,9 @@ Measures, on the default configuration of this machine (the embedded model unles
 * ``llamacpp``: the llama.cpp backend on the same GGUF beside the bare xllamacpp server (decode,
   TTFT at ~300 prompt tokens, turns 1/8, 1/4/16 streams, app RSS; ``bench/llamacpp_bench.py``);
 * ``quality``: simple questions (46, half Chinese; ``--quick`` about half) answered greedily through
-  the Engine on each backend: share correct, share parroting the prompt (``bench/quality_bench.py``).
+  the Engine on each backend: share correct, share parroting the prompt (``bench/quality_bench.py``);
+* ``rag_quality``: retrieval hit@1 / hit@5 per stage on the generated and the real question sets
+  (``bench/rag_quality.py``; ``--reranker-model DIR`` adds the cross-encoder stage).
 
 The engine sections (overhead, turns, concurrency, prompt_lookup) measure the transformers backend
 (``--backend transformers``); ``llamacpp`` measures llama.cpp.
@@ -37,7 +39,7 @@ from bench.common import environment, load_avg, load_engine, peak_rss_bytes, sec
 from bench.report import render_markdown
 
 SECTIONS = ("overhead", "turns", "concurrency", "prompt_lookup", "quantization", "rag", "ingest", "llamacpp",
-            "quality")
+            "quality", "rag_quality")
 _TRANSFORMERS_SECTIONS = ("overhead", "turns", "concurrency", "prompt_lookup")
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -62,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {', '.join(SECTIONS)}")
     parser.add_argument("--model", default=None, help="model to benchmark (default: the embedded default)")
     parser.add_argument("--out", default=str(RESULTS), help="directory for the JSON and markdown results")
+    parser.add_argument("--reranker-model", default=None, help="CrossEncoder directory for the rag_quality reranker stage")
     args = parser.parse_args(argv)
     wanted = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = sorted(set(wanted) - set(SECTIONS))
@@ -94,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         "llamacpp": lambda: __import__("bench.llamacpp_bench", fromlist=["run"]).run(args.quick, args.model),
         "quality": lambda: __import__("bench.quality_bench", fromlist=["run"]).run(args.quick, model=args.model,
                                                                                     engine=engine),
+        "rag_quality": lambda: __import__("bench.rag_quality", fromlist=["run"]).run(args.quick, args.reranker_model),
     }
     for name in SECTIONS:
         if name in wanted:

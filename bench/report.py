@@ -203,6 +203,12 @@ def render_markdown(results: dict) -> str:
         from bench.quality_bench import markdown as quality_markdown
 
         lines += ["", f"Answer quality (greedy; goal {quality['goal']}):", "", quality_markdown(quality)]
+    rag_quality = results.get("rag_quality")
+    if rag_quality and "stages" in rag_quality:
+        from bench.rag_quality import markdown_rows
+
+        lines += ["", "| retrieval stage | question set | hit@1 | hit@5 | notes |", "|---|---|---|---|---|"]
+        lines += ["| " + " | ".join(row) + " |" for row in markdown_rows(rag_quality)]
     met = goals(results)
     if met:
         lines += ["", "| goal | measured | met |", "|---|---|---|"]
