@@ -29,7 +29,7 @@ __all__ = ["run"]
 
 ROOT = Path(__file__).resolve().parent.parent
 NUMBERS = [{"role": "user", "content": "Count from 1 to 200, separated by commas."}]  # one long line, no early end
-LONG = [{"role": "user", "content": " ".join(TURN_QUESTIONS[:6]) + " Please answer briefly."}]  # ~300 tokens
+LONG = [{"role": "user", "content": " ".join(TURN_QUESTIONS) + " Please answer briefly."}]  # ~280 tokens
 
 
 def _bare_server(path: str, slots: int):
