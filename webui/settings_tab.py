@@ -24,20 +24,20 @@ register(
     en={"tab_settings": "Settings", "set_account": "Account", "set_tokens": "API tokens", "set_token_label": "What is the token for?",
         "set_token_placeholder": "e.g. laptop script", "set_create": "Create token", "set_revoke": "Revoke",
         "set_new_token": "New token: copy it now, it is not shown again", "set_pick_token": "Token to revoke",
-        "set_users": "Users", "set_signed_in": "Signed in as **{name}** ({role}) · [Sign out](/logout)",
+        "set_users": "Users", "set_signed_in": "Signed in as **{name}** ({role})", "set_sign_out": "Sign out",
         "set_off": "Sign-in is off: this server has no users, so everything is open to whoever can reach it. "
                    "Add one with `python app.py users add NAME` and restart.",
-        "set_key_holder": "Signed in with the server's API key (admin) · [Sign out](/logout). API tokens belong "
+        "set_key_holder": "Signed in with the server's API key (admin). API tokens belong "
                           "to users; the key holder has none.",
         "set_no_tokens": "No tokens yet.",
         "set_token_help": "Send a token as `Authorization: Bearer <token>` to /v1, /api or the Gradio API."},
     zh={"tab_settings": "设置", "set_account": "账户", "set_tokens": "API 令牌", "set_token_label": "令牌用途",
         "set_token_placeholder": "例如：笔记本脚本", "set_create": "创建令牌", "set_revoke": "吊销",
         "set_new_token": "新令牌：请立即复制，之后不再显示", "set_pick_token": "要吊销的令牌",
-        "set_users": "用户", "set_signed_in": "当前用户 **{name}**（{role}）· [退出登录](/logout)",
+        "set_users": "用户", "set_signed_in": "当前用户 **{name}**（{role}）", "set_sign_out": "退出登录",
         "set_off": "未启用登录：服务器没有用户，任何能访问它的人都可以使用。"
                    "用 `python app.py users add NAME` 添加用户后重启。",
-        "set_key_holder": "已用服务器 API 密钥登录（管理员）· [退出登录](/logout)。API 令牌属于用户，密钥持有者没有令牌。",
+        "set_key_holder": "已用服务器 API 密钥登录（管理员）。API 令牌属于用户，密钥持有者没有令牌。",
         "set_no_tokens": "还没有令牌。",
         "set_token_help": "调用 /v1、/api 或 Gradio API 时发送 `Authorization: Bearer <令牌>`。"},
 )
@@ -49,6 +49,7 @@ USER_COLUMNS = ["name", "role", "tokens", "source"]
 @dataclass
 class SettingsView:
     account: str
+    signed_in: bool = False  # shows the sign-out button
     can_have_tokens: bool = False
     tokens: list[list[str]] = field(default_factory=list)  # rows of TOKEN_COLUMNS
     token_choices: list[tuple[str, str]] = field(default_factory=list)  # (label, id)
@@ -70,10 +71,11 @@ class SettingsHandlers:
             return SettingsView(text("set_off", lang))
         known = self._users.get(user.name) if self._users is not None else None
         if known is None:  # the shared API key's holder
-            return SettingsView(text("set_key_holder", lang), users=self._user_rows() if user.is_admin else None)
+            return SettingsView(text("set_key_holder", lang), signed_in=True,
+                                users=self._user_rows() if user.is_admin else None)
         tokens = self._users.tokens(user.name)
         return SettingsView(
-            text("set_signed_in", lang, name=user.name, role=known.role), can_have_tokens=True,
+            text("set_signed_in", lang, name=user.name, role=known.role), signed_in=True, can_have_tokens=True,
             tokens=[[tk.id, tk.label or "-", tk.created_at, tk.last_used_at or "never"] for tk in tokens],
             token_choices=[(f"{tk.id} · {tk.label or '-'}", tk.id) for tk in tokens],
             users=self._user_rows() if known.is_admin else None)
@@ -110,7 +112,10 @@ def build_settings_tab(services: Services, blocks: gr.Blocks) -> SettingsHandler
     """Lay out the tab inside ``blocks`` and fill it for the caller on each page load."""
     handlers = SettingsHandlers(services)
     with gr.Column(elem_id="settings-tab"):
-        account = gr.Markdown(elem_id="settings-account")
+        with gr.Row():
+            account = gr.Markdown(elem_id="settings-account")
+            sign_out = gr.Button(t("set_sign_out"), link="/logout", size="sm", scale=0, visible=False,
+                                 elem_id="settings-sign-out")
         with gr.Column(visible=False, elem_id="settings-tokens") as token_box:
             gr.Markdown(t("set_token_help"))
             with gr.Row():
@@ -126,10 +131,10 @@ def build_settings_tab(services: Services, blocks: gr.Blocks) -> SettingsHandler
                 revoke = gr.Button(t("set_revoke"), variant="stop", scale=1, elem_id="settings-revoke")
         users = gr.Dataframe(headers=USER_COLUMNS, interactive=False, label=t("set_users"), visible=False,
                              elem_id="settings-users")
-    outputs = [account, token_box, table, pick, users, new_token]
+    outputs = [account, sign_out, token_box, table, pick, users, new_token]
 
     def show(view: SettingsView):
-        return (view.account, gr.Column(visible=view.can_have_tokens), view.tokens,
+        return (view.account, gr.Button(visible=view.signed_in), gr.Column(visible=view.can_have_tokens), view.tokens,
                 gr.Dropdown(choices=view.token_choices, value=None),
                 gr.Dataframe(value=view.users or [], visible=view.users is not None),
                 gr.Textbox(value=view.new_token, visible=bool(view.new_token)))

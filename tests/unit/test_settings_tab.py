@@ -30,7 +30,7 @@ def handlers(tmp_path):
 def test_a_user_makes_sees_and_revokes_their_own_tokens(handlers):
     alice = request(User("alice"))
     view = handlers.create_token("laptop", alice)
-    assert view.new_token.startswith("dcu_") and view.can_have_tokens and "alice" in view.account
+    assert view.new_token.startswith("dcu_") and view.can_have_tokens and "alice" in view.account and view.signed_in
     assert [row[1] for row in view.tokens] == ["laptop"] and view.users is None  # not an admin
     assert handlers.services.users.user_for_token(view.new_token).name == "alice"
     assert handlers.view(alice).new_token == ""  # shown once
@@ -49,6 +49,6 @@ def test_admins_see_users_not_content(handlers):
 
 
 def test_without_sign_in_and_for_the_key_holder(handlers):
-    assert "Sign-in is off" in handlers.view(request(None)).account
+    assert "Sign-in is off" in handlers.view(request(None)).account and not handlers.view(request(None)).signed_in
     key = handlers.view(request(User("local", "admin")))
     assert not key.can_have_tokens and "API key" in key.account
