@@ -11,8 +11,9 @@ the REST routes call it. ``answer_stream`` yields, in order:
 
 In strict mode, when no hit reaches the relevance threshold, the answer is the "not covered"
 message in the question's language and the model is not called at all (``stats.extra`` then
-says ``not_found``). The prompt fits a token budget — the model's context minus the room kept
-for the answer — shared by the question (always kept), the recent history and the sources.
+says ``not_found``). The prompt fits the engine's token budget (``Engine.prompt_budget``: the
+model's context minus the room kept for the answer), shared by the question (always kept), the
+recent history and the sources.
 """
 
 from __future__ import annotations
@@ -29,21 +30,17 @@ from rag.prompts import (
     NOT_FOUND_MESSAGE,
     build_grounded_messages,
     detect_language,
-    format_source,
     missing_citation,
     no_relevant_hits,
 )
 from rag.retrieval import Hit
 
-__all__ = ["AskResult", "InvalidQuestion", "answer_stream", "ask", "default_params", "prompt_budget",
+__all__ = ["AskResult", "InvalidQuestion", "answer_stream", "ask", "default_params",
            "DEFAULT_MAX_TOKENS", "DEFAULT_TEMPERATURE"]
 
 # Grounded answers should stick to the sources' wording, so sampling stays close to greedy.
 DEFAULT_TEMPERATURE = 0.2
 DEFAULT_MAX_TOKENS = 384  # a CPU decodes a few tokens per second; the UI and API can ask for more
-# Tokens the chat template adds around messages beyond what the prompt builder counts
-# (BOS, turn markers of a template that differs from the estimate), plus 2% for safety.
-_TEMPLATE_MARGIN = 32
 _HISTORY_MESSAGES = 8  # older turns rarely help retrieval-grounded answers and cost prefill time
 
 Item = tuple[str, list[Hit]] | str | GenerationStats
@@ -74,27 +71,8 @@ def default_params(max_tokens: int = DEFAULT_MAX_TOKENS, temperature: float = DE
     return SamplingParams(temperature=float(temperature), max_new_tokens=int(max_tokens))
 
 
-def prompt_budget(engine, max_new_tokens: int) -> int:
-    """Prompt tokens available once the answer's room is reserved, as the engine reserves it."""
-    context = int(engine.info.context_length)
-    reserve = min(int(max_new_tokens), context // 2)
-    return max(0, context - reserve - _TEMPLATE_MARGIN - context // 50)
-
-
 def _config(services):
     return services.rag_config or services.store.config
-
-
-def _sources_given(system: str, hits: Sequence[Hit], language: str) -> list[Hit]:
-    """The hits that made it into the prompt: the budget drops the lowest-ranked ones first."""
-    lines = system.split("\n")
-    given: list[Hit] = []
-    for number, hit in enumerate(hits, 1):
-        label = format_source(number, hit, language, text="")
-        if not any(line.startswith(label) for line in lines):
-            break
-        given.append(hit)
-    return given
 
 
 def answer_stream(
@@ -141,10 +119,9 @@ def _answer(services, collection: str, question: str, top_k: int | None, strict:
     # The model reads each hit with its neighbouring chunks (answers often straddle a chunk
     # boundary); the cited hits stay the ones that matched. Measured in bench/rag_quality.py.
     context = services.store.expand(collection, hits, config.neighbour_chunks)
-    messages = build_grounded_messages(question, context, recent, strict=strict, language=language,
-                                       count_tokens=engine.count_tokens,
-                                       budget_tokens=prompt_budget(engine, params.max_new_tokens))
-    given = _sources_given(messages[0]["content"], hits, language)
+    prompt = build_grounded_messages(question, context, recent, strict=strict, language=language,
+                                     count_tokens=engine.count_tokens, budget_tokens=engine.prompt_budget(params))
+    messages, given = prompt.messages, hits[:len(prompt.hits)]  # expand() keeps one hit per hit, in order
     yield ("hits", given)
     parts: list[str] = []
     for item in engine.stream_chat(messages, params, session_id=session_id, cancel=cancel):

@@ -15,6 +15,7 @@ from engine.admission import CancelledWhileWaiting, FairQueue
 from engine.backends.base import BackendState, ChatBackend, EngineInfo
 from engine.config import EngineConfig, SamplingParams
 from engine.errors import ConfigError
+from engine.history import prompt_budget
 from engine.json_schema import check_schema, for_decoding
 from engine.stats import GenerationStats
 
@@ -69,6 +70,10 @@ class Engine:
 
     def count_tokens(self, text: str) -> int:
         return self.backend.count_tokens(text)
+
+    def prompt_budget(self, params: SamplingParams) -> int:
+        """Tokens of message contents a request with ``params`` may send (the rest is the answer's)."""
+        return prompt_budget(self.info.context_length, params.max_new_tokens)
 
     def status(self) -> EngineStatus:
         return EngineStatus(self.info, waiting=self.queue.depth, running=self.queue.active,

@@ -9,6 +9,8 @@ without an HF tokenizer (llama.cpp) trims by the same rule.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,11 +19,39 @@ from engine.reasoning import strip_reasoning
 from engine.templates import PromptFormat, prompt_format
 from engine.tool_prompt import prepare_messages
 
-__all__ = ["TrimmedPrompt", "validate_messages", "render_prompt_ids", "fit_to_context", "fit_prompt", "prompt_text"]
+__all__ = ["TrimmedPrompt", "validate_messages", "render_prompt_ids", "fit_to_context", "fit_prompt", "prompt_text",
+           "answer_reserve", "prompt_budget", "estimate_tokens", "estimated_encode"]
 
 Encode = Callable[[list[dict]], list[int]]
 
 ROLES = ("system", "user", "assistant", "tool")
+# Tokens a chat template adds around messages beyond their contents (BOS, turn markers), for
+# callers that count contents only; plus 2% of the context for estimates that run short.
+TEMPLATE_MARGIN = 32
+_MESSAGE_OVERHEAD = 4  # role markers and separators of one turn, where no tokenizer can tell
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
+
+
+def answer_reserve(context_length: int, max_new_tokens: int) -> int:
+    """Room kept for the answer: what was asked for, but never more than half the context."""
+    return min(int(max_new_tokens), context_length // 2)
+
+
+def prompt_budget(context_length: int, max_new_tokens: int) -> int:
+    """Tokens a caller may spend on message contents so that the prompt fits beside the answer."""
+    return max(0, context_length - answer_reserve(context_length, max_new_tokens) - TEMPLATE_MARGIN
+               - context_length // 50)
+
+
+def estimate_tokens(text: str) -> int:
+    """A tokenizer-free estimate: one token per CJK (and kana, hangul) character, ~4 other characters each."""
+    cjk = len(_CJK.findall(text))
+    return cjk + math.ceil((len(text) - cjk) / 4)
+
+
+def estimated_encode(messages: list[dict]) -> list[int]:
+    """Placeholder ids as many as ``estimate_tokens`` counts, for ``fit_prompt`` without a tokenizer."""
+    return [0] * sum(estimate_tokens(m["content"]) + _MESSAGE_OVERHEAD for m in messages)
 
 
 @dataclass(frozen=True)

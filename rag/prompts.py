@@ -1,9 +1,11 @@
 """Grounded prompts for document Q&A, and the "not found in the documents" behaviour.
 
-``build_grounded_messages`` returns plain ``{"role", "content"}`` messages (the engine applies
-the chat template): a system message with instructions and numbered sources
+``build_grounded_messages`` returns a ``GroundedPrompt``: plain ``{"role", "content"}`` messages
+(the engine applies the chat template) and the hits that made it in. The messages are a system
+message with instructions and numbered sources
 (``[1] report.pdf p.3: …``), the recent history, and the question. Under a token budget the
-question and instructions are always kept; history is limited to the most recent turns that
+question and instructions are always kept (the caller gives the budget and the model's token
+counter: the engine alone decides what a prompt may cost); history is limited to the most recent turns that
 fit in half of what remains; sources fill the rest in rank order — the lowest-ranked are
 dropped first, and the last one that partly fits is truncated.
 
@@ -17,14 +19,14 @@ do not cite them (small base models rarely write "[n]"): it names the source the
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from rag.retrieval import Hit, detect_language
 
-__all__ = ["NOT_FOUND_MESSAGE", "build_grounded_messages", "detect_language", "estimate_tokens",
-           "format_source", "no_relevant_hits", "missing_citation"]
+__all__ = ["NOT_FOUND_MESSAGE", "GroundedPrompt", "build_grounded_messages", "detect_language", "format_source",
+           "no_relevant_hits", "missing_citation"]
 
 NOT_FOUND_MESSAGE = {
     "en": "The documents do not cover this question.",
@@ -64,10 +66,12 @@ CountTokens = Callable[[str], int]
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
-def estimate_tokens(text: str) -> int:
-    """A tokenizer-free estimate: one token per CJK character, one per ~4 other characters."""
-    cjk = len(_CJK.findall(text))
-    return cjk + math.ceil((len(text) - cjk) / 4)
+@dataclass(frozen=True)
+class GroundedPrompt:
+    """The messages to send, and the hits numbered in them (``[1]`` is ``hits[0]``)."""
+
+    messages: list[dict]
+    hits: list[Hit]
 
 
 def no_relevant_hits(hits: Sequence[Hit], threshold: float = 0.0) -> bool:
@@ -89,10 +93,13 @@ def build_grounded_messages(
     language: str = "en",
     count_tokens: CountTokens | None = None,
     budget_tokens: int | None = None,
-) -> list[dict]:
-    """Messages for a grounded answer; ``history`` is never mutated."""
+) -> GroundedPrompt:
+    """Messages for a grounded answer, within ``budget_tokens`` (counted by the model's
+    ``count_tokens``) when one is given; ``history`` is never mutated."""
+    if budget_tokens is not None and count_tokens is None:
+        raise ValueError("A token budget needs the model's count_tokens.")
     language = language if language in ("en", "zh") else "en"
-    count = count_tokens or estimate_tokens
+    count = count_tokens
     instructions = _INSTRUCTIONS[(language, bool(strict))]
     history = [dict(m) for m in (history or []) if m.get("role") in ("user", "assistant")]
     if budget_tokens is None:
@@ -105,7 +112,8 @@ def build_grounded_messages(
         sources = _fit_sources(hits, room, count, language)
     body = "\n".join(sources) if sources else _NO_SOURCES[language]
     system = f"{_SOURCES_TITLE[language]}\n{body}\n\n{instructions}\n\n{_EXAMPLE[language]}"
-    return [{"role": "system", "content": system}, *kept_history, {"role": "user", "content": question}]
+    messages = [{"role": "system", "content": system}, *kept_history, {"role": "user", "content": question}]
+    return GroundedPrompt(messages, list(hits[:len(sources)]))
 
 
 _WORD = re.compile(r"[^\W_]+|[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")

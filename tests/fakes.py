@@ -8,6 +8,7 @@ import time
 from engine.backends.base import BackendState, EngineInfo
 from engine.engine import EngineStatus
 from engine.errors import EngineError, OutOfMemory
+from engine.history import prompt_budget
 from engine.stats import GenerationStats
 
 
@@ -32,6 +33,9 @@ class FakeEngine:
 
     def status(self) -> EngineStatus:
         return EngineStatus(self.info, waiting=0, running=0, capacity=1, backend=BackendState())
+
+    def prompt_budget(self, params) -> int:
+        return prompt_budget(self.info.context_length, params.max_new_tokens)  # the engine's own rule
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())

@@ -31,7 +31,7 @@ from engine.backends.llamacpp_build import llamacpp_build
 from engine.config import DEFAULT_CONTEXT_CAP, EngineConfig, SamplingParams
 from engine.errors import EngineError, GenerationError, ModelLoadError, OutOfMemory, PromptTooLong
 from engine.gguf_meta import read_gguf_metadata
-from engine.history import fit_prompt, prompt_text
+from engine.history import answer_reserve, fit_prompt, prompt_text
 from engine.reasoning import opened_thinking, template_thinks
 from engine.stats import GenerationStats
 from engine.templates import prompt_format
@@ -200,7 +200,7 @@ class LlamaCppBackend:
     ) -> Iterator[str | GenerationStats]:
         if self.server is None:
             raise GenerationError("The llama.cpp backend was closed; restart the server.")
-        reserve = min(params.max_new_tokens, self.info.context_length // 2)
+        reserve = answer_reserve(self.info.context_length, params.max_new_tokens)
         prompt = fit_prompt(messages, self.info.context_length, reserve, lambda m: self.prompt_ids(m, params))
         opened = opened_thinking(self._text(prompt.messages, params)) \
             if template_thinks(self.prompt_format.chat_template) else None

@@ -6,7 +6,7 @@ only a dev extra), measure time-to-first-token locally, and take token counts fr
 ``usage`` when it sends one. Closing the stream or setting the cancel event closes the HTTP
 response, which is how every such server learns that it may stop generating.
 
-Token counts without a tokenizer are estimates (``approx_tokens``): about four characters per
+Token counts without a tokenizer are estimates (``engine.history.estimate_tokens``): about four characters per
 token for Latin text and code, one per CJK character. They are used to trim long histories
 before sending and when the server reports no usage; they err on the high side for Chinese.
 """
@@ -14,7 +14,6 @@ before sending and when the server reports no usage; they err on the high side f
 from __future__ import annotations
 
 import json
-import math
 import re
 import threading
 import time
@@ -25,24 +24,16 @@ import httpx
 from engine.backends.base import BackendState, EngineInfo
 from engine.config import EngineConfig, SamplingParams
 from engine.errors import ConfigError, EngineBusy, EngineError, ModelLoadError, PromptTooLong, RemoteError
-from engine.history import validate_messages
+from engine.history import answer_reserve, estimate_tokens, estimated_encode, fit_prompt
 from engine.remote_markup import RemoteMarkup
 from engine.remote_markup import wire_messages as _wire
 from engine.stats import GenerationStats
 
-__all__ = ["OpenAIBackend", "approx_tokens"]
+__all__ = ["OpenAIBackend"]
 
 DEFAULT_CONTEXT = 8192  # when the server does not say (vLLM's max_model_len, our context_length)
 CAPACITY = 8  # remote servers batch requests: let this many through our queue at once
 _TIMEOUT = httpx.Timeout(connect=10.0, read=600.0, write=60.0, pool=600.0)
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
-_MESSAGE_OVERHEAD = 4  # role markers and separators of one chat turn
-
-
-def approx_tokens(text: str) -> int:
-    """Estimated token count: ~4 characters per token, one per CJK character."""
-    cjk = len(_CJK.findall(text))
-    return cjk + math.ceil((len(text) - cjk) / 4)
 
 
 def _server_message(response: httpx.Response) -> str:
@@ -125,22 +116,7 @@ class OpenAIBackend:
         return BackendState()  # batching and caches are the server's own, not visible here
 
     def count_tokens(self, text: str) -> int:
-        return approx_tokens(text)
-
-    def _trim(self, messages: list[dict], reserve: int) -> tuple[list[dict], int]:
-        """Drop the oldest turns (never the system prompt) until the estimate fits the context."""
-        system = [m for m in messages if m["role"] == "system"][:1]
-        turns = [m for m in messages if m["role"] != "system"]
-        budget = self.info.context_length - reserve
-        dropped = 0
-        while len(turns) > 1 and sum(self.count_tokens(m["content"]) + _MESSAGE_OVERHEAD
-                                     for m in system + turns) > budget:
-            turns = turns[1:]
-            dropped += 1
-            while len(turns) > 1 and turns[0]["role"] != "user":
-                turns = turns[1:]
-                dropped += 1
-        return system + turns, dropped
+        return estimate_tokens(text)
 
     def _payload(self, messages: list[dict], params: SamplingParams) -> dict:
         payload = {"model": self.model, "messages": messages, "stream": True,
@@ -184,8 +160,10 @@ class OpenAIBackend:
         cancel: threading.Event,
     ) -> Iterator[str | GenerationStats]:
         """Text deltas from the server's SSE stream, then one GenerationStats."""
-        messages, dropped = self._trim(validate_messages(messages), min(params.max_new_tokens,
-                                                                        self.info.context_length // 2))
+        # The server's tokenizer is not ours to call: trim by the estimate, by the engine's one rule.
+        prompt = fit_prompt(messages, self.info.context_length,
+                            answer_reserve(self.info.context_length, params.max_new_tokens), estimated_encode)
+        messages, dropped = prompt.messages, prompt.dropped
         started = time.perf_counter()
         stats = GenerationStats(device="remote", trimmed_messages=dropped)
         chunks: list[str] = []
@@ -236,7 +214,7 @@ class OpenAIBackend:
             stats.cached_tokens = int(details.get("cached_tokens") or 0)
             return
         # Most servers send about one token per chunk; the prompt is estimated.
-        stats.prompt_tokens = sum(self.count_tokens(m["content"]) + _MESSAGE_OVERHEAD for m in messages)
+        stats.prompt_tokens = len(estimated_encode(messages))
         stats.completion_tokens = len(chunks)
         stats.extra["approximate_usage"] = True
 

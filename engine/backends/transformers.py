@@ -18,7 +18,7 @@ from engine.batching import BatchRunner, Job
 from engine.config import DEFAULT_CONTEXT_CAP, EngineConfig, SamplingParams
 from engine.device import DeviceInfo, resolve_device
 from engine.generate import eos_ids, reset_peak_memory, stream_generate, stream_tokens
-from engine.history import fit_to_context, prompt_text
+from engine.history import answer_reserve, fit_to_context, prompt_text
 from engine.kv_cache import PrefixCache
 from engine.loader import LoadedModel, load_model
 from engine.reasoning import opened_thinking, template_thinks
@@ -98,7 +98,7 @@ class TransformersBackend:
         session_id: str | None,
         cancel: threading.Event,
     ) -> Iterator[str | GenerationStats]:
-        reserve = min(params.max_new_tokens, self.info.context_length // 2)
+        reserve = answer_reserve(self.info.context_length, params.max_new_tokens)
         prompt = fit_to_context(self.tokenizer, messages, self.info.context_length, reserve, self.prompt_format,
                                 params.tools, params.template_kwargs)
         opened = opened_thinking(prompt_text(self.prompt_format, prompt.messages, tools=params.tools,

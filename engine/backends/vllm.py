@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from engine.backends.base import BackendState, EngineInfo
 from engine.config import EngineConfig, SamplingParams
 from engine.errors import ConfigError, EngineError, GenerationError, ModelLoadError, OutOfMemory
-from engine.history import fit_to_context
+from engine.history import answer_reserve, fit_to_context
 from engine.stats import GenerationStats
 from engine.templates import PromptFormat, prompt_format
 
@@ -135,7 +135,7 @@ class VLLMBackend:
         session_id: str | None,
         cancel: threading.Event,
     ) -> Iterator[str | GenerationStats]:
-        reserve = min(params.max_new_tokens, self.info.context_length // 2)
+        reserve = answer_reserve(self.info.context_length, params.max_new_tokens)
         prompt = fit_to_context(self.tokenizer, messages, self.info.context_length, reserve, self.prompt_format,
                                 params.tools, params.template_kwargs)
         request_id = f"dcu-chat-{uuid.uuid4().hex}"

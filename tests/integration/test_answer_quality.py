@@ -47,7 +47,7 @@ def test_docs_answer_quotes_the_source_and_cites_its_number(engine, corpus_store
     assert all((result.hits[n - 1].source, result.hits[n - 1].page) == ("helix7_manual.pdf", 1) for n in cited)
     assert NOT_FOUND_MESSAGE["en"] not in result.answer
     # Quoting the sources is the point; repeating the instructions (every line but the sources) is not.
-    system = build_grounded_messages(QUESTION, result.hits)[0]["content"]
+    system = build_grounded_messages(QUESTION, result.hits).messages[0]["content"]
     instructions = "\n".join(line for line in system.split("\n") if not line.startswith("["))
     assert not is_parroted(result.answer, instructions, QUESTION), result.answer
 

@@ -71,7 +71,7 @@ def test_real_embedder_properties(real_embedder):
 def test_grounded_prompt_fits_a_budget_measured_with_the_real_tokenizer(corpus_store, real_embedder):
     question = "How long is the warranty on the Helix-7?"
     hits = corpus_store.search("corpus", question)
-    messages = build_grounded_messages(question, hits, count_tokens=real_embedder.count_tokens, budget_tokens=500)
+    messages = build_grounded_messages(question, hits, count_tokens=real_embedder.count_tokens, budget_tokens=500).messages
     system = messages[0]["content"]
     assert messages[-1]["content"] == question and "helix7_manual.pdf p.4:" in system
     assert f"[{len(hits)}]" not in system.split("Sources:")[1]  # the lowest-ranked did not fit

@@ -11,10 +11,11 @@ import httpx
 import pytest
 from openai_support import RecordingEngine, serve_in_thread, wait_until
 
-from engine.backends.openai import OpenAIBackend, approx_tokens
+from engine.backends.openai import OpenAIBackend
 from engine.config import EngineConfig, SamplingParams
 from engine.engine import Engine
 from engine.errors import ConfigError, EngineBusy, ModelLoadError, PromptTooLong, RemoteError
+from engine.history import estimate_tokens
 from engine.stats import GenerationStats
 from webui.api import build_api
 from webui.services import Services, WebConfig
@@ -76,7 +77,7 @@ def test_the_engine_facade_works_the_same_on_the_remote_backend(remote):
     engine = Engine.load(remote_config(url))
     text, stats = engine.chat(USER)
     assert text == "Hello there, friend." and stats.completion_tokens == 3
-    assert engine.count_tokens("hello world") == approx_tokens("hello world")
+    assert engine.count_tokens("hello world") == estimate_tokens("hello world")
     assert engine.queue.capacity > 1  # the remote server batches; our queue lets several through
 
 
@@ -183,9 +184,10 @@ def test_long_histories_are_trimmed_to_the_remote_context():
     assert seen["stream"] is True and seen["stream_options"] == {"include_usage": True} and seen["max_tokens"] == 64
 
 
-def test_approx_tokens():
-    assert approx_tokens("") == 0 and approx_tokens("hello world") == 3
-    assert approx_tokens("你好世界") == 4 and approx_tokens("你好 world") == 2 + 2
+def test_estimate_tokens():
+    assert estimate_tokens("") == 0 and estimate_tokens("hello world") == 3
+    assert estimate_tokens("你好世界") == 4 and estimate_tokens("你好 world") == 2 + 2
+    assert estimate_tokens("中文字") == 3 and estimate_tokens("abcdefgh") == 2
 
 
 # --- vLLM: only what can be checked without the package (it needs a CUDA/ROCm card) ---

@@ -15,7 +15,6 @@ from assist.answers import (
     answer_stream,
     ask,
     default_params,
-    prompt_budget,
 )
 from engine.stats import GenerationStats
 from rag.errors import CollectionNotFound
@@ -91,7 +90,7 @@ def test_budget_keeps_the_question_and_trims_history_and_sources(services):
     assert sent[-1]["content"] == question.strip()
     assert "old question" not in str(sent) and "recent question" in str(sent)
     total = sum(engine.count_tokens(m["content"]) + 4 for m in sent)
-    assert total <= prompt_budget(engine, 64)
+    assert total <= engine.prompt_budget(params)
     given = items[0][1]
     retrieved = services.store.search("default", question, top_k=10)
     assert 1 <= len(given) < len(retrieved)
@@ -132,5 +131,6 @@ def test_cancel_reaches_the_engine(services):
 
 
 def test_prompt_budget_reserves_the_answer(services):
-    assert prompt_budget(services.engine, 512) < 2048 - 512
-    assert prompt_budget(services.engine, 10_000) == prompt_budget(services.engine, 1024)  # at most half
+    budget = services.engine.prompt_budget
+    assert budget(default_params(512)) < 2048 - 512
+    assert budget(default_params(10_000)) == budget(default_params(1024))  # at most half

@@ -9,11 +9,10 @@ import pytest
 from rag.config import RagConfig
 from rag.errors import InvalidConfig
 from rag.prompts import (
-    missing_citation,
     NOT_FOUND_MESSAGE,
     build_grounded_messages,
     detect_language,
-    estimate_tokens,
+    missing_citation,
     no_relevant_hits,
 )
 from rag.retrieval import Hit
@@ -33,7 +32,7 @@ def words(text: str) -> int:
 
 
 def test_messages_have_numbered_sources_and_the_question_last():
-    messages = build_grounded_messages("How long is the warranty?", HITS)
+    messages = build_grounded_messages("How long is the warranty?", HITS).messages
     assert [m["role"] for m in messages] == ["system", "user"]
     system = messages[0]["content"]
     assert "[1] file1.pdf p.3: The warranty lasts three years." in system
@@ -43,7 +42,7 @@ def test_messages_have_numbered_sources_and_the_question_last():
 
 
 def test_sources_come_first_and_the_instructions_end_with_a_cited_example():
-    system = build_grounded_messages("How long is the warranty?", HITS)[0]["content"]
+    system = build_grounded_messages("How long is the warranty?", HITS).messages[0]["content"]
     assert system.startswith("Sources:\n[1] ")
     assert system.index("[3] file3.pdf") < system.index("square brackets") < system.index("opens at 9:00 [4].")
 
@@ -61,17 +60,17 @@ def test_no_number_for_answers_that_cite_quote_nothing_or_are_not_covered(answer
 
 
 def test_strict_and_language_change_the_instructions():
-    lenient = build_grounded_messages("q", HITS, strict=False)[0]["content"]
+    lenient = build_grounded_messages("q", HITS, strict=False).messages[0]["content"]
     assert "general knowledge" in lenient and "reply exactly" not in lenient
-    zh = build_grounded_messages("保修期多久？", HITS, language="zh")[0]["content"]
+    zh = build_grounded_messages("保修期多久？", HITS, language="zh").messages[0]["content"]
     assert NOT_FOUND_MESSAGE["zh"] in zh and "[1] file1.pdf 第3页:" in zh and "资料" in zh
-    assert "no sources" in build_grounded_messages("q", [])[0]["content"]
+    assert "no sources" in build_grounded_messages("q", []).messages[0]["content"]
 
 
 def test_history_is_kept_copied_and_never_mutated():
     history = [{"role": "user", "content": "earlier"}, {"role": "assistant", "content": "answer"}]
     snapshot = copy.deepcopy(history)
-    messages = build_grounded_messages("q", HITS, history=history)
+    messages = build_grounded_messages("q", HITS, history=history).messages
     assert messages[1:3] == history and history == snapshot
     assert messages[1] is not history[0]
 
@@ -79,7 +78,7 @@ def test_history_is_kept_copied_and_never_mutated():
 @pytest.mark.parametrize("budget", [0, 5, 40, 80, 120, 400])
 def test_budget_never_drops_the_question(budget):
     question = "What exactly does the warranty cover and for how long does it last? " * 3
-    messages = build_grounded_messages(question, HITS, count_tokens=words, budget_tokens=budget)
+    messages = build_grounded_messages(question, HITS, count_tokens=words, budget_tokens=budget).messages
     assert messages[-1]["content"] == question
 
 
@@ -90,31 +89,33 @@ def sources(messages: list[dict]) -> str:
 
 def test_budget_drops_lowest_ranked_sources_first_then_truncates():
     question = "How long is the warranty?"
-    full = build_grounded_messages(question, HITS, count_tokens=words)
+    full = build_grounded_messages(question, HITS, count_tokens=words).messages
     total = sum(words(m["content"]) + 4 for m in full)
     # source 3 has 120 words: 80 of them still fit, so it is truncated
-    messages = build_grounded_messages(question, HITS, count_tokens=words, budget_tokens=total - 40)
-    system = sources(messages)
+    prompt = build_grounded_messages(question, HITS, count_tokens=words, budget_tokens=total - 40)
+    messages, system = prompt.messages, sources(prompt.messages)
     assert "[1]" in system and "[2]" in system and "[3]" in system and system.endswith("…")
+    assert prompt.hits == list(HITS[:3])
     assert sum(words(m["content"]) + 4 for m in messages) <= total - 40
     # too little for source 3 to be worth truncating: dropped whole, the top ones stay
-    messages = build_grounded_messages(question, HITS, count_tokens=words, budget_tokens=total - 110)
-    system = sources(messages)
+    prompt = build_grounded_messages(question, HITS, count_tokens=words, budget_tokens=total - 110)
+    system = sources(prompt.messages)
     assert "[1]" in system and "[2]" in system and "[3]" not in system
+    assert prompt.hits == list(HITS[:2])  # the hits the caller shows are exactly the numbered ones
     # only room for part of the best source: it is truncated rather than dropped
-    base = build_grounded_messages(question, [], count_tokens=words)
+    base = build_grounded_messages(question, [], count_tokens=words).messages
     tight = sum(words(m["content"]) + 4 for m in base) + 6
-    system = sources(build_grounded_messages(question, HITS, count_tokens=words, budget_tokens=tight))
+    system = sources(build_grounded_messages(question, HITS, count_tokens=words, budget_tokens=tight).messages)
     assert "[1] file1.pdf p.3: The" in system and "[2]" not in system
 
 
 def test_budget_keeps_recent_history_and_never_starts_with_an_answer():
     history = [{"role": "user", "content": "old " * 200}, {"role": "assistant", "content": "old answer " * 50},
                {"role": "user", "content": "recent question"}, {"role": "assistant", "content": "recent answer"}]
-    messages = build_grounded_messages("next?", HITS, history=history, count_tokens=words, budget_tokens=200)
+    messages = build_grounded_messages("next?", HITS, history=history, count_tokens=words, budget_tokens=200).messages
     assert [m["content"] for m in messages[1:-1]] == ["recent question", "recent answer"]
     only_answer = build_grounded_messages("next?", HITS, history=history[1:2], count_tokens=words,
-                                          budget_tokens=200)
+                                          budget_tokens=200).messages
     assert [m["role"] for m in only_answer] == ["system", "user"]
 
 
@@ -126,7 +127,7 @@ def test_not_found_helper_and_language_detection():
     assert detect_language("UPS能支持多长时间？") == "zh"
     assert detect_language("How many days of leave?") == "en"
     assert detect_language("") == "en"
-    assert estimate_tokens("中文字") == 3 and estimate_tokens("abcdefgh") == 2
+
 
 
 @pytest.mark.parametrize("kwargs", [
