@@ -252,6 +252,11 @@ def doctor(settings: dict[str, object]) -> int:
     report = run_doctor(engine_config)
     report.add("code checkers", ", ".join(f"{lang}: {'yes' if tool else 'not checked'}"
                                           for lang, tool in available_checkers().items()))
+    from rag.ocr import OcrOptions, tesseract_status
+
+    # Missing Tesseract is not a failure: scans are refused with a message, everything else works.
+    langs = str(settings["ocr_langs"] or "").strip()
+    report.add("OCR (scanned pages)", tesseract_status(OcrOptions(langs)) if langs else "off (--ocr-langs '')")
     print(report.render())
     return 0 if report.ok else 1
 
