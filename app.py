@@ -3,7 +3,7 @@
     python app.py [serve] [--model PATH_OR_ID] [--device auto|cpu|cuda|dcu] ...
     python app.py doctor
     python app.py config show
-    python app.py users add|list|remove|token|revoke [NAME] [--role admin] [--label TEXT]
+    python app.py users add|list|passwd|remove|token|tokens|revoke [NAME] [--role admin] [--label TEXT]
 
 Settings come from, in increasing precedence: built-in defaults, a TOML file (``--config``),
 environment variables ``DCU_CHAT_<NAME>`` (e.g. ``DCU_CHAT_API_KEY``), and command-line flags.
@@ -86,7 +86,8 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Precedence, lowest to highest: defaults < --config TOML file < DCU_CHAT_* environment < flags. "
                "Example file: assets/dcu-chat.example.toml. API and backends: docs/api.md.")
     parser.add_argument("command", nargs="*", default=["serve"],
-                        help="serve (default), doctor, 'config show', or users add|list|remove|token|revoke [NAME]")
+                        help="serve (default), doctor, 'config show', "
+                             "or users add|list|passwd|remove|token|tokens|revoke [NAME]")
     parser.add_argument("--role", default="user", choices=("user", "admin"), help="with 'users add': the role")
     parser.add_argument("--label", default="", help="with 'users token': what the token is for")
     parser.add_argument("--config", help="TOML file with any of the options below (flags and env override it) "

@@ -170,6 +170,16 @@ class UserStore:
                          (name, role, hashed, _now()))
         return User(name, role)
 
+    def set_password(self, name: str, password: str) -> None:
+        """A new password; the user's browser sign-ins end (API tokens stay: revoke them apart)."""
+        if len(password or "") < MIN_PASSWORD_LENGTH:
+            raise UserError(f"The password is too short: use at least {MIN_PASSWORD_LENGTH} characters.")
+        hashed = self._hasher.hash(password)
+        with self._write() as conn:
+            if conn.execute("UPDATE users SET password_hash = ? WHERE name = ?", (hashed, name)).rowcount == 0:
+                raise UnknownUser(f"No user named {name} in {self.path}.")
+            conn.execute("DELETE FROM sign_ins WHERE user = ?", (name,))
+
     def remove(self, name: str) -> None:
         """Delete the user with their tokens and sign-ins (effective at once)."""
         with self._write() as conn:

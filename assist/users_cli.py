@@ -2,6 +2,7 @@
 
     users add NAME [--role admin]     asks for the password twice (or reads one line from stdin)
     users list
+    users passwd NAME                 a new password (asked like 'add'); ends the user's browser sign-ins
     users remove NAME                 also deletes the user's tokens and ends their sign-ins
     users token NAME [--label TEXT]   prints a new API token once (only its hash is kept)
     users tokens NAME                 the user's tokens (ids, labels, dates; never the secrets)
@@ -20,7 +21,7 @@ from assist.users import UserStore
 
 __all__ = ["run_users_command", "read_password"]
 
-_USAGE = "usage: python app.py users add|list|remove|token|tokens|revoke [NAME] [TOKEN_ID] [--role admin] [--label TEXT]"
+_USAGE = "usage: python app.py users add|list|passwd|remove|token|tokens|revoke [NAME] [TOKEN_ID] [--role admin] [--label TEXT]"
 
 
 def read_password(stdin: TextIO | None = None) -> str:
@@ -38,7 +39,7 @@ def run_users_command(words: list[str], store: UserStore, audit: AuditLog | None
                       label: str = "", stdin: TextIO | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     action, names = (words[0], words[1:]) if words else ("", [])
-    needs = {"add": 1, "remove": 1, "token": 1, "tokens": 1, "revoke": 2, "list": 0}
+    needs = {"add": 1, "passwd": 1, "remove": 1, "token": 1, "tokens": 1, "revoke": 2, "list": 0}
     if action not in needs or len(names) != needs[action]:
         print(_USAGE, file=sys.stderr)
         return 2
@@ -55,6 +56,10 @@ def run_users_command(words: list[str], store: UserStore, audit: AuditLog | None
             user = store.add(names[0], read_password(stdin), role=role)
             record("user.added", user=user.name, role=user.role)
             print(f"Added {user.name} ({user.role}) to {store.path}.", file=out)
+        elif action == "passwd":
+            store.set_password(names[0], read_password(stdin))
+            record("user.password_changed", user=names[0])
+            print(f"New password for {names[0]}; their browser sign-ins have ended.", file=out)
         elif action == "remove":
             store.remove(names[0])
             record("user.removed", user=names[0])

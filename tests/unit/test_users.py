@@ -88,6 +88,17 @@ def test_removing_a_user_ends_their_tokens_and_sign_ins(store):
     assert store.user_for_token(secret) is None and store.user_for_sign_in(cookie) is None
 
 
+def test_a_new_password_ends_browser_sign_ins(store, tmp_path):
+    store.add("alice", PASSWORD)
+    cookie = store.start_sign_in("alice")
+    assert run_users_command(["passwd", "alice"], store, stdin=io.StringIO("a brand new password\n"),
+                             out=io.StringIO()) == 0
+    assert store.user_for_sign_in(cookie) is None and store.authenticate("alice", PASSWORD) is None
+    assert store.authenticate("alice", "a brand new password").name == "alice"
+    with pytest.raises(UnknownUser):
+        store.set_password("nobody", "long enough password")
+
+
 def test_expired_sign_ins_do_not_work(store):
     store.add("alice", PASSWORD)
     assert store.user_for_sign_in(store.start_sign_in("alice", seconds=-1)) is None
