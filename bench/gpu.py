@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
            "random weights made on the device per configuration and wrapped without engine.loader")
     results = {"date": time.strftime("%Y-%m-%d"), "device": slug(device, args.tiny), "tiny": args.tiny,
                "budget_s": args.budget_s, "environment": environment(device), "sizes": asdict(sizes),
-               "model": {"shape": asdict(shape), "parameters": 0, "how": how}, "engine_config": BENCH_ENGINE,
+               "model": {"shape": asdict(shape), "parameters": _parameter_count(shape), "how": how}, "engine_config": BENCH_ENGINE,
                "rows": pending_rows(configurations), "notes": [], "finished": False, "elapsed_s": 0.0}
     run = Run(results, Path(args.out))
     run.save()
