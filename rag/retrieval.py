@@ -13,6 +13,7 @@ tuned on ``tests/data/rag_questions.json`` (see ``tests/integration/test_rag_ret
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,8 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.index import CollectionIndex
+from rag.rerank import Reranker
 
-__all__ = ["Hit", "Scored", "detect_language", "hybrid_search"]
+__all__ = ["Hit", "Scored", "detect_language", "hybrid_search", "join_overlapping", "rerank_hits"]
 
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
@@ -93,3 +95,22 @@ def hybrid_search(
     order = sorted(range(len(ids)), key=lambda n: (-blended[n], ids[n]))
     results = [Scored(ids[n], float(blended[n]), float(dense[n]), float(lexical[n])) for n in order]
     return [r for r in results if r.score >= min_score][:top_k]
+
+
+def rerank_hits(reranker: Reranker, query: str, hits: Sequence[Hit]) -> list[Hit]:
+    """``hits`` in the reranker's order (ties keep the hybrid order), each with its ``rerank`` score."""
+    scores = reranker.score(query, [h.text for h in hits])
+    order = sorted(range(len(hits)), key=lambda n: -float(scores[n]))  # sorted() is stable
+    return [dataclasses.replace(hits[n], rerank=float(scores[n])) for n in order]
+
+
+def join_overlapping(first: str, second: str, anchor: str) -> str:
+    """``first`` then ``second`` with the text they share (chunk overlap) once, and without a
+    repeated heading line: both chunks of a section start with the same heading path as ``anchor``."""
+    head = anchor.split("\n", 1)[0] + "\n" if "\n" in anchor else None
+    if head and second.startswith(head) and first.startswith(head):
+        second = second[len(head):]
+    for size in range(min(len(first), len(second)), 0, -1):
+        if first.endswith(second[:size]):
+            return first + second[size:]
+    return first + " " + second

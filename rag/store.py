@@ -45,11 +45,11 @@ from rag.metadata import DocumentInfo, MetadataDB, NewDocument
 from rag.ocr import OcrOptions
 from rag.parsing import parse_document, sanitize_name
 from rag.rerank import Reranker
-from rag.retrieval import Hit, detect_language, hybrid_search
+from rag.retrieval import Hit, detect_language, hybrid_search, join_overlapping, rerank_hits
 from rag.tokenizer import tokenize
 
 __all__ = ["AddResult", "DocumentInfo", "DocumentStore", "FileError", "DEFAULT_COLLECTION", "check_collection_name",
-           "rerank_hits"]
+           "rerank_hits"]  # rerank_hits re-exported for callers
 
 log = logging.getLogger(__name__)
 
@@ -338,7 +338,7 @@ class DocumentStore:
                     if row is None or row[0] != hit.document_id or row[2] != hit.page:
                         break
                     shown = _shown(row)[3]
-                    text = _join(shown, text, hit.text) if step < 0 else _join(text, shown, hit.text)
+                    text = join_overlapping(shown, text, hit.text) if step < 0 else join_overlapping(text, shown, hit.text)
             out.append(dataclasses.replace(hit, text=text))
         return out
 
@@ -352,13 +352,6 @@ class DocumentStore:
                 col.db.close()
 
 
-def rerank_hits(reranker: Reranker, query: str, hits: Sequence[Hit]) -> list[Hit]:
-    """``hits`` in the reranker's order (ties keep the hybrid order), each with its ``rerank`` score."""
-    scores = reranker.score(query, [h.text for h in hits])
-    order = sorted(range(len(hits)), key=lambda n: -float(scores[n]))  # sorted() is stable
-    return [dataclasses.replace(hits[n], rerank=float(scores[n])) for n in order]
-
-
 def _shown(row: tuple[str, str, int | None, str]) -> tuple[str, str, int | None, str]:
     """A chunk row as shown to people and the model: without the document-title prefix that
     ``chunk_titles`` put there for the retrievers (the source name already says it)."""
@@ -368,18 +361,6 @@ def _shown(row: tuple[str, str, int | None, str]) -> tuple[str, str, int | None,
         if title and text.startswith(prefix):
             return document_id, source, page, text[len(prefix):]
     return row
-
-
-def _join(first: str, second: str, anchor: str) -> str:
-    """``first`` then ``second`` with the text they share (chunk overlap) once, and without a
-    repeated heading line: both chunks of a section start with the same heading path as ``anchor``."""
-    head = anchor.split("\n", 1)[0] + "\n" if "\n" in anchor else None
-    if head and second.startswith(head) and first.startswith(head):
-        second = second[len(head):]
-    for size in range(min(len(first), len(second)), 0, -1):
-        if first.endswith(second[:size]):
-            return first + second[size:]
-    return first + " " + second
 
 
 def check_collection_name(name: str) -> None:
