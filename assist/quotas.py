@@ -22,7 +22,7 @@ from pathlib import Path
 from assist.errors import AccessError, QuotaExceeded
 from engine.stats import GenerationStats
 
-__all__ = ["QuotaConfig", "Quotas", "Lease", "metered", "CONCURRENCY_RETRY_S"]
+__all__ = ["QuotaConfig", "Quotas", "Lease", "MeteredEngine", "metered", "CONCURRENCY_RETRY_S"]
 
 CONCURRENCY_RETRY_S = 2  # an answer takes seconds; sooner than this a retry would meet the same limit
 
@@ -171,3 +171,17 @@ def metered(quotas: Quotas | None, user: str | None, stream: Iterator) -> Iterat
         return
     with quotas.acquire(user) as lease:
         yield from lease.meter(stream)
+
+
+class MeteredEngine:
+    """``engine`` whose answers run under ``user``'s limits, for code that is handed an engine
+    (the Code tab's handlers); everything but ``stream_chat`` is the engine's own."""
+
+    def __init__(self, engine, quotas: Quotas | None, user: str | None) -> None:
+        self._engine, self._quotas, self._user = engine, quotas, user
+
+    def stream_chat(self, *args, **kwargs) -> Iterator:
+        return metered(self._quotas, self._user, self._engine.stream_chat(*args, **kwargs))
+
+    def __getattr__(self, name: str):
+        return getattr(self._engine, name)

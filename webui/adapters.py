@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 
 from assist.errors import AssistError
@@ -20,7 +21,7 @@ from webui.i18n import register, text
 
 __all__ = ["domain_error_types", "is_domain_error", "http_status_of", "http_headers_of", "error_body",
            "error_response_for", "validation_message", "install_error_handlers", "ui_error", "session_key",
-           "CancelRegistry", "stats_line", "sse_event", "display_history"]
+           "CancelRegistry", "stats_line", "sse_event", "display_history", "literal_html"]
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,27 @@ def ui_error(exc: BaseException):
 
 
 
+# Code (fenced blocks, also one still streaming, and inline spans) is shown literally by the
+# Markdown renderer already; everywhere else a "<" would start an HTML tag.
+_CODE = re.compile(r"```[\s\S]*?(?:```|$)|~~~[\s\S]*?(?:~~~|$)|`[^`\n]*`")
+
+
+def literal_html(text: str) -> str:
+    """Markdown in which HTML written in a message shows as text: ``<`` outside code becomes ``&lt;``.
+
+    Messages come from users, imported files and a model that may repeat what documents say, so
+    ``<img src=x onerror=...>`` must read as those characters, not become an element (Gradio's
+    sanitizer would only strip the handler). Markdown itself (bold, lists, code) still renders.
+    """
+    out, last = [], 0
+    for match in _CODE.finditer(text):
+        out.append(text[last:match.start()].replace("<", "&lt;"))
+        out.append(match.group(0))
+        last = match.end()
+    out.append(text[last:].replace("<", "&lt;"))
+    return "".join(out)
+
+
 def display_history(history: list[dict], lang: str = "en") -> list[dict]:
     """Chatbot value of a chat history: each answer with its stats line in small print under it.
 
@@ -161,8 +183,10 @@ def display_history(history: list[dict], lang: str = "en") -> list[dict]:
                 metadata = {"title": text("thinking_title", lang), "status": "done" if done else "pending"}
                 if message.get("thinking_s") is not None:
                     metadata["duration"] = float(message["thinking_s"])
-                shown.append({"role": "assistant", "content": splitter.reasoning.strip(), "metadata": metadata})
+                shown.append({"role": "assistant", "content": literal_html(splitter.reasoning.strip()),
+                              "metadata": metadata})
                 content = splitter.content
+        content = literal_html(content)
         if message.get("stats"):
             content = f"{content}\n\n<sub>{message['stats']}</sub>"
         if content or message["role"] != "assistant" or not shown or "metadata" not in shown[-1]:

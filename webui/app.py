@@ -50,7 +50,7 @@ def build_app(services: Services) -> gr.Blocks:
                 with gr.Tab(t("tab_docs"), id="docs"):
                     build_docs_tab(services)
             with gr.Tab(t("tab_code"), id="code"):
-                build_code_tab(services.engine)
+                build_code_tab(services.engine, services.quotas)
             with gr.Tab(t("tab_system"), id="system"):
                 build_system_tab(services)
             with gr.Tab(t("tab_settings"), id="settings"):

@@ -39,8 +39,10 @@ from assist.code import (
     runaway,
     suggested_filename,
 )
+from assist.quotas import MeteredEngine
 from engine.stats import GenerationStats
 from webui.adapters import CancelRegistry, is_domain_error, session_key, ui_error
+from webui.auth import current_owner
 from webui.i18n import register, t
 
 __all__ = ["CodeView", "run_code", "code_event", "stop_event", "check_badge", "build_code_tab"]
@@ -232,19 +234,20 @@ def _language_changed(language: str) -> tuple:
     return gr.update(language=name), gr.update(language=name)
 
 
-def build_code_tab(engine: Any) -> None:
+def build_code_tab(engine: Any, quotas=None) -> None:
     """Lay out the Code tab's content and wire its events, inside the current ``gr.Blocks``.
 
     Called inside a ``gr.Tab`` it fills that tab; called anywhere else it opens ``gr.Tab("Code")``.
+    With ``quotas`` (``assist.quotas.Quotas``) each user's requests count against their limits.
     """
     if isinstance(Context.block, gr.Tab):
-        _build(engine)
+        _build(engine, quotas)
     else:
         with gr.Tab("Code", id="code"):
-            _build(engine)
+            _build(engine, quotas)
 
 
-def _build(engine: Any) -> None:
+def _build(engine: Any, quotas=None) -> None:
     first = _labels("generate")
     with gr.Column(elem_id="code-tab"):
         with gr.Row(equal_height=False):
@@ -271,7 +274,8 @@ def _build(engine: Any) -> None:
              request: gr.Request = None):  # type: ignore[assignment]
         """Generate, explain, fix, refactor or test code; returns (code, check, explanation, file, stats)."""
         session = session_key(request)
-        yield from code_event(engine, task, mode, language, code, error, session=session)
+        metered_engine = MeteredEngine(engine, quotas, current_owner(request))
+        yield from code_event(metered_engine, task, mode, language, code, error, session=session)
 
     def stop_running(request: gr.Request = None):  # type: ignore[assignment]
         stop_event(session_key(request))

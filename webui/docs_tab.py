@@ -25,9 +25,10 @@ from engine.stats import GenerationStats
 from rag.errors import TooManyFiles
 from rag.parsing import SUPPORTED_EXTENSIONS
 from rag.store import DEFAULT_COLLECTION
-from webui.adapters import CancelRegistry, domain_error_types, session_key, stats_line, ui_error
+from webui.adapters import CancelRegistry, domain_error_types, literal_html, session_key, stats_line, ui_error
 from webui.auth import current_owner
 from webui.docs_format import document_rows, format_citations, format_jobs, format_sources, table_headers
+from webui.docs_sharing import build_sharing
 from webui.i18n import language_of, t, text
 
 __all__ = ["DocsHandlers", "build_docs_tab"]
@@ -43,7 +44,7 @@ def to_display(history: list[dict]) -> list[dict]:
     """Chatbot value: each answer with its citation/stats line in small print ("…" while waiting)."""
     shown = []
     for m in history:
-        content = m["content"] or ("…" if m.get("pending") else "")
+        content = literal_html(m["content"]) or ("…" if m.get("pending") else "")
         shown.append({"role": m["role"], "content": f"{content}\n\n<sub>{m['meta']}</sub>" if m.get("meta")
                       else content})
     return shown
@@ -275,6 +276,7 @@ def build_docs_tab(services, cancels: CancelRegistry | None = None) -> DocsHandl
                     with gr.Row():
                         confirm = gr.Button(t("docs_confirm"), variant="stop", size="sm", elem_id="docs-confirm")
                         cancel = gr.Button(t("docs_cancel"), size="sm")
+                build_sharing(services.collections, collection)
             status = gr.Markdown(elem_id="docs-status")
             files = gr.File(label=t("docs_upload"), file_count="multiple", file_types=sorted(SUPPORTED_EXTENSIONS),
                             type="filepath", height=140, elem_id="docs-upload")

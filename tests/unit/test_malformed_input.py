@@ -77,7 +77,9 @@ BODIES = {
                                      "strict": False, "max_tokens": 8, "temperature": 0.2,
                                      "history": [{"role": "user", "content": "hi"}]},
     "/api/sessions/import": {"title": "t", "system_prompt": "", "messages": [{"role": "user", "content": "hi"}]},
+    "/api/collections/default/sharing": {"users": ["bob"], "all": False, "mode": "read"},
 }
+METHODS = {"/api/collections/default/sharing": "PUT"}  # the rest are POST
 PATHS = sorted(BODIES)
 
 
@@ -115,7 +117,8 @@ FUZZ = settings(max_examples=80, deadline=None, derandomize=True,
 @FUZZ
 @given(path=st.sampled_from(PATHS), value=json_values)
 def test_random_json_bodies(client, path, value):
-    assert_answered(client.post(path, content=_encode(value), headers={"content-type": "application/json"}))
+    assert_answered(client.request(METHODS.get(path, "POST"), path, content=_encode(value),
+                                   headers={"content-type": "application/json"}))
 
 
 @FUZZ
@@ -124,8 +127,8 @@ def test_valid_bodies_with_one_field_replaced(client, path, data):
     body = BODIES[path]
     where = data.draw(st.sampled_from(list(_leaves(body))))
     value = data.draw(json_values)
-    assert_answered(client.post(path, content=_encode(_replace(body, where, value)),
-                                headers={"content-type": "application/json"}))
+    assert_answered(client.request(METHODS.get(path, "POST"), path, content=_encode(_replace(body, where, value)),
+                                   headers={"content-type": "application/json"}))
 
 
 @FUZZ
@@ -133,7 +136,7 @@ def test_valid_bodies_with_one_field_replaced(client, path, data):
        content_type=st.sampled_from(["application/json", "text/plain", "application/octet-stream", ""]))
 def test_random_bytes(client, path, raw, content_type):
     headers = {"content-type": content_type} if content_type else {}
-    assert_answered(client.post(path, content=raw, headers=headers))
+    assert_answered(client.request(METHODS.get(path, "POST"), path, content=raw, headers=headers))
 
 
 @FUZZ
@@ -143,7 +146,8 @@ def test_random_ids_and_query_strings(client, segment, query):
     q = quote(query.encode("utf-8", "surrogatepass"), safe="")
     for method, url in [("GET", f"/api/sessions/{ident}"), ("GET", f"/api/sessions/{ident}/export?format={q}"),
                         ("DELETE", f"/api/sessions/{ident}"), ("GET", f"/api/sessions?q={q}"),
-                        ("GET", f"/api/collections/{ident}/documents"),
+                        ("GET", f"/api/collections/{ident}/documents"), ("GET", f"/api/collections/{ident}/sharing"),
+                        ("GET", f"/api/jobs/{ident}"), ("GET", f"/api/jobs?collection={q}"),
                         ("DELETE", f"/api/collections/default/documents/{ident}"),
                         ("GET", f"/v1/models/{ident}")]:
         assert_answered(client.request(method, url))

@@ -212,3 +212,18 @@ def test_docs_tab_shows_each_user_their_collections(services, tmp_path):
         handlers.upload([str(path)], "alice:manuals", ui("bob"), progress=lambda *a, **k: None)
     with pytest.raises(gr.Error, match="Only its owner"):
         handlers.ask_delete_collection("alice:manuals", ui("bob"))
+
+
+def test_docs_tab_sharing_controls(services):
+    from webui.docs_sharing import SharingHandlers
+
+    services.collections.create("alice", "notes")
+    sharing = SharingHandlers(services.collections)
+    assert "shared with: bob, carol (Read" in sharing.share("notes", "bob, carol", False, "read", ui("alice"))
+    assert services.collections.resolve("carol", "alice:notes").mode == "read"
+    assert "everyone" in sharing.share("notes", "", True, "write", ui("alice"))
+    assert services.collections.resolve("dave", "alice:notes").mode == "write"
+    with pytest.raises(gr.Error, match="Only its owner"):
+        sharing.share("alice:notes", "eve", False, "read", ui("bob"))
+    assert "private again" in sharing.share("notes", "", False, "read", ui("alice"))
+    assert [e[0] for e in events(services)].count("collection.shared") == 3

@@ -13,10 +13,11 @@ from fakes import FakeEngine
 from fastapi.testclient import TestClient
 
 from assist.errors import QuotaExceeded
-from assist.quotas import QuotaConfig, Quotas
+from assist.quotas import MeteredEngine, QuotaConfig, Quotas
 from engine.errors import ConfigError
 from webui.api import build_api
 from webui.chat_tab import ChatHandlers
+from webui.code_tab import code_event
 from webui.docs_tab import DocsHandlers
 
 CHAT = {"model": "default", "messages": [{"role": "user", "content": "hello there"}]}
@@ -97,6 +98,8 @@ def test_the_ui_says_why_with_a_gr_error(tmp_path):
     with pytest.raises(gr.Error, match="tokens for today"):
         services.collections.add_files("alice", "default", [("report.pdf", make_pdf(REPORT_PAGES))])
         list(DocsHandlers(services).ask(ASK["question"], "default", request=alice))
+    with pytest.raises(gr.Error, match="tokens for today"):  # the Code tab too
+        list(code_event(MeteredEngine(FakeEngine(), services.quotas, "alice"), "print hello"))
     bob = SimpleNamespace(session_hash="tab2", username="bob", headers={"accept-language": "en-US"})
     assert list(chat.respond("hi", request=bob))[-1][1][-1]["content"] == "Hello there, friend."
 
