@@ -23,12 +23,14 @@ register(
         "docs_share_mode": "Access", "docs_share_read": "Read (search, ask)",
         "docs_share_write": "Read and write (upload, delete documents)", "docs_share_save": "Save sharing",
         "docs_shared": "**{name}** is now shared with: {who} ({mode}).",
-        "docs_unshared": "**{name}** is private again: only you can see it.", "docs_share_everyone": "everyone"},
+        "docs_unshared": "**{name}** is private again: only you can see it.", "docs_share_everyone": "everyone",
+        "docs_shared_read": "read-only", "docs_shared_write": "read and write"},
     zh={"docs_share_users": "共享给（用户名，用逗号分隔）", "docs_share_all": "所有人",
         "docs_share_mode": "权限", "docs_share_read": "只读（搜索、提问）",
         "docs_share_write": "读写（上传、删除文档）", "docs_share_save": "保存共享设置",
         "docs_shared": "**{name}** 现已共享给：{who}（{mode}）。",
-        "docs_unshared": "**{name}** 已恢复为私有：只有你能看到。", "docs_share_everyone": "所有人"},
+        "docs_unshared": "**{name}** 已恢复为私有：只有你能看到。", "docs_share_everyone": "所有人",
+        "docs_shared_read": "只读", "docs_shared_write": "读写"},
 )
 
 _DOMAIN = domain_error_types()
@@ -51,7 +53,7 @@ class SharingHandlers:
         if not who:
             return text("docs_unshared", lang, name=escape_md(collection))
         return text("docs_shared", lang, name=escape_md(collection), who=escape_md(", ".join(who)),
-                    mode=text(f"docs_share_{mode or 'read'}", lang))
+                    mode=text(f"docs_shared_{mode or 'read'}", lang))
 
 
 def build_sharing(collections, collection: gr.Dropdown) -> SharingHandlers:

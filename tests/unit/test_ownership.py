@@ -219,7 +219,7 @@ def test_docs_tab_sharing_controls(services):
 
     services.collections.create("alice", "notes")
     sharing = SharingHandlers(services.collections)
-    assert "shared with: bob, carol (Read" in sharing.share("notes", "bob, carol", False, "read", ui("alice"))
+    assert "shared with: bob, carol (read-only)" in sharing.share("notes", "bob, carol", False, "read", ui("alice"))
     assert services.collections.resolve("carol", "alice:notes").mode == "read"
     assert "everyone" in sharing.share("notes", "", True, "write", ui("alice"))
     assert services.collections.resolve("dave", "alice:notes").mode == "write"
