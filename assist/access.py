@@ -130,6 +130,12 @@ class CollectionAccess:
         users = {g: m for g, m in rows if g != EVERYONE}
         return Sharing(next((m for g, m in rows if g == EVERYONE), None), users)
 
+    def by_storage(self, storage: str) -> tuple[str, str] | None:
+        """``(owner, name)`` of a storage name, or None."""
+        with self._lock:
+            row = self._conn.execute("SELECT owner, name FROM collections WHERE storage = ?", (storage,)).fetchone()
+        return (row[0], row[1]) if row else None
+
     def registered(self) -> set[str]:
         with self._lock:
             return {row[0] for row in self._conn.execute("SELECT storage FROM collections")}

@@ -112,6 +112,13 @@ class UserCollections:
         return sorted(out, key=lambda item: (item[0].owner != user, item[0].name != DEFAULT_COLLECTION,
                                              item[0].owner, item[0].name))
 
+    def label_of(self, user: str, storage: str) -> str:
+        """How ``user`` names the collection stored as ``storage`` (e.g. in an upload job's report)."""
+        known = self.access.by_storage(storage)
+        if known is None:
+            return storage
+        return Grant(storage, known[0], known[1], "read").label(user)
+
     def labels(self, user: str) -> list[str]:
         return [grant.label(user) for grant, _ in self.list(user)]
 

@@ -29,11 +29,19 @@ def build_jobs_router(services) -> APIRouter:
         owner = current_owner(request)
         if collection is not None and services.collections is not None:  # the user's name -> the store's
             collection = services.collections.resolve(owner, collection).storage
-        return {"jobs": [j.to_dict() for j in jobs.list(owner, active, collection)]}
+        return {"jobs": [shown(j, owner) for j in jobs.list(owner, active, collection)]}
 
     @router.get("/{job_id}")
     def get_job(job_id: str, request: Request) -> dict:
-        return jobs.get(job_id, current_owner(request)).to_dict()
+        owner = current_owner(request)
+        return shown(jobs.get(job_id, owner), owner)
+
+    def shown(job, owner: str) -> dict:
+        """The job as its owner sees it: the collection by the name they use, not the store's."""
+        body = job.to_dict()
+        if services.collections is not None:
+            body["collection"] = services.collections.label_of(owner, body["collection"])
+        return body
 
     return router
 

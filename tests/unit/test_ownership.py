@@ -227,3 +227,20 @@ def test_docs_tab_sharing_controls(services):
         sharing.share("alice:notes", "eve", False, "read", ui("bob"))
     assert "private again" in sharing.share("notes", "", False, "read", ui("alice"))
     assert [e[0] for e in events(services)].count("collection.shared") == 3
+
+
+def test_upload_jobs_name_the_collection_as_its_user_does(services, tmp_path):
+    from assist.ingest_jobs import IngestJobs
+
+    services.jobs = IngestJobs(services.store, tmp_path / "jobs")
+    try:
+        with TestClient(build_api(services)) as client:
+            client.post("/api/collections", headers=as_("alice"), json={"name": "pumps"})
+            job = client.post("/api/collections/pumps/documents?background=true", headers=as_("alice"),
+                              files=[("files", ("notes.txt", b"The X200 pump is blue.", "text/plain"))]).json()["job"]
+            assert client.get(f"/api/jobs/{job}", headers=as_("alice")).json()["collection"] == "pumps"
+            listed = client.get("/api/jobs?collection=pumps", headers=as_("alice")).json()["jobs"]
+            assert [j["id"] for j in listed] == [job] and listed[0]["collection"] == "pumps"
+            assert client.get(f"/api/jobs/{job}", headers=as_("bob")).status_code == 404
+    finally:
+        services.jobs.close()
