@@ -12,8 +12,11 @@ environment variables ``DCU_CHAT_<NAME>`` (e.g. ``DCU_CHAT_API_KEY``), and comma
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import difflib
 import logging
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,51 +36,50 @@ class Option:
     default: object
     help: str
     secret: bool = False
+    targets: tuple[tuple[type, str], ...] = ()  # the config fields it fills
+    scale: int = 1  # option value x scale = field value (MB -> bytes)
 
 
-OPTIONS: tuple[Option, ...] = (
-    Option("model", str, None, "model directory, .gguf file or cached hub id (default: embedded Gemma 3 270M)"),
-    Option("device", str, "auto", "auto, cpu, cuda, cuda:N, dcu or rocm"),
-    Option("dtype", str, "auto", "auto, float32, float16 or bfloat16 (auto: bf16/fp16 on accelerators, fp32 on CPU)"),
-    Option("quantization", str, "auto", "auto (int8 on CPU when it passes a quality check), none, 4bit or 8bit "
-           "(bitsandbytes, GPU/DCU; with vllm: bitsandbytes or fp8) or int8 (CPU)"),
-    Option("trust_remote_code", bool, False, "allow model code from the model directory (ChatGLM3, Baichuan2, Qwen-1)"),
-    Option("strict_device", bool, False, "fail instead of falling back to the CPU when --device is missing"),
-    Option("max_context", int, None, "context window to use, in tokens (default: the model's, at most 8192)"),
-    Option("max_queue", int, 32, "requests that may wait for the model before new ones get 'busy'"),
-    Option("max_batch", int, 8, "requests decoded together (1 turns batching off)"),
-    Option("kv_cache_mb", int, 512, "memory for KV caches kept to reuse earlier turns (0 turns reuse off)"),
-    Option("backend", str, "auto", "auto (llama.cpp for GGUF models on the CPU or a GPU build of llama.cpp, else "
-           "transformers), llamacpp, transformers, vllm, or openai (remote server)"),
-    Option("gpu_layers", int, None, "with llama.cpp: layers to offload to the GPU (-1 all, 0 none; default: all when "
-           "the installed llama.cpp build can offload)"),
-    Option("base_url", str, None, "with --backend openai: the server's /v1 URL, e.g. http://10.0.0.5:8000/v1"),
-    Option("remote_model", str, None, "with --backend openai: model name on the remote server (default: the first "
-           "one it lists)"),
-    Option("remote_api_key", str, None, "with --backend openai: API key of the remote server", secret=True),
-    Option("tensor_parallel_size", int, 1, "with --backend vllm: number of cards"),
-    Option("cache_dir", str, None, "where converted models are cached (default ~/.cache/dcu-chat)"),
-    Option("data_dir", str, "data", "where collections, sessions and exports are stored"),
-    Option("embedding_model", str, None, "local sentence-transformers directory (default: bundled all-MiniLM-L6-v2)"),
-    Option("ocr_langs", str, "eng+chi_sim", "Tesseract languages for scanned PDF pages and images, joined by + "
-           "(e.g. eng, eng+chi_sim); an empty value turns OCR off"),
-    Option("reranker_model", str, None, "local sentence-transformers CrossEncoder directory to re-order document "
-           "search hits (default: none; no reranker is bundled)"),
-    Option("host", str, "127.0.0.1", "address to bind; 0.0.0.0 exposes the server to the network"),
-    Option("port", int, 7860, "port to serve the UI and API on"),
-    Option("api_key", str, None, "a shared key: 'Authorization: Bearer KEY' (or the sign-in page) opens every route",
-           secret=True),
-    Option("auth", str, None, "sign-in users kept in memory: user:password[,user2:password2] or a file with one "
-           "user:password a line (prefer 'users add', which stores only hashes)", secret=True),
-    Option("users_file", str, None, "users, API tokens and sign-ins (default: DATA_DIR/users.sqlite3); any user "
-           "in it turns sign-in on"),
-    Option("metrics_public", bool, False, "serve /metrics without sign-in (a Prometheus scraper on a trusted network)"),
-    Option("user_tokens_per_day", int, None, "tokens (prompt + answer) each user may use per UTC day; 429 after "
-           "(default: no limit)"),
-    Option("user_max_concurrent", int, None, "answers each user may have running at once; 429 beyond "
-           "(default: no limit)"),
-    Option("log_level", str, "info", "debug, info, warning or error"),
-)
+def _config_classes() -> tuple[type, ...]:
+    """The subsystems' config dataclasses: their fields' ``metadata["help"]`` make the options."""
+    from assist.quotas import QuotaConfig
+    from engine.config import EngineConfig
+    from rag.config import RagConfig
+    from webui.services import WebConfig
+
+    return EngineConfig, RagConfig, WebConfig, QuotaConfig
+
+
+def _kind(annotation: str) -> type:
+    for name, kind in (("bool", bool), ("float", float), ("int", int)):
+        if re.search(rf"\b{name}\b", annotation):
+            return kind
+    return str  # str, Path, and text that app.py parses (--auth)
+
+
+def _derive_options() -> tuple[Option, ...]:
+    """One option per exposed config field (fields of the same name share one); only app-level extras here."""
+    found: dict[str, Option] = {}
+    for cls in _config_classes():
+        for f in dataclasses.fields(cls):
+            if "help" not in f.metadata:
+                continue  # internal: not a setting people choose
+            name, scale = f.metadata.get("option", f.name), int(f.metadata.get("scale", 1))
+            default = None if f.default is dataclasses.MISSING else f.default  # a factory: the subsystem decides
+            default = default // scale if isinstance(default, int) and scale > 1 else default
+            default = str(default) if isinstance(default, Path) else (None if default == () else default)
+            known = found.get(name)
+            if known is not None:
+                if known.default != default:
+                    raise AssertionError(f"option {name}: {cls.__name__} disagrees on the default")
+                found[name] = dataclasses.replace(known, targets=(*known.targets, (cls, f.name)))
+                continue
+            found[name] = Option(name, _kind(str(f.type)), default, f.metadata["help"],
+                                 bool(f.metadata.get("secret")), ((cls, f.name),), scale)
+    return (*found.values(), Option("log_level", str, "info", "debug, info, warning or error"))
+
+
+OPTIONS: tuple[Option, ...] = _derive_options()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -96,7 +98,8 @@ def _parser() -> argparse.ArgumentParser:
         flag = "--" + option.name.replace("_", "-")
         env = "DCU_CHAT_" + option.name.upper()
         if option.kind is bool:
-            parser.add_argument(flag, action="store_true", default=None, help=f"{option.help} [env {env}]")
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
+                                help=f"{option.help} (default: {'on' if option.default else 'off'}) [env {env}]")
         else:
             parser.add_argument(flag, type=option.kind, default=None,
                                 help=f"{option.help} (default: {option.default}) [env {env}]")
@@ -121,7 +124,9 @@ def resolve_settings(args: argparse.Namespace, environ: dict[str, str] | None = 
         flat.update({k: v for k, v in data.items() if not isinstance(v, dict)})
         unknown = sorted(set(flat) - set(settings))
         if unknown:
-            raise SystemExit(f"{config_path}: unknown option(s) {', '.join(unknown)}; see python app.py --help.")
+            hints = [f"{key} (did you mean {close[0]}?)" if (close := difflib.get_close_matches(key, settings, 1))
+                     else key for key in unknown]
+            raise SystemExit(f"{config_path}: unknown option(s) {', '.join(hints)}; see python app.py --help.")
         settings.update(flat)
     for option in OPTIONS:
         raw = environ.get("DCU_CHAT_" + option.name.upper())
@@ -148,33 +153,36 @@ def _parse_auth(raw: str | None) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+_PARSERS = {"auth": _parse_auth}  # option -> text to field value, where the field is not plain text
+
+
+def build_config(cls: type, settings: dict[str, object], **given):
+    """``cls`` (a config dataclass) from the settings of the options that fill its fields.
+
+    An unset option (None) leaves the field at the subsystem's own default; ``given`` wins.
+    """
+    values = {}
+    for option in OPTIONS:
+        value = settings.get(option.name)
+        for target, field_name in option.targets:
+            if target is cls and value is not None:
+                parse = _PARSERS.get(option.name)
+                values[field_name] = parse(value) if parse else value * option.scale if option.scale > 1 else value
+    return cls(**{**values, **given})
+
+
 def build_configs(settings: dict[str, object]):
-    """The one place where flags become the subsystems' config dataclasses."""
-    from engine.config import EngineConfig, default_cache_dir
+    """The one place where flags become the subsystems' config dataclasses: (engine, web)."""
+    from engine.config import EngineConfig
     from webui.services import WebConfig
 
-    engine = EngineConfig(
-        model=settings["model"], device=settings["device"], dtype=settings["dtype"],
-        quantization=settings["quantization"], trust_remote_code=bool(settings["trust_remote_code"]),
-        strict_device=bool(settings["strict_device"]), max_context=settings["max_context"],
-        max_queue=settings["max_queue"], backend=settings["backend"], base_url=settings["base_url"],
-        remote_model=settings["remote_model"], remote_api_key=settings["remote_api_key"],
-        tensor_parallel_size=settings["tensor_parallel_size"], max_batch=settings["max_batch"],
-        gpu_layers=settings["gpu_layers"],
-        kv_cache_bytes=int(settings["kv_cache_mb"]) * 1024**2,
-        cache_dir=Path(settings["cache_dir"]) if settings["cache_dir"] else default_cache_dir(),
-    )
-    web = WebConfig(host=settings["host"], port=settings["port"], api_key=settings["api_key"],
-                    auth=_parse_auth(settings["auth"]), data_dir=Path(settings["data_dir"]),
-                    users_file=Path(settings["users_file"]) if settings["users_file"] else None,
-                    metrics_public=bool(settings["metrics_public"]))
-    return engine, web
+    return build_config(EngineConfig, settings), build_config(WebConfig, settings)
 
 
 def build_quota_config(settings: dict[str, object]):
     from assist.quotas import QuotaConfig
 
-    return QuotaConfig(tokens_per_day=settings["user_tokens_per_day"], max_concurrent=settings["user_max_concurrent"])
+    return build_config(QuotaConfig, settings)
 
 
 def _rag_services(settings: dict[str, object], web):
@@ -183,9 +191,7 @@ def _rag_services(settings: dict[str, object], web):
     from rag.ocr import OcrOptions, tesseract_status
     from rag.rerank import CrossEncoderReranker
 
-    rag_config = RagConfig(data_dir=web.data_dir, embedding_model=settings["embedding_model"],
-                           ocr_langs=str(settings["ocr_langs"] or "").strip(),
-                           reranker_model=settings["reranker_model"])
+    rag_config = build_config(RagConfig, settings, data_dir=web.data_dir)
     if rag_config.ocr_langs:  # say now, not at the first scanned upload, when OCR cannot work
         print(f"OCR: {tesseract_status(OcrOptions(rag_config.ocr_langs, rag_config.ocr_dpi))}", flush=True)
     embedder = SentenceTransformerEmbedder(rag_config.embedding_model, device=rag_config.embedding_device)

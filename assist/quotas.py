@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -39,8 +39,13 @@ CREATE TABLE IF NOT EXISTS usage (
 
 @dataclass(frozen=True)
 class QuotaConfig:
-    tokens_per_day: int | None = None  # prompt + completion tokens per user and UTC day; None: no limit
-    max_concurrent: int | None = None  # answers one user may have running at once; None: no limit
+    # prompt + completion tokens per user and UTC day; None: no limit
+    tokens_per_day: int | None = field(default=None, metadata={
+        "help": "tokens (prompt + answer) each user may use per UTC day; 429 after (default: no "
+            "limit)", "option": "user_tokens_per_day"})
+    # answers one user may have running at once; None: no limit
+    max_concurrent: int | None = field(default=None, metadata={
+        "help": "answers each user may have running at once; 429 beyond (default: no limit)", "option": "user_max_concurrent"})
 
     def __post_init__(self) -> None:
         from engine.errors import ConfigError

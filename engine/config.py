@@ -75,25 +75,46 @@ class SamplingParams:
 class EngineConfig:
     """Which model, where, and how it is loaded. ``model=None`` is the embedded default."""
 
-    model: str | None = None
-    device: str = "auto"
-    dtype: str = "auto"
+    model: str | None = field(default=None, metadata={
+        "help": "model directory, .gguf file or cached hub id (default: embedded Gemma 3 270M)"})
+    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:N, dcu or rocm"})
+    dtype: str = field(default="auto", metadata={
+        "help": "auto, float32, float16 or bfloat16 (auto: bf16/fp16 on accelerators, fp32 on CPU)"})
     # "auto": int8 on the CPU when the quality gate passes (engine/quantize.py), none on GPUs.
-    quantization: str | None = "auto"
-    trust_remote_code: bool = False
-    strict_device: bool = False
+    quantization: str | None = field(default="auto", metadata={
+        "help": "auto (int8 on CPU when it passes a quality check), none, 4bit or 8bit (bitsandbytes,"
+            " GPU/DCU; with vllm: bitsandbytes or fp8) or int8 (CPU)"})
+    trust_remote_code: bool = field(default=False, metadata={
+        "help": "allow model code from the model directory (ChatGLM3, Baichuan2, Qwen-1)"})
+    strict_device: bool = field(default=False, metadata={
+        "help": "fail instead of falling back to the CPU when --device is missing"})
     # "auto": llama.cpp for GGUF files and the embedded default where it runs (engine/engine.py), else transformers
-    backend: str = "auto"
-    cache_dir: Path = field(default_factory=default_cache_dir)
-    max_context: int | None = None
-    max_queue: int = 32
-    kv_cache_bytes: int = 512 * 1024**2  # KV caches kept for reuse across turns; 0 turns reuse off
-    max_batch: int = 8  # requests decoded together in one batch; 1 turns batching off
-    base_url: str | None = None
-    remote_model: str | None = None
-    remote_api_key: str | None = None
-    tensor_parallel_size: int = 1
-    gpu_layers: int | None = None  # llama.cpp: layers offloaded to the GPU; None = all when the build offloads
+    backend: str = field(default="auto", metadata={
+        "help": "auto (llama.cpp for GGUF models on the CPU or a GPU build of llama.cpp, else "
+            "transformers), llamacpp, transformers, vllm, or openai (remote server)"})
+    cache_dir: Path = field(default_factory=default_cache_dir, metadata={
+        "help": "where converted models are cached (default ~/.cache/dcu-chat)"})
+    max_context: int | None = field(default=None, metadata={
+        "help": "context window to use, in tokens (default: the model's, at most 8192)"})
+    max_queue: int = field(default=32, metadata={
+        "help": "requests that may wait for the model before new ones get 'busy'"})
+    # KV caches kept for reuse across turns; 0 turns reuse off
+    kv_cache_bytes: int = field(default=512 * 1024**2, metadata={
+        "help": "memory for KV caches kept to reuse earlier turns (0 turns reuse off)", "option": "kv_cache_mb", "scale": 1048576})
+    # requests decoded together in one batch; 1 turns batching off
+    max_batch: int = field(default=8, metadata={"help": "requests decoded together (1 turns batching off)"})
+    base_url: str | None = field(default=None, metadata={
+        "help": "with --backend openai: the server's /v1 URL, e.g. http://10.0.0.5:8000/v1"})
+    remote_model: str | None = field(default=None, metadata={
+        "help": "with --backend openai: model name on the remote server (default: the first one it "
+            "lists)"})
+    remote_api_key: str | None = field(default=None, metadata={
+        "help": "with --backend openai: API key of the remote server", "secret": True})
+    tensor_parallel_size: int = field(default=1, metadata={"help": "with --backend vllm: number of cards"})
+    # llama.cpp: layers offloaded to the GPU; None = all when the build offloads
+    gpu_layers: int | None = field(default=None, metadata={
+        "help": "with llama.cpp: layers to offload to the GPU (-1 all, 0 none; default: all when the "
+            "installed llama.cpp build can offload)"})
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES and not self.device.startswith("cuda:"):

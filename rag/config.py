@@ -7,7 +7,7 @@ file; everything under ``rag`` receives the finished object.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.errors import InvalidConfig
@@ -31,31 +31,52 @@ class RagConfig:
     ``tests/data/rag_questions.json`` (see ``tests/integration/test_rag_retrieval.py``).
     """
 
-    data_dir: Path = Path("data")
-    embedding_model: str | None = None
-    embedding_device: str = "auto"
-    chunk_tokens: int = 200
-    chunk_overlap: int = 40
-    max_file_bytes: int = 50 * MiB
-    max_pages: int = 2000
-    max_files_per_upload: int = 20
-    top_k: int = 5
-    relevance_threshold: float = 0.08
-    ann_threshold: int = 50_000
-    dense_weight: float = 0.5
-    lexical_weight: float = 0.5
-    candidates: int = 50
-    strict: bool = True
-    embed_batch_size: int = 32
+    data_dir: Path = field(default=Path("data"), metadata={
+        "help": "where collections, sessions and exports are stored"})
+    embedding_model: str | None = field(default=None, metadata={
+        "help": "local sentence-transformers directory (default: bundled all-MiniLM-L6-v2)"})
+    embedding_device: str = field(default="auto", metadata={
+        "help": "where the embedder runs: auto, cpu, cuda or cuda:N"})
+    chunk_tokens: int = field(default=200, metadata={"help": "document chunk size, in embedder tokens"})
+    chunk_overlap: int = field(default=40, metadata={
+        "help": "tokens shared by neighbouring chunks (at most half a chunk)"})
+    max_file_bytes: int = field(default=50 * MiB, metadata={
+        "help": "largest document accepted, in MB", "option": "max_file_mb", "scale": 1048576})
+    max_pages: int = field(default=2000, metadata={"help": "most pages read from one document"})
+    max_files_per_upload: int = field(default=20, metadata={"help": "most files in one upload"})
+    top_k: int = field(default=5, metadata={
+        "help": "sources given to the model for a document answer", "option": "docs_top_k"})
+    relevance_threshold: float = field(default=0.08, metadata={
+        "help": "hybrid score below which a hit does not count (strict answers then say 'not "
+            "covered')"})
+    ann_threshold: int = field(default=50_000, metadata={
+        "help": "chunks in a collection above which FAISS switches to an approximate (IVF) index"})
+    dense_weight: float = field(default=0.5, metadata={
+        "help": "weight of embedding similarity in hybrid search"})
+    lexical_weight: float = field(default=0.5, metadata={"help": "weight of BM25 in hybrid search"})
+    candidates: int = field(default=50, metadata={
+        "help": "hits each retriever returns before fusion", "option": "docs_candidates"})
+    strict: bool = field(default=True, metadata={
+        "help": "answer document questions only from the documents (--no-docs-strict: general "
+            "knowledge too)", "option": "docs_strict"})
+    embed_batch_size: int = field(default=32, metadata={"help": "chunks embedded per batch"})
     # Tesseract languages for scanned pages and images ("" turns OCR off), and the resolution
     # PDF pages are rendered at for it (200 DPI measured best: docs/performance.md).
-    ocr_langs: str = "eng+chi_sim"
-    ocr_dpi: int = 200
-    chunk_titles: bool = True
-    reranker_model: str | None = None
-    reranker_device: str = "auto"
-    rerank_candidates: int = 20
-    neighbour_chunks: int = 1
+    ocr_langs: str = field(default="eng+chi_sim", metadata={
+        "help": "Tesseract languages for scanned PDF pages and images, joined by + (e.g. eng, "
+            "eng+chi_sim); an empty value turns OCR off"})
+    ocr_dpi: int = field(default=200, metadata={
+        "help": "resolution scanned PDF pages are rendered at for OCR"})
+    chunk_titles: bool = field(default=True, metadata={
+        "help": "start every chunk with its document's title and section heading"})
+    reranker_model: str | None = field(default=None, metadata={
+        "help": "local sentence-transformers CrossEncoder directory to re-order document search hits "
+            "(default: none; no reranker is bundled)"})
+    reranker_device: str = field(default="auto", metadata={
+        "help": "where the reranker runs: auto, cpu, cuda or cuda:N"})
+    rerank_candidates: int = field(default=20, metadata={"help": "fused hits the reranker re-orders"})
+    neighbour_chunks: int = field(default=1, metadata={
+        "help": "chunks before and after each hit that the model also reads (0 to 3)"})
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())

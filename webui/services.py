@@ -4,6 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # types only: building Services must not import the heavy parts
+    from assist.audit import AuditLog
+    from assist.collections import UserCollections
+    from assist.ingest_jobs import IngestJobs
+    from assist.quotas import Quotas
+    from assist.sessions import SessionStore
+    from assist.users import UserStore
+    from engine.engine import Engine
+    from rag.config import RagConfig
+    from rag.embedding import Embedder
+    from rag.store import DocumentStore
 
 __all__ = ["WebConfig", "Services"]
 
@@ -12,13 +25,24 @@ VERSION = "0.1.0"
 
 @dataclass(frozen=True)
 class WebConfig:
-    host: str = "127.0.0.1"
-    port: int = 7860
-    api_key: str | None = None
-    auth: tuple[tuple[str, str], ...] = ()  # --auth users (in memory; never written)
-    data_dir: Path = Path("data")
-    users_file: Path | None = None  # default: data_dir / "users.sqlite3"
-    metrics_public: bool = False  # /metrics open even when sign-in is on (a scraper on a trusted network)
+    host: str = field(default="127.0.0.1", metadata={
+        "help": "address to bind; 0.0.0.0 exposes the server to the network"})
+    port: int = field(default=7860, metadata={"help": "port to serve the UI and API on"})
+    api_key: str | None = field(default=None, metadata={
+        "help": "a shared key: 'Authorization: Bearer KEY' (or the sign-in page) opens every route", "secret": True})
+    # --auth users (in memory; never written)
+    auth: tuple[tuple[str, str], ...] = field(default=(), metadata={
+        "help": "sign-in users kept in memory: user:password[,user2:password2] or a file with one "
+            "user:password a line (prefer 'users add', which stores only hashes)", "secret": True})
+    data_dir: Path = field(default=Path("data"), metadata={
+        "help": "where collections, sessions and exports are stored"})
+    # default: data_dir / "users.sqlite3"
+    users_file: Path | None = field(default=None, metadata={
+        "help": "users, API tokens and sign-ins (default: DATA_DIR/users.sqlite3); any user in it "
+            "turns sign-in on"})
+    # /metrics open even when sign-in is on (a scraper on a trusted network)
+    metrics_public: bool = field(default=False, metadata={
+        "help": "serve /metrics without sign-in (a Prometheus scraper on a trusted network)"})
     max_upload_bytes: int = 50 * 1024**2
     max_request_bytes: int = 8 * 1024**2
     concurrency: int = 8
@@ -37,18 +61,18 @@ class WebConfig:
 class Services:
     """Long-lived objects shared by every tab and route. Optional parts may be None."""
 
-    engine: object
+    engine: Engine  # or a test double with the same methods
     web: WebConfig = field(default_factory=WebConfig)
-    store: object | None = None  # rag.store.DocumentStore
-    embedder: object | None = None  # rag.embedding.Embedder
-    sessions: object | None = None  # persistent chat sessions
-    rag_config: object | None = None
-    users: object | None = None  # assist.users.UserStore: users, API tokens, sign-ins
-    audit: object | None = None  # assist.audit.AuditLog
-    jobs: object | None = None  # assist.ingest_jobs.IngestJobs: background uploads
+    store: DocumentStore | None = None
+    embedder: Embedder | None = None
+    sessions: SessionStore | None = None  # persistent chat sessions
+    rag_config: RagConfig | None = None
+    users: UserStore | None = None  # users, API tokens, sign-ins
+    audit: AuditLog | None = None
+    jobs: IngestJobs | None = None  # background uploads
     version: str = VERSION
-    collections: object | None = None  # assist.collections.UserCollections: the store behind ownership checks
-    quotas: object | None = None  # assist.quotas.Quotas: per-user limits and token usage (default: none, in memory)
+    collections: UserCollections | None = None  # the store behind ownership checks
+    quotas: Quotas | None = None  # per-user limits and token usage (default: none, in memory)
 
     def __post_init__(self) -> None:
         if self.quotas is None:

@@ -88,3 +88,25 @@ def test_bad_option_value_is_a_clear_error_not_a_traceback():
     result = run_app("doctor", "--device", "tpu")
     assert result.returncode == 2
     assert "--device must be one of" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unknown_config_keys_name_the_closest_option(tmp_path):
+    config = tmp_path / "typo.toml"
+    config.write_text("[rag]\nchunk_token = 300\n")
+    with pytest.raises(SystemExit, match=r"chunk_token \(did you mean chunk_tokens\?\)"):
+        settings(["--config", str(config)])
+
+
+def test_options_come_from_the_config_dataclasses():
+    """Every RagConfig field is a setting; each option fills the config field it names."""
+    import dataclasses
+
+    from rag.config import RagConfig
+
+    targets = {field for option in app.OPTIONS for cls, field in option.targets if cls is RagConfig}
+    assert targets == {f.name for f in dataclasses.fields(RagConfig)}
+    engine, web = app.build_configs(settings(["--kv-cache-mb", "64", "--port", "7001", "--auth", "ann:pw"]))
+    assert engine.kv_cache_bytes == 64 * 1024**2 and web.port == 7001 and web.auth == (("ann", "pw"),)
+    rag = app.build_config(RagConfig, settings(["--no-docs-strict", "--docs-top-k", "9", "--max-file-mb", "3"]))
+    assert rag.strict is False and rag.top_k == 9 and rag.max_file_bytes == 3 * 1024**2
+    assert app.build_config(RagConfig, settings([])) == RagConfig()  # no options: the subsystem's defaults
