@@ -92,7 +92,8 @@ def wait(client, job_id: str, timeout: float = 60) -> tuple[dict, list[float]]:
 
 
 def test_background_upload_answers_at_once_and_its_job_moves_to_done(client, services):
-    services.embedder.pause = 0.2  # 8 batches over ~2 s: progress is saved every 0.25 s
+    # 8 batches over ~5 s while progress is saved every 0.25 s: even a busy machine's polls see it move
+    services.embedder.pause = 0.6
     response = post(client, ("long.pdf", LONG))
     assert response.status_code == 202 and set(response.json()) == {"job"}
     job_id = response.json()["job"]
