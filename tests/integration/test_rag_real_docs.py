@@ -16,7 +16,8 @@ from bench.corpora import DATA, cjk_font, rank_of, real_corpus
 from rag.config import RagConfig
 from rag.store import DocumentStore
 
-pytestmark = pytest.mark.integration
+# Ingesting 655 chunks takes 1-2 min on 2 idle cores, over 10 min on a busy shared one.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(2400)]
 
 
 @pytest.fixture(scope="module")
