@@ -81,11 +81,12 @@ def run(quick: bool = False, backends: tuple[str, ...] = BACKENDS, model: str | 
             continue
         try:
             loaded = Engine.load(EngineConfig(backend=backend, **({"model": model} if model else {})))
-        except (EngineError, ImportError) as exc:
-            results["runs"].append({"backend": backend, "skipped": str(exc)})
+        except (EngineError, ImportError, OSError) as exc:  # one backend failing must not lose the others
+            results["runs"].append({"backend": backend, "skipped": f"{type(exc).__name__}: {exc}"})
             continue
         try:
             results["runs"].append(run_engine(loaded, questions))
+            print(markdown({"runs": results["runs"][-1:]}), file=sys.stderr, flush=True)
         finally:
             close = getattr(loaded.backend, "close", None)
             if close is not None:

@@ -42,10 +42,12 @@ _TURN_MARKERS = ("<end_of_turn>", "<|im_end|>", "<|eot_id|>", "<|end|>", "<|endo
 # A base model given a bare question often restates it or rambles; a few worked examples first
 # show it the shape of an answer (short, then a blank line). Measured on bench/data/questions.json
 # (greedy, Gemma 3 270M): see docs/performance.md. None of them is one of the bench's questions.
+# Sums are answered as "3 + 5 = 8.": writing the sum out first gets 6 of 10 right instead of 2.
+# (A code example here made the model answer "which keyword defines a function?" with its code.)
 _EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
-    "en": (("What is the capital of Germany?", "Berlin."), ("What is 3 + 5?", "8"),
+    "en": (("What is the capital of Germany?", "Berlin."), ("What is 3 + 5?", "3 + 5 = 8."),
            ("Why do leaves fall in autumn?", "Trees drop their leaves to save water and energy during the cold winter.")),
-    "zh": (("德国的首都是哪里？", "柏林。"), ("3 加 5 等于多少？", "8"),
+    "zh": (("德国的首都是哪里？", "柏林。"), ("3 加 5 等于多少？", "3 + 5 = 8。"),
            ("秋天树叶为什么会落下？", "树木落叶是为了在寒冷的冬天节省水分和能量。")),
 }
 _EXAMPLES_AFTER_SYSTEM = False
