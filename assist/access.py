@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from assist.db import open_db, write_transaction
 from assist.errors import AccessError, CollectionNameTaken, InvalidSharing
 
 __all__ = ["CollectionAccess", "Grant", "Sharing", "EVERYONE", "MODES"]
@@ -80,11 +79,7 @@ class CollectionAccess:
         self.path = Path(path)
         self._lock = threading.RLock()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA foreign_keys=ON")
-            self._conn.executescript(_SCHEMA)
+            self._conn = open_db(self.path, _SCHEMA)
         except (OSError, sqlite3.DatabaseError) as exc:
             raise AccessError(f"Cannot open the collection access table {self.path} ({exc}). Check that the "
                               "data directory is writable.") from exc
@@ -183,13 +178,5 @@ class CollectionAccess:
         with self._lock:
             self._conn.close()
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+    def _write(self):
+        return write_transaction(self._conn, self._lock)

@@ -16,11 +16,11 @@ from __future__ import annotations
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
+from assist.db import open_db, write_transaction
 from assist.errors import SessionError, SessionNotFound
 from assist.session_format import (
     ROLES,
@@ -72,12 +72,7 @@ class SessionStore:
         self.path = Path(path)
         self._lock = threading.RLock()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA foreign_keys=ON")
-            self._conn.execute("PRAGMA busy_timeout=10000")
-            self._conn.executescript(_SCHEMA)
+            self._conn = open_db(self.path, _SCHEMA)
         except (OSError, sqlite3.DatabaseError) as exc:
             raise SessionError(f"Cannot open the conversation database {self.path} ({exc}). Check that the "
                                "data directory is writable; if the file is damaged, move it away and "
@@ -202,16 +197,8 @@ class SessionStore:
 
     # -- internals ---------------------------------------------------------------------------
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+    def _write(self):
+        return write_transaction(self._conn, self._lock)
 
     @staticmethod
     def _check(conn: sqlite3.Connection, session_id: str, owner: str) -> None:

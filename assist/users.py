@@ -19,7 +19,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,6 +26,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from assist.db import open_db, write_transaction
 from assist.errors import UnknownUser, UserError
 from assist.sessions import LOCAL_OWNER  # the single user of a server without sign-in
 
@@ -108,27 +108,15 @@ class UserStore:
         self._hasher = hasher or PasswordHasher()
         self._lock = threading.RLock()
         try:
-            if str(path) != ":memory:":
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=10)
-            self._conn.execute("PRAGMA busy_timeout=10000")
-            self._conn.executescript(_SCHEMA)
+            self._conn = open_db(path, _SCHEMA, wal=False)
         except (OSError, sqlite3.DatabaseError) as exc:
             raise UserError(f"Cannot open the users file {self.path} ({exc}). Check that the data directory "
                             "is writable.") from exc
         self._memory = {check_name(name): self._hasher.hash(password) for name, password in memory_users}
         self._dummy = self._hasher.hash(secrets.token_urlsafe(16))  # equal work for unknown names
 
-    @contextmanager
     def _write(self):
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        return write_transaction(self._conn, self._lock)
 
     def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
         with self._lock:
