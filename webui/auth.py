@@ -32,7 +32,7 @@ from assist.users import User, UserStore
 from webui.adapters import error_body
 from webui.openai_schema import error_response
 
-__all__ = ["Gate", "AuthMiddleware", "BodyLimitMiddleware", "install_guards", "current_user", "current_owner",
+__all__ = ["Gate", "AuthMiddleware", "install_guards", "current_user", "current_owner",
            "audit_event", "client_address", "gate_for", "USER_HEADER", "SESSION_COOKIE", "OPEN_PATHS"]
 
 log = logging.getLogger(__name__)
@@ -222,54 +222,6 @@ def audit_event(services, request, event: str, **details) -> None:
                  address=client_address(scope) if isinstance(scope, dict) else None, **details)
 
 
-class BodyLimitMiddleware:
-    """Refuses ``/v1`` bodies over ``max_bytes`` with 413 before any of them is parsed.
-
-    The JSON body is read here (it is small) and handed on unchanged; uploads under ``/api``
-    have their own per-file limits.
-    """
-
-    def __init__(self, app, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    def _too_large(self):
-        return error_response(413, f"The request is larger than this server accepts "
-                                   f"({self.max_bytes // 1024} KiB); send a shorter conversation.",
-                              code="request_too_large")
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope["method"] not in _BODY_METHODS or not _under(scope["path"], "/v1"):
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers", ())).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._too_large()(scope, receive, send)
-            return
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > self.max_bytes:
-                await self._too_large()(scope, receive, send)
-                return
-            if not message.get("more_body", False):
-                break
-        body, replayed = b"".join(chunks), False
-
-        async def replay():
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()  # afterwards: the real channel, which reports a disconnect
-
-        await self.app(scope, replay, send)
-
-
 def gate_for(services) -> Gate:
     """The gate for ``services``; ``--auth`` users without a store get an in-memory one."""
     if services.users is None and services.web.auth:
@@ -278,6 +230,5 @@ def gate_for(services) -> Gate:
 
 
 def install_guards(app: FastAPI, web, gate: Gate) -> None:
-    """Body limit first, then (outermost) sign-in, so unauthenticated bodies are never read."""
-    app.add_middleware(BodyLimitMiddleware, max_bytes=web.max_request_bytes)
+    """Sign-in outermost, so unauthenticated bodies are never read (webui.request_guard checks bodies)."""
     app.add_middleware(AuthMiddleware, gate=gate)

@@ -5,9 +5,9 @@ JSON travels as UTF-8 (RFC 8259), and a JSON string may spell a lone UTF-16 surr
 tokenizer and the JSON answer itself would fail with a 500 deep inside. So before any route
 sees a body, this middleware answers 400 in our error JSON when the bytes are not UTF-8, when a
 ``\\uD800``-``\\uDFFF`` escape is not half of a pair, or when the nesting is too deep for the
-parser; and 413 when an ``/api`` body is larger than the server accepts (``/v1`` bodies are
-limited by ``webui.auth.BodyLimitMiddleware`` before they get here). Multipart uploads pass
-through untouched: their files are bytes, checked file by file by the document store.
+parser; and 413 when a body is larger than the server accepts (by its Content-Length before
+reading, else as it arrives). Multipart uploads pass through untouched: their files are bytes,
+checked file by file by the document store.
 
 Bodies without a suspicious escape and with few brackets are not parsed here (byte searches
 decide), so the common case costs one UTF-8 decode.
@@ -73,6 +73,11 @@ class BodyGuardMiddleware:
                 or not (_under(path, "/v1") or _under(path, "/api")) or self._is_multipart(scope)):
             await self.app(scope, receive, send)
             return
+        too_large = f"The request is larger than this server accepts ({self.max_bytes // 1024} KiB)."
+        declared = dict(scope.get("headers", ())).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send, 413, too_large)  # refused before a byte is read
+            return
         chunks, size = [], 0
         while True:
             message = await receive()
@@ -81,8 +86,7 @@ class BodyGuardMiddleware:
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             if size > self.max_bytes:
-                await self._refuse(scope, receive, send, 413,
-                                   f"The request is larger than this server accepts ({self.max_bytes // 1024} KiB).")
+                await self._refuse(scope, receive, send, 413, too_large)
                 return
             if not message.get("more_body", False):
                 break
