@@ -27,9 +27,11 @@ footer { visibility: hidden; }
 def _header(services: Services) -> None:
     info = services.engine.info
     quant = f" · {info.quantization}" if info.quantization else ""
-    detail = html.escape(info.backend_detail or info.backend, quote=True)
+    # "llama.cpp (xllamacpp V) · CPU only · CPU AVX2 …" -> "llamacpp (CPU only)"; the System tab has it all
+    parts = (getattr(info, "backend_detail", "") or "").split(" · ")
+    backend = html.escape(f"{info.backend} ({parts[1]})" if len(parts) > 1 else info.backend)
     gr.Markdown(
-        f"<div class='dcu-header'><h1>dcu-chat</h1><span title=\"{detail}\">{info.model} · {info.backend} · "
+        f"<div class='dcu-header'><h1>dcu-chat</h1><span>{info.model} · {backend} · "
         f"{info.device.upper()} ({info.device_name}) · {info.dtype}{quant}</span></div>",
         elem_id="header",
     )
