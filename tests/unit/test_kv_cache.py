@@ -89,7 +89,9 @@ def test_full_layer_cache_matches_generate_with_the_models_sliding_cache(sliding
     with torch.inference_mode():
         out = backend.model.generate(torch.tensor([ids]), max_new_tokens=12, do_sample=False,
                                      repetition_penalty=GREEDY.repetition_penalty)  # DynamicCache(config)
-    assert text == backend.tokenizer.decode(out[0, len(ids):], skip_special_tokens=True)
+    full = backend.tokenizer.decode(out[0, len(ids):], skip_special_tokens=True)
+    # Same tokens; the base-model completion format may end the answer early (it loops), never change it.
+    assert text == full or (full.startswith(text) and backend.prompt_format.end_of_answer(full, final=True))
 
 
 def test_api_clients_resending_history_hit_by_longest_prefix(tiny_engine):
