@@ -16,6 +16,7 @@ import sys
 import time
 
 from bench.quality_grading import is_correct, is_parroted, load_questions
+from engine.templates import COMPLETION_EXAMPLES
 
 __all__ = ["run", "run_engine", "CHAT_SYSTEM_PROMPT"]
 
@@ -40,6 +41,10 @@ def run_engine(engine, questions: list[dict], system_prompt: str = CHAT_SYSTEM_P
 
     rows = []
     started = time.perf_counter()
+    fmt = getattr(engine.backend, "prompt_format", None)
+    # The completion format's worked examples are prompt too: copying them is parroting.
+    examples = "\n".join(f"{q}\n{a}" for pairs in COMPLETION_EXAMPLES.values() for q, a in pairs) \
+        if fmt is not None and fmt.completion else ""
     for question in questions:
         messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
         messages.append({"role": "user", "content": question["question"]})
@@ -48,7 +53,7 @@ def run_engine(engine, questions: list[dict], system_prompt: str = CHAT_SYSTEM_P
         rows.append({"id": question["id"], "language": question["language"], "kind": question["kind"],
                      "question": question["question"], "answer": answer,
                      "correct": is_correct(question, answer),
-                     "parroted": is_parroted(answer, system_prompt, question["question"]),
+                     "parroted": is_parroted(answer, f"{system_prompt}\n{examples}", question["question"]),
                      "tokens": stats.completion_tokens, "finish_reason": stats.finish_reason})
     out = {"backend": engine.info.backend, "model": engine.info.model, **_summary(rows),
            "wall_s": round(time.perf_counter() - started, 1)}

@@ -9,7 +9,7 @@ the answer restates the sum) is the expected one, so an answer that lists "4, 5,
 
 *Parroted*: the answer repeats the prompt instead of answering: it contains a run of
 ``PARROT_SPAN`` or more consecutive tokens of the instructions (system prompt, grounding
-rules), or the whole question when that is at least ``MIN_QUESTION_TOKENS`` tokens. Tokens are
+rules, the completion format's worked examples), or the whole question when that is at least ``MIN_QUESTION_TOKENS`` tokens. Tokens are
 lower-cased Latin words/numbers and single CJK characters; punctuation and spacing are ignored.
 Quoting the *sources* in a Docs answer is what we want, so sources are never instructions.
 """

@@ -21,7 +21,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["PromptFormat", "prompt_format", "COMPLETION_LABELS"]
+__all__ = ["PromptFormat", "prompt_format", "COMPLETION_LABELS", "COMPLETION_EXAMPLES"]
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
@@ -50,6 +50,7 @@ _EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
     "zh": (("德国的首都是哪里？", "柏林。"), ("3 加 5 等于多少？", "3 + 5 = 8。"),
            ("秋天树叶为什么会落下？", "树木落叶是为了在寒冷的冬天节省水分和能量。")),
 }
+COMPLETION_EXAMPLES = _EXAMPLES  # public: the quality bench counts copying them as parroting
 _EXAMPLES_AFTER_SYSTEM = False
 # A unit of text repeated back to back: a long one three times, a short one ten times ("0000…").
 _LOOP = re.compile(r"(.{4,60}?)\1{2,}|(.{1,3}?)\2{9,}")
