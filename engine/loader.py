@@ -89,7 +89,12 @@ def convert_gguf(gguf: Path, cache_dir: Path, progress: Progress) -> Path:
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        os.replace(tmp, out)  # atomic: a half-written conversion never looks complete
+        try:
+            os.replace(tmp, out)  # atomic: a half-written conversion never looks complete
+        except OSError:
+            if not (out / "config.json").exists():
+                raise
+            # Another process (a second server, a parallel test run) finished the same conversion first.
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     progress(f"Converted {gguf.name} in {time.monotonic() - started:.0f} s; cached at {out}.")
