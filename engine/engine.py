@@ -94,7 +94,9 @@ class Engine:
             params = replace(params, json_schema=for_decoding(params.json_schema))
         try:
             with self.queue.slot(cancel) as waited:
-                for item in self.backend.stream_chat(messages, params, session_id, cancel):
+                stream = self.backend.stream_chat(messages, params, session_id, cancel)
+                fmt = getattr(self.backend, "prompt_format", None)  # remote backends render nothing themselves
+                for item in _after_answer_label(stream) if fmt is not None and fmt.completion else stream:
                     if isinstance(item, GenerationStats):
                         item.queue_s = waited
                         self._notify(item)
@@ -128,3 +130,16 @@ class Engine:
     def _notify(self, stats: GenerationStats) -> None:
         for observer in self.observers:
             observer(stats)
+
+
+def _after_answer_label(stream: Iterator[str | GenerationStats]) -> Iterator[str | GenerationStats]:
+    """The completion format's prompt ends with "Answer:", so a base model's first token starts with a
+    space (" Paris."): the answer itself begins after it."""
+    started = False
+    for item in stream:
+        if not started and isinstance(item, str):
+            item = item.lstrip()
+            if not item:
+                continue
+            started = True
+        yield item
