@@ -94,7 +94,10 @@ def test_concurrent_requests_do_not_mix(llama_engine):
     # Batched decoding may round differently from a lone request (llama.cpp says so), so a greedy
     # answer can drift late in the text; what must hold is that each stream is about its own prompt.
     words = ["zebra", "violin", "tomato", "glacier"]
-    prompts = [ask(f"The secret word is {w}. Repeat the secret word: {w}, {w}, {w}.") for w in words]
+    # One worked example first: the small base model then answers with just the word, which leaves
+    # batching's rounding no room to lead an answer elsewhere (on a loaded machine it once said " 10").
+    prompts = [[{"role": "user", "content": "Repeat this word: apple"}, {"role": "assistant", "content": "apple"},
+                {"role": "user", "content": f"Repeat this word: {w}"}] for w in words]
     stop_word = SamplingParams(temperature=0, max_new_tokens=16, repetition_penalty=1.0, stop=(words[3],))
     plans = [(prompts[0], GREEDY), (prompts[1], GREEDY), (prompts[2], GREEDY), (prompts[3], stop_word)]
     with ThreadPoolExecutor(len(plans)) as pool:
