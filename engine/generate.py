@@ -21,6 +21,7 @@ import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
+from engine.answer_text import AnswerText
 from engine.config import SamplingParams
 from engine.device import DeviceInfo, memory_in_use
 from engine.errors import EngineError, GenerationError, OutOfMemory
@@ -85,17 +86,6 @@ def _sampling_kwargs(params: SamplingParams) -> dict:
     if params.prompt_lookup_num_tokens:
         kwargs["prompt_lookup_num_tokens"] = params.prompt_lookup_num_tokens
     return kwargs
-
-
-def _held_back(text: str, stops: Sequence[str]) -> int:
-    """How many trailing characters might be the start of a stop string (or a split character)."""
-    hold = 1 if text.endswith("\ufffd") else 0
-    for stop in stops:
-        for size in range(min(len(stop) - 1, len(text)), 0, -1):
-            if text.endswith(stop[:size]):
-                hold = max(hold, size)
-                break
-    return hold
 
 
 @dataclass
@@ -193,44 +183,27 @@ def stream_tokens(
     eos = set(eos)
     stats = GenerationStats(prompt_tokens=prompt_tokens, cached_tokens=cached_tokens, device=device.kind)
     generated: list[int] = []
-    emitted = 0
-    stopped_by_string = False
+    answer = AnswerText(fmt, stop_strings)
+    stopped_by_string = False  # a stop string or the format's end-of-answer rule ended it
     try:
         while (item := feed.queue.get()) is not DONE:
             if not stats.ttft_s:
                 stats.ttft_s = time.perf_counter() - started
             generated.extend(t for t in item if t not in eos)
             stats.completion_tokens += len(item)
-            text = tokenizer.decode(generated, skip_special_tokens=True)
-            cut = min((i for i in (text.find(s, max(0, emitted - len(s))) for s in stop_strings) if i >= 0),
-                      default=-1)
-            # Text before a stop string is finished; otherwise the last line may still grow.
-            answer_end = (fmt.end_of_answer(text[:cut] if cut >= 0 else text, final=cut >= 0)
-                          if fmt is not None else None)
-            if answer_end is not None:
-                cut = answer_end
-            if cut >= 0:
+            if answer.ended:
+                continue  # drain until the producer notices the cancel
+            delta = answer.update(tokenizer.decode(generated, skip_special_tokens=True))
+            if answer.ended:
                 stopped_by_string = True
                 cancel.set()
-                if cut > emitted:
-                    yield text[emitted:cut]
-                emitted = cut
-                continue  # drain until the producer notices the cancel
-            end = len(text) - _held_back(text, stop_strings)
-            if fmt is not None:
-                end = min(end, fmt.safe_prefix(text))
-            if end > emitted:
-                yield text[emitted:end]
-                emitted = end
+            if delta:
+                yield delta
         if feed.failure:
             raise feed.failure[0]
-        if not stopped_by_string:
-            text = tokenizer.decode(generated, skip_special_tokens=True)
-            answer_end = fmt.end_of_answer(text, final=True) if fmt is not None else None
-            if answer_end is not None:
-                text = text[:max(answer_end, emitted)]
-            if len(text) > emitted:
-                yield text[emitted:]
+        delta = answer.finish(tokenizer.decode(generated, skip_special_tokens=True))
+        if delta:
+            yield delta
     except Exception as exc:
         if is_oom(exc):
             release_memory()

@@ -26,6 +26,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from engine.answer_text import AnswerText
 from engine.backends.base import BackendState, EngineInfo
 from engine.backends.llamacpp_build import llamacpp_build
 from engine.config import DEFAULT_CONTEXT_CAP, EngineConfig, SamplingParams
@@ -224,11 +225,12 @@ class LlamaCppBackend:
         worker.start()
         stats = GenerationStats(prompt_tokens=len(prompt.ids), device=self.info.device,
                                 trimmed_messages=prompt.dropped)
-        fmt, text, emitted, finish, tokens = self.prompt_format, "", 0, None, 0
+        fmt, text, finish, tokens = self.prompt_format, "", None, 0
         if params.json_schema is not None:
             # Grammar-constrained output ends where the grammar does; the base-model rules (a blank
             # line, a repeated line) would cut pretty-printed JSON in the middle.
             fmt = replace(fmt, completion=False)
+        answer = AnswerText(fmt)  # llama.cpp applies the stop strings itself
         try:
             if opened:  # the template opened a think block: say so, as if the model had written it
                 yield opened
@@ -254,25 +256,18 @@ class LlamaCppBackend:
                     tokens += 1
                     stats.ttft_s = stats.ttft_s or time.perf_counter() - started
                 text += delta
-                cut = fmt.end_of_answer(text)
-                if cut is not None:  # a base model ran past its answer: end it here
+                shown = answer.update(text)
+                if shown:
+                    yield shown
+                if answer.ended:  # a base model ran past its answer: end it here
                     done.set()
                     finish = "stop"
-                    text = text[:max(cut, emitted)]
-                    if len(text) > emitted:
-                        yield text[emitted:]
-                    emitted = len(text)
                     break
-                shown = fmt.safe_prefix(text)
-                if shown > emitted:
-                    yield text[emitted:shown]
-                    emitted = shown
                 finish = choice.get("finish_reason") or finish
-            if finish is not None and emitted < len(text) and not cancel.is_set():
-                final = fmt.end_of_answer(text, final=True)
-                end = len(text) if final is None else max(final, emitted)
-                if end > emitted:
-                    yield text[emitted:end]
+            if finish is not None and not cancel.is_set():
+                rest = answer.finish(text)
+                if rest:
+                    yield rest
         finally:
             done.set()
             worker.join()  # returns at llama.cpp's next chunk: at most one decoding step

@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 
+from engine.answer_text import AnswerText
 from engine.backends.base import BackendState, EngineInfo
 from engine.config import EngineConfig, SamplingParams
 from engine.errors import ConfigError, EngineError, GenerationError, ModelLoadError, OutOfMemory
@@ -155,7 +156,7 @@ class VLLMBackend:
         task = asyncio.run_coroutine_threadsafe(consume(), self.loop)
         stats = GenerationStats(prompt_tokens=len(prompt.ids), device=self.info.device,
                                 trimmed_messages=prompt.dropped)
-        emitted, finish = 0, None
+        answer, finish, text = AnswerText(self.prompt_format), None, ""  # vLLM applies the stop strings itself
         try:
             while not cancel.is_set():
                 try:
@@ -167,24 +168,22 @@ class VLLMBackend:
                 if isinstance(item, Exception):
                     raise item
                 completion = item.outputs[0]
-                text, answer_end = completion.text, self.prompt_format.end_of_answer(completion.text)
-                shown = answer_end if answer_end is not None else self.prompt_format.safe_prefix(text)
-                if shown > emitted:
-                    if not emitted:
-                        stats.ttft_s = time.perf_counter() - started
-                    yield text[emitted:shown]
-                    emitted = shown
+                text = completion.text
+                shown = answer.update(text)
+                if shown:
+                    stats.ttft_s = stats.ttft_s or time.perf_counter() - started
+                    yield shown
                 stats.completion_tokens = len(completion.token_ids)
                 stats.cached_tokens = int(getattr(item, "num_cached_tokens", 0) or 0)
                 finish = completion.finish_reason or finish
-                if answer_end is not None:
+                if answer.ended:
                     finish = "stop"
                     break
-            if finish is not None and len(text) > emitted:  # the rest, judged as finished
-                final = self.prompt_format.end_of_answer(text, final=True)
-                end = len(text) if final is None else max(final, emitted)
-                if end > emitted:
-                    yield text[emitted:end]
+            if finish is not None:  # the rest, judged as finished
+                rest = answer.finish(text)
+                if rest:
+                    stats.ttft_s = stats.ttft_s or time.perf_counter() - started
+                    yield rest
         except EngineError:
             raise
         except Exception as exc:
