@@ -7,7 +7,7 @@ Measures, on the default configuration of this machine (the embedded model unles
 * ``concurrency``: aggregate tokens/s of 1, 4 and 16 simultaneous streams;
 * ``prompt_lookup``: a Code-tab fix with prompt-lookup decoding vs without;
 * ``quantization``: fp32 / bf16 / int8 on a CPU, fp16 / bf16 / 4-bit on a GPU (speed, memory, quality);
-* ``rag``: document ingest and search (``bench/rag_bench.py``);
+* ``rag``: document search latency and recall (``bench/rag_bench.py``);
 * ``ingest``: a 396-page PDF stage by stage, embedding batch sizes, OCR at 3 DPIs, a background job
   (``bench/ingest_bench.py``);
 * ``llamacpp``: the llama.cpp backend on the same GGUF beside the bare xllamacpp server (decode,

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Corpus", "QUESTION_SETS", "cjk_font", "generated_corpus", "load_corpus", "rank_of", "real_corpus"]
+__all__ = ["CJK_FONTS", "Corpus", "QUESTION_SETS", "cjk_font", "generated_corpus", "load_corpus", "paragraph_pdf", "rank_of",
+           "real_corpus"]
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 # Debian's fonts-wqy-microhei (the Makefile installs it for the tests); Noto CJK works too.
@@ -40,7 +41,7 @@ def cjk_font() -> Path | None:
     return next((p for p in CJK_FONTS if p.is_file()), None)
 
 
-def _paragraph_pdf(pages: Sequence[str], font: Path | None) -> bytes:
+def paragraph_pdf(pages: Sequence[str], font: Path | None) -> bytes:
     """One flowing paragraph per page (the generated set's layout)."""
     from fpdf import FPDF
 
@@ -77,7 +78,7 @@ def _printed_pdf(pages: Sequence[str], font: Path) -> bytes:
 def generated_corpus(font: Path) -> Corpus:
     corpus = json.loads((DATA / "rag_corpus.json").read_text(encoding="utf-8"))
     questions = json.loads((DATA / "rag_questions.json").read_text(encoding="utf-8"))["questions"]
-    files = [(doc["name"], _paragraph_pdf(doc["pages"], font if doc["language"] == "zh" else None))
+    files = [(doc["name"], paragraph_pdf(doc["pages"], font if doc["language"] == "zh" else None))
              for doc in corpus["documents"]]
     langs = {doc["name"]: doc["language"] for doc in corpus["documents"]}
     return Corpus("generated", files, [dict(q, lang=langs[q["source"]]) for q in questions])

@@ -1,10 +1,7 @@
-"""Document Q&A benchmark: ingest throughput and search latency/recall at scale.
+"""Document Q&A benchmark: search latency/recall at scale (ingest speed is ``bench/ingest_bench.py``).
 
 ``run(quick)`` returns a dict (printed as JSON by ``python -m bench.rag_bench [--quick]``):
 
-* ``ingest``: a generated multi-page PDF through parse -> chunk -> embed -> index (BM25
-  tokenizing, index add, atomic save), in pages/s and chunks/s per stage, with the bundled
-  MiniLM embedder (``HashingEmbedder`` when the model package is missing; the result says which).
 * ``search``: hybrid search p50/p95 over 10k (and, unless quick, 100k) synthetic chunks —
   clustered random unit vectors for the dense side, Zipf-distributed words for BM25 — with the
   exact index and with the IVF index used above ``ann_threshold``, plus ANN recall@10 against
@@ -17,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,69 +25,6 @@ __all__ = ["run"]
 DIM = 384
 WORDS = ("pump warranty filter server rack voltage backup network storage leave travel expense policy "
          "temperature humidity power supply firmware update password security badge report invoice").split()
-
-
-def _sample_pdf(pages: int) -> bytes:
-    from fpdf import FPDF
-
-    rng = np.random.default_rng(0)
-    pdf = FPDF()
-    pdf.set_font("Helvetica", size=10)
-    for page in range(pages):
-        pdf.add_page()
-        sentences = [f"Section {page}.{n}: the {' '.join(rng.choice(WORDS, 12))} must be checked every "
-                     f"{rng.integers(2, 90)} days." for n in range(22)]  # ~450 tokens, a dense real page
-        pdf.multi_cell(0, 5, " ".join(sentences))
-    return bytes(pdf.output())
-
-
-def _embedder():
-    from rag.embedding import HashingEmbedder, SentenceTransformerEmbedder
-
-    try:
-        embedder = SentenceTransformerEmbedder()
-        embedder.load()
-        return embedder
-    except Exception as exc:  # the benchmark still measures everything else; the result says so
-        print(f"bundled embedder unavailable ({exc}); using HashingEmbedder", file=sys.stderr)
-        return HashingEmbedder(DIM)
-
-
-def bench_ingest(pages: int) -> dict:
-    from rag.chunking import chunk_document
-    from rag.index import CollectionIndex, tokenize
-    from rag.parsing import parse_document
-
-    data = _sample_pdf(pages)
-    embedder = _embedder()
-    embedder.embed(["warm-up"])  # first-call costs (threads, kernels) are not throughput
-    tokenize("预热 warm-up")  # jieba loads its dictionary once per process (~1 s)
-    times = {}
-    t = time.perf_counter()
-    doc = parse_document(data, "bench.pdf")
-    times["parse"] = time.perf_counter() - t
-    t = time.perf_counter()
-    chunks = chunk_document(doc, "bench", embedder.count_tokens, 200, 40)
-    times["chunk"] = time.perf_counter() - t
-    texts = [c.text for c in chunks]
-    t = time.perf_counter()
-    vectors = embedder.embed(texts, batch_size=32)
-    times["embed"] = time.perf_counter() - t
-    with tempfile.TemporaryDirectory() as tmp:
-        t = time.perf_counter()
-        tokens = [tokenize(text) for text in texts]
-        index = CollectionIndex(Path(tmp), embedder.dim, embedder=embedder.name)
-        index.add(list(range(len(texts))), vectors, tokens)
-        index.save()
-        index.search_lexical(tokens[0][:3], 5)  # include the lazy BM25 build
-        times["index"] = time.perf_counter() - t
-    total = sum(times.values())
-    return {
-        "embedder": embedder.name, "device": getattr(embedder, "device", "cpu"), "pages": pages,
-        "chunks": len(chunks), "seconds": {k: round(v, 3) for k, v in times.items()},
-        "pages_per_s": {k: round(pages / v, 1) for k, v in times.items()} | {"total": round(pages / total, 2)},
-        "chunks_per_s": {k: round(len(chunks) / v, 1) for k, v in times.items()} | {"total": round(len(chunks) / total, 2)},
-    }
 
 
 def _synthetic(n: int, rng: np.random.Generator) -> tuple[np.ndarray, list[list[str]]]:
@@ -157,7 +90,7 @@ def bench_search(n: int, queries: int = 100) -> dict:
 
 
 def run(quick: bool = False) -> dict:
-    """Measure ingest and search; ``quick`` uses a smaller PDF and only 10k chunks."""
+    """Measure search; ``quick`` uses only 10k chunks (ingest is ``bench/ingest_bench.py``)."""
     started = time.perf_counter()
     import os
 
@@ -166,7 +99,6 @@ def run(quick: bool = False) -> dict:
     # Latency depends heavily on other load: on a busy 2-core box OpenMP threads spin and wait.
     out = {"quick": quick, "cpus": os.cpu_count(), "faiss_threads": faiss.omp_get_max_threads(),
            "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
-           "ingest": bench_ingest(5 if quick else 40),
            "search": [bench_search(n, 30 if quick else 200) for n in ((10_000,) if quick else (10_000, 100_000))]}
     out["wall_s"] = round(time.perf_counter() - started, 1)
     return out

@@ -141,11 +141,6 @@ def _rows(results: dict) -> list[list[str]]:
 
 def _rag_rows(rag: dict) -> list[list[str]]:
     rows = []
-    ingest = rag.get("ingest", {})
-    if ingest:
-        rows.append(["RAG ingest", f"{ingest.get('pages')} pages, {ingest.get('chunks')} chunks",
-                     f"{ingest.get('pages_per_s', {}).get('total')} pages/s",
-                     f"{ingest.get('chunks_per_s', {}).get('total')} chunks/s", ingest.get("embedder", "")])
     for search in rag.get("search", []):
         for kind in ("exact", "ann"):
             part = search.get(kind, {}) if isinstance(search, dict) else {}

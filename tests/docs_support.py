@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# Debian's fonts-wqy-microhei (the Makefile installs it); fonts-noto-cjk works too.
-CJK_FONTS = [
-    Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
-    Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
-    Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),
-]
+from bench.corpora import cjk_font, paragraph_pdf  # noqa: F401 (cjk_font: the tests take it from here)
 
 REPORT_PAGES = [
     "Quarterly report of the Harbor Pump Company. Revenue grew in all regions this quarter.",
@@ -22,24 +17,9 @@ MANUAL_PAGES = [
 ]
 
 
-def cjk_font() -> Path | None:
-    return next((p for p in CJK_FONTS if p.is_file()), None)
-
-
 def make_pdf(pages: list[str], font: Path | None = None, password: str | None = None) -> bytes:
     """A PDF with one page per string (``font`` for CJK text; ``password`` encrypts it)."""
-    from fpdf import FPDF
-
-    pdf = FPDF()
-    if font is not None:
-        pdf.add_font("cjk", fname=str(font), collection_font_number=0)
-        pdf.set_font("cjk", size=11)
-    else:
-        pdf.set_font("Helvetica", size=11)
-    for text in pages:
-        pdf.add_page()
-        pdf.multi_cell(0, 6, text)
-    data = bytes(pdf.output())
+    data = paragraph_pdf(pages, font)
     return encrypt_pdf(data, password) if password else data
 
 
