@@ -1,6 +1,6 @@
 """dcu-chat entry point: CLI -> config objects -> services -> serve.
 
-    python app.py [serve] [--model PATH_OR_ID] [--device auto|cpu|cuda|dcu] ...
+    python app.py [serve] [--model [NAME=]PATH_OR_ID[,key=value...]]... [--device auto|cpu|cuda|dcu] ...
     python app.py doctor
     python app.py config show
     python app.py users add|list|passwd|remove|token|tokens|revoke [NAME] [--role admin] [--label TEXT]
@@ -43,11 +43,11 @@ class Option:
 def _config_classes() -> tuple[type, ...]:
     """The subsystems' config dataclasses: their fields' ``metadata["help"]`` make the options."""
     from assist.quotas import QuotaConfig
-    from engine.config import EngineConfig
+    from engine.config import EngineConfig, ModelsConfig
     from rag.config import RagConfig
     from webui.services import WebConfig
 
-    return EngineConfig, RagConfig, WebConfig, QuotaConfig
+    return EngineConfig, ModelsConfig, RagConfig, WebConfig, QuotaConfig
 
 
 def _kind(annotation: str) -> type:
@@ -100,6 +100,12 @@ def _parser() -> argparse.ArgumentParser:
         if option.kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
                                 help=f"{option.help} (default: {'on' if option.default else 'off'}) [env {env}]")
+        elif option.name == "model":  # several models: --model a.gguf --model fast=b.gguf,backend=llamacpp
+            parser.add_argument(flag, action="append", default=None, metavar="[NAME=]MODEL[,key=value…]",
+                                help=f"{option.help}; repeat it to serve several models (the first is the "
+                                     "default); 'embedded' is the embedded default; key=value settings "
+                                     "(backend, device, dtype, quantization, …) apply to that model only "
+                                     f"[env {env}]")
         else:
             parser.add_argument(flag, type=option.kind, default=None,
                                 help=f"{option.help} (default: {option.default}) [env {env}]")
@@ -122,6 +128,8 @@ def resolve_settings(args: argparse.Namespace, environ: dict[str, str] | None = 
             data = tomllib.load(handle)
         flat = {k: v for section in data.values() if isinstance(section, dict) for k, v in section.items()}
         flat.update({k: v for k, v in data.items() if not isinstance(v, dict)})
+        if "models" in flat:  # [[models]]: a list of tables, one per model
+            settings["models"] = _model_tables(config_path, flat.pop("models"))
         unknown = sorted(set(flat) - set(settings))
         if unknown:
             hints = [f"{key} (did you mean {close[0]}?)" if (close := difflib.get_close_matches(key, settings, 1))
@@ -136,6 +144,59 @@ def resolve_settings(args: argparse.Namespace, environ: dict[str, str] | None = 
         if value is not None:
             settings[option.name] = value
     return settings
+
+
+def _model_tables(config_path: str, tables) -> list[dict]:
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise SystemExit(f"{config_path}: models must be a list of tables ([[models]] sections).")
+    return tables
+
+
+def _per_model_option(key: str, where: str) -> Option:
+    """The option a per-model key names; only options of the model's own config (EngineConfig)."""
+    from engine.config import EngineConfig
+
+    options = {o.name: o for o in OPTIONS if any(cls is EngineConfig for cls, _ in o.targets)}
+    option = options.get(key)
+    if option is None or key == "model":
+        close = difflib.get_close_matches(key, options, 1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise SystemExit(f"{where}: {key!r} is not a per-model setting{hint}; per-model settings are "
+                         f"{', '.join(sorted(set(options) - {'model'}))}.")
+    return option
+
+
+def build_model_specs(settings: dict[str, object]) -> list:
+    """The configured models, each with its own EngineConfig: --model (repeatable; env DCU_CHAT_MODEL),
+    else [[models]] tables in the config file, else the embedded default. Settings without a
+    per-model value (device, backend, …) apply to every model."""
+    from engine.config import EngineConfig
+    from engine.models import ModelSpec, default_alias, parse_model_option
+
+    given = settings.get("model")
+    entries: list[tuple[str, dict]] = []  # (where it came from, {option: value} incl. alias/model)
+    if given:
+        for text in [given] if isinstance(given, str) else list(given):
+            alias, source, extra = parse_model_option(str(text))
+            entries.append((f"--model {text}", {**extra, "alias": alias, "model": source}))
+    elif settings.get("models"):
+        for number, table in enumerate(settings["models"], 1):
+            table = {k.replace("-", "_"): v for k, v in table.items()}
+            source = table.get("model")
+            table["model"] = None if source in (None, "", "embedded") else str(source)
+            entries.append((f"[[models]] #{number}", table))
+    else:
+        entries.append(("the embedded default", {"alias": None, "model": None}))
+    specs = []
+    for where, values in entries:
+        alias, source = values.pop("alias", None), values.pop("model")
+        own = dict(settings, model=None)
+        for key, value in values.items():
+            option = _per_model_option(key, where)
+            own[option.name] = _parse_env(option, value) if isinstance(value, str) else value
+        config = build_config(EngineConfig, own, model=source)
+        specs.append(ModelSpec(str(alias) if alias else default_alias(config), config))
+    return specs
 
 
 def _parse_auth(raw: str | None) -> tuple[tuple[str, str], ...]:
@@ -172,11 +233,18 @@ def build_config(cls: type, settings: dict[str, object], **given):
 
 
 def build_configs(settings: dict[str, object]):
-    """The one place where flags become the subsystems' config dataclasses: (engine, web)."""
-    from engine.config import EngineConfig
+    """The one place where flags become the subsystems' config dataclasses: (default model's engine, web)."""
     from webui.services import WebConfig
 
-    return build_config(EngineConfig, settings), build_config(WebConfig, settings)
+    return build_model_specs(settings)[0].config, build_config(WebConfig, settings)
+
+
+def build_models(settings: dict[str, object]):
+    """Every configured model in a registry (nothing loaded yet)."""
+    from engine.config import ModelsConfig
+    from engine.models import ModelRegistry
+
+    return ModelRegistry(build_model_specs(settings), build_config(ModelsConfig, settings))
 
 
 def build_quota_config(settings: dict[str, object]):
@@ -219,13 +287,13 @@ def serve(settings: dict[str, object]) -> int:
     from assist.quotas import Quotas
     from assist.sessions import SessionStore
     from assist.users import UserStore
-    from engine.engine import Engine
     from webui.auth import Gate
     from webui.server import serve as serve_web
     from webui.services import Services
 
-    engine_config, web = build_configs(settings)
-    users = UserStore(web.users_file, memory_users=web.auth)  # before the slow load: fail fast
+    _, web = build_configs(settings)
+    models = build_models(settings)  # before the slow load: a wrong --model fails fast
+    users = UserStore(web.users_file, memory_users=web.auth)
     warning = exposure_warning(web, Gate(users, web.api_key))
     if warning:
         print(warning, file=sys.stderr)
@@ -233,8 +301,10 @@ def serve(settings: dict[str, object]) -> int:
     audit = AuditLog(web.data_dir / "audit.jsonl")
     quotas = Quotas(build_quota_config(settings), web.data_dir / "usage.sqlite3")
     access = CollectionAccess(web.data_dir / "access.sqlite3")
-    print("Loading the model…", flush=True)
-    engine = Engine.load(engine_config, progress=lambda message: print(message, flush=True))
+    if len(models.aliases) > 1:
+        print(f"Models: {', '.join(models.aliases)} (the others load on first use).", flush=True)
+    print(f"Loading the model {models.default}…", flush=True)
+    engine = models.engine(progress=lambda message: print(message, flush=True))  # the default, now
     for note in engine.info.notes:
         print(f"note: {note}", flush=True)
     store, embedder, rag_config = _rag_services(settings, web)
@@ -242,11 +312,12 @@ def serve(settings: dict[str, object]) -> int:
 
     jobs = IngestJobs(store, web.data_dir)  # marks jobs a previous run left unfinished as failed
     try:
-        serve_web(Services(engine=engine, web=web, store=store, embedder=embedder, rag_config=rag_config,
+        serve_web(Services(models=models, web=web, store=store, embedder=embedder, rag_config=rag_config,
                            sessions=sessions, users=users, audit=audit, jobs=jobs, quotas=quotas,
                            collections=UserCollections(store, access, audit.record)))
     finally:
         jobs.close()
+        models.close()
     return 0
 
 
@@ -270,9 +341,14 @@ def doctor(settings: dict[str, object]) -> int:
 
 def show_config(settings: dict[str, object]) -> int:
     secret = {o.name for o in OPTIONS if o.secret}
+
+    def masked(name: str, value):
+        return "***" if name in secret and value else value
+
     for name, value in settings.items():
-        shown = "***" if name in secret and value else value
-        print(f"{name} = {shown!r}")
+        if name == "models":  # [[models]] tables may carry a remote_api_key
+            value = [{key: masked(key, v) for key, v in table.items()} for table in value]
+        print(f"{name} = {masked(name, value)!r}")
     return 0
 
 

@@ -88,21 +88,32 @@ def answer_stream(
     params: SamplingParams | None = None,
     session_id: str | None = None,
     user: str | None = None,
+    model: str | None = None,
 ) -> Iterator[Item]:
     """``("hits", hits)``, then answer deltas, then one ``GenerationStats`` (see module docstring).
 
     ``collection`` is the store's name for it (``assist.collections`` resolves what a user typed);
     with ``user``, the answer runs under their limits (``assist.quotas``): ``QuotaExceeded`` is
-    raised by the first ``next``, before the search."""
+    raised by the first ``next``, before the search. ``model`` names one of the served models
+    (``services.models``; default: the first)."""
     return metered(getattr(services, "quotas", None), user,
-                   _answer(services, collection, question, top_k, strict, history, cancel, params, session_id))
+                   _answer(services, collection, question, top_k, strict, history, cancel, params, session_id,
+                           model))
 
 
 def _answer(services, collection: str, question: str, top_k: int | None, strict: bool | None,
             history: Sequence[dict] | None, cancel: threading.Event | None, params: SamplingParams | None,
-            session_id: str | None) -> Iterator[Item]:
+            session_id: str | None, model: str | None) -> Iterator[Item]:
+    services.models.resolve(model)  # an unknown model fails before the search
+    with services.models.use(model) as engine:  # kept loaded until the answer ends
+        yield from _grounded(services, engine, collection, question, top_k, strict, history, cancel, params,
+                             session_id)
+
+
+def _grounded(services, engine, collection: str, question: str, top_k: int | None, strict: bool | None,
+              history: Sequence[dict] | None, cancel: threading.Event | None, params: SamplingParams | None,
+              session_id: str | None) -> Iterator[Item]:
     config = _config(services)
-    engine = services.engine
     question = (question or "").strip()
     if not question:
         raise InvalidQuestion("Type a question first.")
@@ -139,13 +150,14 @@ def _answer(services, collection: str, question: str, top_k: int | None, strict:
 
 def ask(services, collection: str, question: str, top_k: int | None = None, strict: bool | None = None,
         history: Sequence[dict] | None = None, cancel: threading.Event | None = None, *,
-        params: SamplingParams | None = None, session_id: str | None = None, user: str | None = None) -> AskResult:
+        params: SamplingParams | None = None, session_id: str | None = None, user: str | None = None,
+        model: str | None = None) -> AskResult:
     """The non-streaming call: joins ``answer_stream``."""
     hits: list[Hit] = []
     parts: list[str] = []
     stats = GenerationStats()
     for item in answer_stream(services, collection, question, top_k, strict, history, cancel,
-                              params=params, session_id=session_id, user=user):
+                              params=params, session_id=session_id, user=user, model=model):
         if isinstance(item, GenerationStats):
             stats = item
         elif isinstance(item, tuple):

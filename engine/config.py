@@ -11,7 +11,7 @@ from pathlib import Path
 
 from engine.errors import ConfigError
 
-__all__ = ["EngineConfig", "SamplingParams", "default_cache_dir", "DEFAULT_CONTEXT_CAP"]
+__all__ = ["EngineConfig", "ModelsConfig", "SamplingParams", "default_cache_dir", "DEFAULT_CONTEXT_CAP"]
 
 DEVICES = ("auto", "cpu", "cuda", "dcu", "rocm")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
@@ -140,3 +140,22 @@ class EngineConfig:
         if self.max_queue < 1:
             raise ConfigError(f"--max-queue must be at least 1 (got {self.max_queue}).")
         object.__setattr__(self, "cache_dir", Path(self.cache_dir).expanduser())
+
+
+@dataclass(frozen=True)
+class ModelsConfig:
+    """How many of the configured models (``--model`` more than once, ``[[models]]``) stay loaded."""
+
+    max_loaded_models: int = field(default=2, metadata={
+        "help": "models kept in memory at once; the least recently used is unloaded to load another (0: no "
+            "limit; remote models do not count)"})
+    memory_budget_bytes: int = field(default=0, metadata={
+        "help": "memory the loaded models' weights may take together, in MB; the least recently used is "
+            "unloaded to stay under it (0: no budget)", "option": "models_memory_mb", "scale": 1048576})
+
+    def __post_init__(self) -> None:
+        if self.max_loaded_models < 0:
+            raise ConfigError(f"--max-loaded-models must be 0 (no limit) or positive (got {self.max_loaded_models}).")
+        if self.memory_budget_bytes < 0:
+            raise ConfigError("--models-memory-mb must be 0 (no budget) or positive "
+                              f"(got {self.memory_budget_bytes // 1024**2}).")

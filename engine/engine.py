@@ -75,6 +75,13 @@ class Engine:
         """Tokens of message contents a request with ``params`` may send (the rest is the answer's)."""
         return prompt_budget(self.info.context_length, params.max_new_tokens)
 
+    def close(self) -> None:
+        """Free the model (the registry unloads idle models); backends without a close keep theirs
+        until the engine is collected."""
+        close = getattr(self.backend, "close", None)
+        if close is not None:
+            close()
+
     def status(self) -> EngineStatus:
         return EngineStatus(self.info, waiting=self.queue.depth, running=self.queue.active,
                             capacity=self.queue.capacity, backend=self.backend.state())

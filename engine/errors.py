@@ -16,6 +16,7 @@ __all__ = [
     "PromptTooLong",
     "GenerationError",
     "RemoteError",
+    "UnknownModel",
 ]
 
 
@@ -65,3 +66,15 @@ class RemoteError(EngineError):
     """A remote model server (``--backend openai``) could not be reached or answered with an error."""
 
     http_status = 502
+
+
+class UnknownModel(EngineError, LookupError):
+    """A request named a model this server does not serve; the message lists the ones it does."""
+
+    http_status = 404
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name, self.known = name, list(known)
+        listed = ", ".join(repr(k) for k in self.known)
+        super().__init__(f"The model {name!r} does not exist. This server serves {listed} "
+                         "('default' means the first).")

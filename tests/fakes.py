@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
@@ -129,3 +130,39 @@ class ScriptedBackend:
             sent += 1
         yield GenerationStats(prompt_tokens=sum(self.count_tokens(m["content"]) for m in messages),
                               completion_tokens=sent, ttft_s=0.01, total_s=0.02, finish_reason=finish)
+
+
+class FakeModelEngine(FakeEngine):
+    """A fake engine loaded for one configured model: it answers with the model's path, and records
+    being closed (unloaded)."""
+
+    def __init__(self, config) -> None:
+        super().__init__(reply=f"answer from {config.model}")
+        self.info = dataclasses.replace(FakeEngine.info, model=f"{config.model}-name")
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeModelLoader:
+    """``ModelRegistry``'s loader, recording what it loaded (and saying so through ``progress``)."""
+
+    def __init__(self) -> None:
+        self.loads: list[str] = []
+        self.engines: list[FakeModelEngine] = []
+
+    def __call__(self, config, progress) -> FakeModelEngine:
+        progress(f"loading {config.model}")
+        self.loads.append(config.model)
+        self.engines.append(FakeModelEngine(config))
+        return self.engines[-1]
+
+
+def fake_models(*names: str, max_loaded: int = 2, budget: int = 0, loader=None):
+    """A registry of models ``/models/<name>`` called ``<name>``, loaded by ``loader`` (a FakeModelLoader)."""
+    from engine.config import EngineConfig, ModelsConfig
+    from engine.models import ModelRegistry, ModelSpec
+
+    specs = [ModelSpec(name, EngineConfig(model=f"/models/{name}")) for name in names]
+    return ModelRegistry(specs, ModelsConfig(max_loaded, budget), loader or FakeModelLoader())

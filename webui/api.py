@@ -26,12 +26,19 @@ def build_api(services: Services) -> FastAPI:
 
     @router.get("/api/health")
     def health() -> dict:
-        status = services.engine.status()
-        info = status.info
-        return {"status": "ok", "model": info.model, "device": info.device, "backend": info.backend,
-                "backend_detail": info.backend_detail, "device_name": info.device_name, "dtype": info.dtype,
-                "version": services.version, "running": status.running, "waiting": status.waiting,
-                "capacity": status.capacity}
+        # The top-level fields describe the default model (loaded at start; reloaded on use if
+        # the registry unloaded it); "models" lists every served one.
+        models = services.models
+        body = {"status": "ok", "version": services.version, "default_model": models.default,
+                "models": [card.to_dict() for card in models.cards()]}
+        engine = models.loaded().get(models.default)
+        if engine is not None:
+            status = engine.status()
+            info = status.info
+            body.update(model=info.model, device=info.device, backend=info.backend,
+                        backend_detail=info.backend_detail, device_name=info.device_name, dtype=info.dtype,
+                        running=status.running, waiting=status.waiting, capacity=status.capacity)
+        return body
 
     app.include_router(router)
     gate = gate_for(services)

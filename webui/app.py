@@ -25,13 +25,15 @@ footer { visibility: hidden; }
 
 
 def _header(services: Services) -> None:
-    info = services.engine.info
+    info = services.models.engine().info  # the default model (loaded at start)
     quant = f" · {info.quantization}" if info.quantization else ""
     # "llama.cpp (xllamacpp V) · CPU only · CPU AVX2 …" -> "llamacpp (CPU only)"; the System tab has it all
     parts = (getattr(info, "backend_detail", "") or "").split(" · ")
     backend = html.escape(f"{info.backend} ({parts[1]})" if len(parts) > 1 else info.backend)
+    others = len(services.models.aliases) - 1
+    more = f" (+{others} more: see System)" if others else ""
     gr.Markdown(
-        f"<div class='dcu-header'><h1>dcu-chat</h1><span>{info.model} · {backend} · "
+        f"<div class='dcu-header'><h1>dcu-chat</h1><span>{info.model}{more} · {backend} · "
         f"{info.device.upper()} ({info.device_name}) · {info.dtype}{quant}</span></div>",
         elem_id="header",
     )
@@ -52,7 +54,7 @@ def build_app(services: Services) -> gr.Blocks:
                 with gr.Tab(t("tab_docs"), id="docs"):
                     build_docs_tab(services)
             with gr.Tab(t("tab_code"), id="code"):
-                build_code_tab(services.engine, services.quotas)
+                build_code_tab(services.models, services.quotas)
             with gr.Tab(t("tab_system"), id="system"):
                 build_system_tab(services)
             with gr.Tab(t("tab_settings"), id="settings"):

@@ -20,12 +20,14 @@ from assist.errors import QuotaExceeded
 from assist.quotas import metered
 from engine.config import SamplingParams
 from engine.errors import EngineError
+from engine.models import ModelRegistry
 from engine.reasoning import ReasoningSplitter
 from engine.stats import GenerationStats
 from webui.adapters import CancelRegistry, display_history, session_key, stats_line, ui_error
 from webui.auth import current_owner
 from webui.chat_sessions import ChatSessions
 from webui.i18n import register, t, text
+from webui.model_picker import loading_notices, model_picker
 from webui.sessions_panel import build_sessions_panel, wire_sessions_panel
 
 __all__ = ["ChatHandlers", "build_chat_tab", "DEFAULT_SYSTEM_PROMPT"]
@@ -85,9 +87,9 @@ def params_from(temperature, top_p, top_k, max_new_tokens, repetition_penalty, s
 class ChatHandlers:
     """Event handlers of the Chat tab, independent of the component wiring (tested with fakes)."""
 
-    def __init__(self, engine, cancels: CancelRegistry | None = None, sessions: ChatSessions | None = None,
+    def __init__(self, models, cancels: CancelRegistry | None = None, sessions: ChatSessions | None = None,
                  quotas=None) -> None:
-        self.engine = engine
+        self.models = ModelRegistry.of(models)  # the served models (or one engine)
         self.quotas = quotas  # assist.quotas.Quotas: each user's answers count against their limits
         self.cancels = cancels or CancelRegistry()
         self.sessions = sessions
@@ -100,13 +102,13 @@ class ChatHandlers:
                 raise ui_error(exc) from exc
 
     def _stream_saved(self, history: list[dict], system_prompt: str, params: SamplingParams,
-                      request, lang: str) -> Iterator[list[dict]]:
+                      request, lang: str, model: str | None = None) -> Iterator[list[dict]]:
         """``_stream``, saving the history before, periodically during and after the answer."""
         self._save(request, history, system_prompt)
         current, saved_at = history, time.monotonic()
         try:
             for current in self._stream(history, system_prompt, params, session_key(request), lang,
-                                        current_owner(request)):
+                                        current_owner(request), model):
                 yield current
                 if self.sessions is not None and time.monotonic() - saved_at > SAVE_EVERY_S:
                     self._save(request, current, system_prompt)
@@ -115,42 +117,54 @@ class ChatHandlers:
             self._save(request, current, system_prompt)
 
     def _stream(self, history: list[dict], system_prompt: str, params: SamplingParams,
-                key: str, lang: str, user: str | None = None) -> Iterator[list[dict]]:
+                key: str, lang: str, user: str | None = None, model: str | None = None) -> Iterator[list[dict]]:
         """Append an answer to ``history`` (a fresh list), yielding it as it grows.
 
         The answer's content is the raw output, a think block included (the display splits it off
         and the engine drops it from later prompts); ``thinking_s`` is how long the thinking took.
         With ``user``, the answer counts against their quotas (``QuotaExceeded`` becomes a gr.Error).
+        ``model`` names one of the served models (default: the first); one not in memory loads
+        first, its progress shown where the answer's stats go.
         """
         cancel = self.cancels.start(key)
         answer = {"role": "assistant", "content": ""}
         history = [*history, answer]
-        splitter, started = ReasoningSplitter(), time.monotonic()
         try:
-            stream = self.engine.stream_chat(to_engine_messages(history[:-1], system_prompt),
-                                             params, session_id=key, cancel=cancel)
-            for item in metered(self.quotas, user, stream):
-                if isinstance(item, GenerationStats):
-                    if splitter.reasoning:
-                        item.extra["reasoning_tokens"] = self.engine.count_tokens(splitter.reasoning)
-                    answer["stats"] = stats_line(item, lang)
-                    if splitter.reasoning and "thinking_s" not in answer:
-                        answer["thinking_s"] = round(time.monotonic() - started, 1)
-                else:
-                    answer["content"] += item
-                    splitter.feed(item)
-                    if splitter.closed and "thinking_s" not in answer:
-                        answer["thinking_s"] = round(time.monotonic() - started, 1)
+            for notice in loading_notices(self.models, model, lang):
+                answer["stats"] = notice
                 yield history
+            answer.pop("stats", None)
+            with self.models.use(model) as engine:  # kept in memory until the answer ends
+                yield from self._answer(engine, history, system_prompt, params, key, user, cancel, lang)
         except (EngineError, QuotaExceeded) as exc:
             raise ui_error(exc) from exc
         finally:
             cancel.set()  # a closed stream (tab closed, event cancelled) frees the model too
 
+    def _answer(self, engine, history: list[dict], system_prompt: str, params: SamplingParams, key: str,
+                user: str | None, cancel, lang: str) -> Iterator[list[dict]]:
+        answer = history[-1]
+        splitter, started = ReasoningSplitter(), time.monotonic()
+        stream = engine.stream_chat(to_engine_messages(history[:-1], system_prompt),
+                                    params, session_id=key, cancel=cancel)
+        for item in metered(self.quotas, user, stream):
+            if isinstance(item, GenerationStats):
+                if splitter.reasoning:
+                    item.extra["reasoning_tokens"] = engine.count_tokens(splitter.reasoning)
+                answer["stats"] = stats_line(item, lang)
+                if splitter.reasoning and "thinking_s" not in answer:
+                    answer["thinking_s"] = round(time.monotonic() - started, 1)
+            else:
+                answer["content"] += item
+                splitter.feed(item)
+                if splitter.closed and "thinking_s" not in answer:
+                    answer["thinking_s"] = round(time.monotonic() - started, 1)
+            yield history
+
     def respond(self, message: str, system_prompt: str = DEFAULT_SYSTEM_PROMPT, temperature: float = 0.7,
                 top_p: float = 0.9, top_k: int = 50, max_new_tokens: int = 512,
                 repetition_penalty: float = 1.1, seed: int = -1, history: list[dict] | None = None,
-                thinking: bool = True, request: gr.Request | None = None):
+                thinking: bool = True, model: str | None = None, request: gr.Request | None = None):
         lang = _lang(request)
         history = list(history or [])
         if not (message or "").strip():
@@ -161,11 +175,11 @@ class ChatHandlers:
             raise ui_error(exc) from exc
         history = [*history, {"role": "user", "content": message}]
         yield to_display(history, lang), history, ""
-        for current in self._stream_saved(history, system_prompt, params, request, lang):
+        for current in self._stream_saved(history, system_prompt, params, request, lang, model):
             yield to_display(current, lang), current, ""
 
     def regenerate(self, system_prompt, temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed,
-                   history, thinking: bool = True, request: gr.Request | None = None):
+                   history, thinking: bool = True, model: str | None = None, request: gr.Request | None = None):
         lang = _lang(request)
         history = list(history or [])
         while history and history[-1]["role"] == "assistant":
@@ -174,7 +188,7 @@ class ChatHandlers:
             raise gr.Error(text("nothing_to_regenerate", lang))
         params = params_from(temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed, thinking)
         yield to_display(history, lang), history
-        for current in self._stream_saved(history, system_prompt, params, request, lang):
+        for current in self._stream_saved(history, system_prompt, params, request, lang, model):
             yield to_display(current, lang), current
 
     def edit_last(self, history, request: gr.Request | None = None):
@@ -211,13 +225,14 @@ def build_chat_tab(services, cancels: CancelRegistry | None = None) -> ChatHandl
     if services.sessions is not None:
         sessions = ChatSessions(services.sessions, services.web.data_dir / "exports" / "sessions",
                                 audit=services.audit)
-    handlers = ChatHandlers(services.engine, cancels, sessions, services.quotas)
+    handlers = ChatHandlers(services.models, cancels, sessions, services.quotas)
     history = gr.State([])
     with gr.Row(equal_height=False):
         if sessions is not None:
             with gr.Column(scale=1, min_width=240, elem_id="session-sidebar"):
                 panel = build_sessions_panel()
         with gr.Column(scale=4):
+            model = model_picker(services.models, "chat-model")
             chatbot = gr.Chatbot(show_label=False, height=520,
                                  placeholder=text("chat_empty", "en") + "<br>" + text("chat_empty", "zh"),
                                  buttons=["copy", "copy_all"], sanitize_html=True, elem_id="chatbot")
@@ -244,14 +259,14 @@ def build_chat_tab(services, cancels: CancelRegistry | None = None) -> ChatHandl
                 thinking = gr.Checkbox(True, label=t("thinking_switch"), info=t("thinking_info"),
                                        elem_id="chat-thinking")
     sampling = [temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed]
-    chat_inputs = [message, system_prompt, *sampling, history, thinking]
+    chat_inputs = [message, system_prompt, *sampling, history, thinking, model]
     chat_outputs = [chatbot, history, message]
     events = [
         send.click(handlers.respond, chat_inputs, chat_outputs, api_name="chat", concurrency_limit=None),
         message.submit(handlers.respond, chat_inputs, chat_outputs, api_visibility="private",
                        concurrency_limit=None),
-        regenerate.click(handlers.regenerate, [system_prompt, *sampling, history, thinking], [chatbot, history],
-                         api_visibility="private", concurrency_limit=None),
+        regenerate.click(handlers.regenerate, [system_prompt, *sampling, history, thinking, model],
+                         [chatbot, history], api_visibility="private", concurrency_limit=None),
         edit_last.click(handlers.edit_last, [history], [chatbot, history, message], api_visibility="private"),
         clear.click(handlers.clear, None, [chatbot, history, message], api_visibility="private"),
     ]

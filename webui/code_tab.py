@@ -40,10 +40,13 @@ from assist.code import (
     suggested_filename,
 )
 from assist.quotas import MeteredEngine
+from engine.errors import EngineError
+from engine.models import ModelRegistry
 from engine.stats import GenerationStats
 from webui.adapters import CancelRegistry, is_domain_error, session_key, ui_error
 from webui.auth import current_owner
-from webui.i18n import register, t
+from webui.i18n import language_of, register, t
+from webui.model_picker import loading_notices, model_picker
 
 __all__ = ["CodeView", "run_code", "code_event", "stop_event", "check_badge", "build_code_tab"]
 
@@ -234,24 +237,27 @@ def _language_changed(language: str) -> tuple:
     return gr.update(language=name), gr.update(language=name)
 
 
-def build_code_tab(engine: Any, quotas=None) -> None:
+def build_code_tab(models: Any, quotas=None) -> None:
     """Lay out the Code tab's content and wire its events, inside the current ``gr.Blocks``.
 
     Called inside a ``gr.Tab`` it fills that tab; called anywhere else it opens ``gr.Tab("Code")``.
     With ``quotas`` (``assist.quotas.Quotas``) each user's requests count against their limits.
+    ``models`` is the served models (``engine.models.ModelRegistry``) or one engine.
     """
+    models = ModelRegistry.of(models)
     if isinstance(Context.block, gr.Tab):
-        _build(engine, quotas)
+        _build(models, quotas)
     else:
         with gr.Tab("Code", id="code"):
-            _build(engine, quotas)
+            _build(models, quotas)
 
 
-def _build(engine: Any, quotas=None) -> None:
+def _build(models: ModelRegistry, quotas=None) -> None:
     first = _labels("generate")
     with gr.Column(elem_id="code-tab"):
         with gr.Row(equal_height=False):
             with gr.Column(scale=1):
+                model = model_picker(models, "code-model")
                 mode = gr.Radio([(t(f"code_mode_{key}"), key) for key in MODES], value="generate",
                                 label=t("code_mode"))
                 language = gr.Dropdown([(lang.name, key) for key, lang in LANGUAGES.items()], value="python",
@@ -271,16 +277,22 @@ def _build(engine: Any, quotas=None) -> None:
                 stats = gr.Markdown(value="", elem_id="code-stats")
 
     def code(task: str, mode: str = "generate", language: str = "python", code: str = "", error: str = "",
-             request: gr.Request = None):  # type: ignore[assignment]
+             model: str | None = None, request: gr.Request = None):  # type: ignore[assignment]
         """Generate, explain, fix, refactor or test code; returns (code, check, explanation, file, stats)."""
         session = session_key(request)
-        metered_engine = MeteredEngine(engine, quotas, current_owner(request))
-        yield from code_event(metered_engine, task, mode, language, code, error, session=session)
+        try:
+            for notice in loading_notices(models, model, language_of(request)):
+                yield ("", "", "", None, notice)
+            with models.use(model) as engine:  # kept in memory until the answer ends
+                metered_engine = MeteredEngine(engine, quotas, current_owner(request))
+                yield from code_event(metered_engine, task, mode, language, code, error, session=session)
+        except EngineError as err:
+            raise ui_error(err) from err
 
     def stop_running(request: gr.Request = None):  # type: ignore[assignment]
         stop_event(session_key(request))
 
-    running = run.click(code, inputs=[task, mode, language, code_in, error],
+    running = run.click(code, inputs=[task, mode, language, code_in, error, model],
                         outputs=[code_out, badge, explanation, download, stats],
                         api_name="code", show_progress="minimal", concurrency_limit=None)
     stop.click(stop_running, inputs=None, outputs=None, cancels=[running], queue=False, api_visibility="private")

@@ -30,6 +30,7 @@ from webui.auth import current_owner
 from webui.docs_format import document_rows, format_citations, format_jobs, format_sources, table_headers
 from webui.docs_sharing import build_sharing
 from webui.i18n import language_of, t, text
+from webui.model_picker import loading_notices, model_picker
 
 __all__ = ["DocsHandlers", "build_docs_tab"]
 
@@ -190,7 +191,7 @@ class DocsHandlers:
     # ------------------------------------------------------------ questions
 
     def ask(self, question: str, collection: str = DEFAULT_COLLECTION, top_k: int = 5, strict: bool = True,
-            max_tokens: int = DEFAULT_MAX_TOKENS, history: list[dict] | None = None,
+            max_tokens: int = DEFAULT_MAX_TOKENS, history: list[dict] | None = None, model: str | None = None,
             request: gr.Request | None = None) -> Iterator[tuple]:
         """Streams (chat, sources panel, history, question box) while the answer is written."""
         lang = language_of(request)
@@ -213,8 +214,10 @@ class DocsHandlers:
         sources = text("docs_sources_searching", lang)
         yield to_display(turns), sources, turns, ""
         try:
+            for notice in loading_notices(self.services.models, model, lang):
+                yield to_display(turns), notice, turns, ""
             for item in answer_stream(self.services, storage, question, int(top_k), bool(strict), history, cancel,
-                                      params=params, session_id=f"docs-{key}", user=user):
+                                      params=params, session_id=f"docs-{key}", user=user, model=model):
                 if isinstance(item, tuple):
                     sources, answer["meta"] = format_sources(item[1], lang), format_citations(item[1], lang)
                 elif isinstance(item, GenerationStats):
@@ -290,6 +293,7 @@ def build_docs_tab(services, cancels: CancelRegistry | None = None) -> DocsHandl
                 delete_doc = gr.Button(t("docs_delete_document"), variant="stop", size="sm", scale=1,
                                        elem_id="docs-delete-document")
         with gr.Column(scale=3, min_width=420, elem_id="docs-qa"):
+            model = model_picker(services.models, "docs-model")
             # The chatbot placeholder is HTML, which the browser does not translate: both languages.
             chatbot = gr.Chatbot(label=t("docs_answers"), height=440,
                                  placeholder=text("docs_chat_empty", "en") + "<br>" + text("docs_chat_empty", "zh"),
@@ -332,7 +336,7 @@ def build_docs_tab(services, cancels: CancelRegistry | None = None) -> DocsHandl
     table.select(handlers.pick_row, [row_ids], [picker], queue=False, api_visibility="private")
     delete_doc.click(handlers.delete_document, [collection, picker], [status, *listing], api_visibility="private")
 
-    ask_inputs = [question, collection, top_k, strict, max_tokens, history]
+    ask_inputs = [question, collection, top_k, strict, max_tokens, history, model]
     ask_outputs = [chatbot, sources, history, question]
     ask.click(handlers.ask, ask_inputs, ask_outputs, api_name="ask", concurrency_limit=None)
     question.submit(handlers.ask, ask_inputs, ask_outputs, api_visibility="private", concurrency_limit=None)

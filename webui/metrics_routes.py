@@ -1,4 +1,4 @@
-"""``GET /metrics``: the engine's Prometheus metrics in the text exposition format."""
+"""``GET /metrics``: the served models' Prometheus metrics in the text exposition format."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ __all__ = ["include_metrics_routes"]
 
 
 def include_metrics_routes(app: FastAPI, services: Services) -> None:
-    metrics = metrics_for(services.engine)  # hooked now, so it counts from the first request
+    metrics = metrics_for(services.models)  # hooked now, so it counts from the first request
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics() -> Response:

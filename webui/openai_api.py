@@ -1,7 +1,9 @@
 """OpenAI-compatible routes: ``/v1/models``, ``/v1/chat/completions``, ``/v1/embeddings``.
 
-The official ``openai`` client works unchanged against ``http://host:port/v1``. The model id is
-the engine's model name; ``default`` is accepted as an alias. Answers stream as server-sent
+The official ``openai`` client works unchanged against ``http://host:port/v1``. Model ids are the
+served models' names (``engine.models``: ``--model NAME=…``, else the file or directory name);
+``default`` means the first, and a request for a model not in memory loads it (least recently
+used ones are unloaded to make room). Answers stream as server-sent
 ``chat.completion.chunk`` events ending with ``data: [DONE]``; the final chunk (and the
 non-streamed response) carry our per-answer stats in a non-standard ``x_stats`` field.
 
@@ -29,6 +31,8 @@ from starlette.concurrency import run_in_threadpool
 
 from assist.quotas import metered
 from engine.answer_stream import ToolCallDelta, answer_events
+from engine.errors import UnknownModel
+from engine.models import DEFAULT_ALIAS
 from engine.stats import GenerationStats
 from webui.adapters import http_headers_of, http_status_of, install_error_handlers, is_domain_error, sse_event
 from webui.auth import current_owner
@@ -51,7 +55,7 @@ __all__ = ["build_openai_router", "include_openai_api", "MODEL_ALIAS"]
 
 log = logging.getLogger(__name__)
 
-MODEL_ALIAS = "default"
+MODEL_ALIAS = DEFAULT_ALIAS
 MAX_EMBEDDING_INPUTS = 2048
 _DISCONNECT_POLL_S = 0.5
 _END = object()
@@ -193,9 +197,14 @@ def _embedder_id(embedder) -> str:
 
 
 def _model_cards(services, created: int) -> list[dict]:
-    info = services.engine.info
-    cards = [{"id": info.model, "object": "model", "created": created, "owned_by": "dcu-chat",
-              "context_length": info.context_length, "x_backend": info.backend, "x_device": info.device}]
+    cards = []
+    for card in services.models.cards():
+        entry = {"id": card.alias, "object": "model", "created": created, "owned_by": "dcu-chat",
+                 "x_loaded": card.loaded, "x_default": card.default, "x_backend": card.backend}
+        if card.info is not None:
+            entry.update(context_length=card.info.context_length, x_device=card.info.device,
+                         x_model=card.info.model)
+        cards.append(entry)
     if services.embedder is not None:
         cards.append({"id": _embedder_id(services.embedder), "object": "model", "created": created,
                       "owned_by": "dcu-chat", "x_kind": "embedding"})
@@ -207,13 +216,12 @@ def build_openai_router(services) -> APIRouter:
     created = int(time.time())
 
     def chat_model(requested: str) -> str:
-        name = services.engine.info.model
-        if requested in (name, MODEL_ALIAS):
-            return name
-        embedding = services.embedder is not None and requested == _embedder_id(services.embedder)
-        hint = " (it is an embedding model: use it with /v1/embeddings)" if embedding else ""
-        raise InvalidRequest(f"The model {requested!r} does not exist{hint}. This server serves {name!r} "
-                             f"(alias {MODEL_ALIAS!r}).", param="model", status=404, code="model_not_found")
+        try:
+            return services.models.resolve(requested)
+        except UnknownModel as exc:
+            embedding = services.embedder is not None and requested == _embedder_id(services.embedder)
+            hint = " It is an embedding model: use it with /v1/embeddings." if embedding else ""
+            raise InvalidRequest(f"{exc}{hint}", param="model", status=404, code="model_not_found") from exc
 
     @router.get("/models")
     def list_models() -> dict:
@@ -222,10 +230,13 @@ def build_openai_router(services) -> APIRouter:
     @router.get("/models/{model_id:path}")
     def get_model(model_id: str):
         cards = _model_cards(services, created)
-        wanted = services.engine.info.model if model_id == MODEL_ALIAS else model_id
+        try:
+            wanted = services.models.resolve(model_id)
+        except UnknownModel:
+            wanted = model_id  # the embedding model, or nothing
         card = next((c for c in cards if c["id"] == wanted), None)
         if card is None:
-            return error_response(404, f"The model {model_id!r} does not exist.", param="model",
+            return error_response(404, str(UnknownModel(model_id, services.models.aliases)), param="model",
                                   code="model_not_found")
         return card
 
@@ -235,11 +246,15 @@ def build_openai_router(services) -> APIRouter:
             model = chat_model(body.model)
             plan = tool_plan(body.tools, body.tool_choice, invalid)
             messages, params = engine_messages(body), sampling_params(body, plan)
-            engine, quotas = services.engine, services.quotas
+            models, quotas = services.models, services.quotas
             user = current_owner(request)  # the answer counts against the caller's quotas
-            pump = _Pump(lambda cancel: answer_events(
-                metered(quotas, user, engine.stream_chat(messages, params, cancel=cancel)),
-                plan.names, engine.count_tokens))
+
+            def events(cancel: threading.Event):
+                with models.use(model) as engine:  # loaded on first use; kept until the answer ends
+                    yield from answer_events(metered(quotas, user, engine.stream_chat(messages, params, cancel=cancel)),
+                                             plan.names, engine.count_tokens)
+
+            pump = _Pump(events)
             try:  # errors before the first token (busy, prompt too long) get their own status
                 first = await pump.next(request)
             except BaseException:

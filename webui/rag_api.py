@@ -89,6 +89,7 @@ class AskBody(BaseModel):
     max_tokens: int = Field(default=API_MAX_TOKENS, ge=1, le=8192)
     temperature: float = Field(default=DEFAULT_TEMPERATURE, ge=0.0, le=2.0)
     history: list[Message] | None = None
+    model: str | None = None  # one of /v1/models (default: the first)
 
 
 def _mb(size: int) -> str:
@@ -208,11 +209,11 @@ def build_rag_router(services) -> APIRouter:
         history = [m.model_dump() for m in body.history or []]
         if not body.stream:
             result = await run_in_threadpool(ask, services, storage, body.question, body.top_k,
-                                             body.strict, history, params=params, user=user)
+                                             body.strict, history, params=params, user=user, model=body.model)
             return result.to_dict()
         cancel = threading.Event()
         stream = answer_stream(services, storage, body.question, body.top_k, body.strict, history, cancel,
-                               params=params, user=user)
+                               params=params, user=user, model=body.model)
         # The search runs before the response starts, so an unknown collection is still a 404.
         first = await run_in_threadpool(next, stream)
         return StreamingResponse(_sse(first, stream, cancel), media_type="text/event-stream",

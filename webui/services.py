@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # types only: building Services must not import the heavy par
     from assist.sessions import SessionStore
     from assist.users import UserStore
     from engine.engine import Engine
+    from engine.models import ModelRegistry
     from rag.config import RagConfig
     from rag.embedding import Embedder
     from rag.store import DocumentStore
@@ -61,7 +62,10 @@ class WebConfig:
 class Services:
     """Long-lived objects shared by every tab and route. Optional parts may be None."""
 
-    engine: Engine  # or a test double with the same methods
+    # The served models. Alternatively ``engine``: one model loaded already (tests, embedding this app),
+    # which becomes a registry of one. The web layer reads only ``models``.
+    models: ModelRegistry | None = None
+    engine: Engine | None = None  # or a test double with the same methods
     web: WebConfig = field(default_factory=WebConfig)
     store: DocumentStore | None = None
     embedder: Embedder | None = None
@@ -75,6 +79,10 @@ class Services:
     quotas: Quotas | None = None  # per-user limits and token usage (default: none, in memory)
 
     def __post_init__(self) -> None:
+        if self.models is None and self.engine is not None:
+            from engine.models import ModelRegistry
+
+            self.models = ModelRegistry.of(self.engine)
         if self.quotas is None:
             from assist.quotas import Quotas
 

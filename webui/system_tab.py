@@ -22,10 +22,12 @@ REFRESH_S = 3.0
 GIB = 1024**3
 
 register(
-    en={"sys_model": "Model", "sys_device": "Device", "sys_cpu": "CPU and memory", "sys_engine": "Engine",
+    en={"sys_models": "Models", "sys_loaded": "loaded", "sys_not_loaded": "not loaded (loads on first use)",
+        "sys_loading": "loading…", "sys_default": "default", "sys_model": "Model", "sys_device": "Device", "sys_cpu": "CPU and memory", "sys_engine": "Engine",
         "sys_monitor": "Vendor monitor", "sys_auto_refresh": "Refresh every 3 s", "sys_refresh": "Refresh now",
         "sys_none": "no accelerator: running on the CPU"},
-    zh={"sys_model": "模型", "sys_device": "设备", "sys_cpu": "CPU 与内存", "sys_engine": "引擎",
+    zh={"sys_models": "模型列表", "sys_loaded": "已加载", "sys_not_loaded": "未加载（首次使用时加载）",
+        "sys_loading": "加载中…", "sys_default": "默认", "sys_model": "模型", "sys_device": "设备", "sys_cpu": "CPU 与内存", "sys_engine": "引擎",
         "sys_monitor": "厂商监控工具", "sys_auto_refresh": "每 3 秒刷新", "sys_refresh": "立即刷新",
         "sys_none": "没有加速卡：在 CPU 上运行"},
 )
@@ -64,29 +66,48 @@ def system_snapshot(services: Services, smi: bool = True) -> dict:
 
     vm = psutil.virtual_memory()
     process = psutil.Process()
-    status = services.engine.status()
-    info = status.info
+    loaded = services.models.loaded()
+    # "model" and "engine" are the default model's, or (while it is unloaded) the first one in memory.
+    engine = loaded.get(services.models.default) or next(iter(loaded.values()), None)
+    status = engine.status() if engine is not None else None
+    info = status.info if status is not None else None
     return {
         "model": {"name": info.model, "backend": info.backend, "backend_detail": info.backend_detail,
-                  "device": info.device,
-                  "device_name": info.device_name, "dtype": info.dtype, "quantization": info.quantization},
+                  "device": info.device, "device_name": info.device_name, "dtype": info.dtype,
+                  "quantization": info.quantization} if info is not None else None,
+        "models": [card.to_dict() for card in services.models.cards()],
         "accelerators": _accelerators(),
         "monitors": smi_summary(timeout=2.0) if smi else {},
         "cpu": {"cores": os.cpu_count(), "percent": psutil.cpu_percent(interval=None),
                 "load": os.getloadavg() if hasattr(os, "getloadavg") else None,
                 "ram_used": vm.total - vm.available, "ram_total": vm.total, "process_rss": process.memory_info().rss},
-        "engine": _engine_state(status),
+        "engine": _engine_state(status) if status is not None else {},
     }
 
 
+def _models_lines(rows: list[dict], lang: str) -> list[str]:
+    lines = ["", f"### {text('sys_models', lang)}"]
+    for row in rows:
+        state = text("sys_loading" if row["loading"] else "sys_loaded" if row["loaded"] else "sys_not_loaded", lang)
+        where = f" · {row['backend']} · {row['device'].upper()}" if row["loaded"] else f" · {row['backend']}"
+        busy = f" · running {row['running']}" if row["running"] else ""
+        default = f" ({text('sys_default', lang)})" if row["default"] else ""
+        size = f" · {row['weights_bytes'] / GIB:.2f} GiB" if row["weights_bytes"] else ""
+        lines.append(f"- **{row['id']}**{default}: {state}{where}{size}{busy} — `{row['source']}`")
+    return lines
+
+
 def render_markdown(snap: dict, lang: str = "en") -> str:
-    model = snap["model"]
-    quant = f" · {model['quantization']}" if model["quantization"] else ""
-    lines = [f"### {text('sys_model', lang)}",
-             f"{model['name']} · {model['backend']} · {model['device'].upper()} ({model['device_name']}) · "
-             f"{model['dtype']}{quant}"]
-    if model.get("backend_detail"):
-        lines.append(f"- {model['backend_detail']}")
+    model, lines = snap["model"], []
+    if model is not None:
+        quant = f" · {model['quantization']}" if model["quantization"] else ""
+        lines += [f"### {text('sys_model', lang)}",
+                  f"{model['name']} · {model['backend']} · {model['device'].upper()} ({model['device_name']}) · "
+                  f"{model['dtype']}{quant}"]
+        if model.get("backend_detail"):
+            lines.append(f"- {model['backend_detail']}")
+    if len(snap.get("models", ())) > 1:
+        lines += _models_lines(snap["models"], lang)
     lines += ["", f"### {text('sys_device', lang)}"]
     if not snap["accelerators"]:
         lines.append(text("sys_none", lang))

@@ -82,6 +82,17 @@ class TransformersBackend:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
+    def close(self) -> None:
+        """Let the weights go (the model registry unloads idle models): the runner's thread ends and
+        nothing here holds a tensor any more; the caller collects and empties the card's cache."""
+        if self.runner is not None:
+            self.runner.close()
+            self.runner = None
+        if self.kv is not None:
+            self.kv.clear()
+        self.model = None
+        self._grammar_compiler = None
+
     def state(self) -> BackendState:
         return BackendState(peak_batch=self.runner.peak_batch if self.runner is not None else 0,
                             kv_cache=self.kv.stats() if self.kv is not None else None)

@@ -110,3 +110,47 @@ def test_options_come_from_the_config_dataclasses():
     rag = app.build_config(RagConfig, settings(["--no-docs-strict", "--docs-top-k", "9", "--max-file-mb", "3"]))
     assert rag.strict is False and rag.top_k == 9 and rag.max_file_bytes == 3 * 1024**2
     assert app.build_config(RagConfig, settings([])) == RagConfig()  # no options: the subsystem's defaults
+
+
+def test_several_models_from_repeated_flags_with_their_own_settings():
+    s = settings(["--model", "fast=embedded,backend=llamacpp,max-batch=4", "--model", "/m/Qwen3-0.6B",
+                  "--device", "cpu", "--max-loaded-models", "1", "--models-memory-mb", "2048"])
+    fast, qwen = app.build_model_specs(s)
+    assert (fast.alias, fast.config.model, fast.config.backend, fast.config.max_batch) == ("fast", None, "llamacpp", 4)
+    assert (qwen.alias, qwen.config.model, qwen.config.backend, qwen.config.max_batch) == ("Qwen3-0.6B", "/m/Qwen3-0.6B",
+                                                                                           "auto", 8)
+    assert fast.config.device == qwen.config.device == "cpu"  # a shared setting reaches every model
+    models = app.build_models(s)
+    assert models.aliases == ["fast", "Qwen3-0.6B"] and models.default == "fast"
+    assert models.config.max_loaded_models == 1 and models.config.memory_budget_bytes == 2048 * 1024**2
+    assert [spec.alias for spec in app.build_model_specs(settings([]))] == ["gemma-3-270m-q4_k_m"]
+
+
+def test_several_models_from_the_config_file_and_flags_win(tmp_path):
+    config = tmp_path / "dcu.toml"
+    config.write_text('[engine]\ndevice = "cpu"\n\n[[models]]\nalias = "gemma"\nmodel = "embedded"\n'
+                      'backend = "llamacpp"\n\n[[models]]\nalias = "qwen"\nmodel = "/m/qwen"\ndtype = "bfloat16"\n'
+                      'remote_api_key = "sk-secret"\n')
+    gemma, qwen = app.build_model_specs(settings(["--config", str(config)]))
+    assert (gemma.alias, gemma.config.model, gemma.config.backend) == ("gemma", None, "llamacpp")
+    assert (qwen.alias, qwen.config.dtype, qwen.config.device) == ("qwen", "bfloat16", "cpu")
+    only = app.build_model_specs(settings(["--config", str(config), "--model", "solo=/m/solo"]))
+    assert [spec.alias for spec in only] == ["solo"]
+    shown = subprocess.run([sys.executable, str(ROOT / "app.py"), "config", "show", "--config", str(config)],
+                           capture_output=True, text=True, timeout=60)
+    assert "sk-secret" not in shown.stdout and "'remote_api_key': '***'" in shown.stdout
+
+
+def test_a_wrong_per_model_setting_names_the_right_one(tmp_path):
+    with pytest.raises(SystemExit, match="'bakend' is not a per-model setting \\(did you mean backend\\?\\)"):
+        app.build_model_specs(settings(["--model", "a=embedded,bakend=llamacpp"]))
+    with pytest.raises(SystemExit, match="not a per-model setting"):
+        app.build_model_specs(settings(["--model", "a=embedded,port=80"]))
+    config = tmp_path / "dcu.toml"
+    config.write_text('models = "x"\n')
+    with pytest.raises(SystemExit, match="list of tables"):
+        settings(["--config", str(config)])
+    from engine.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="both called"):
+        app.build_models(settings(["--model", "/a/m.gguf", "--model", "/b/m.gguf"]))

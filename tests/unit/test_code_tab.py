@@ -145,9 +145,9 @@ def test_tab_wiring_and_public_api():
     info = demo.get_api_info()
     assert list(info["named_endpoints"]) == ["/code"]  # Stop / mode / language events stay private
     params = info["named_endpoints"]["/code"]["parameters"]
-    assert [p["parameter_name"] for p in params] == ["task", "mode", "language", "code", "error"]
+    assert [p["parameter_name"] for p in params] == ["task", "mode", "language", "code", "error", "model"]
     assert all(p["parameter_has_default"] for p in params[1:])
-    assert [p["parameter_default"] for p in params[1:]] == ["generate", "python", "", ""]
+    assert [p["parameter_default"] for p in params[1:]] == ["generate", "python", "", "", "fake-model"]  # model: the default
 
 
 def test_a_looping_model_is_stopped():

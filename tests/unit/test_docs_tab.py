@@ -174,7 +174,7 @@ def test_collections_keeps_the_selection_when_it_still_exists(handlers, services
 def test_ask_streams_the_answer_with_numbered_sources(handlers, services, files):
     upload(handlers, [files["report.pdf"], files["manual.pdf"]])
     updates = list(handlers.ask("What is the warranty period of the X200 pump?", "default", 3, True, 128,
-                                [], request()))
+                                [], None, request()))
     assert len(updates) >= 4
     chat, sources, history, box = updates[0]
     assert sources == "Searching the collection…" and chat[-1]["content"] == "…" and box == ""
@@ -187,7 +187,7 @@ def test_ask_streams_the_answer_with_numbered_sources(handlers, services, files)
     assert "pending" not in history[-1]
     assert services.engine.calls[0]["params"].max_new_tokens == 128
     # a follow-up question carries the earlier turn as history
-    last(handlers.ask("And the filter?", "default", 3, True, 128, history, request()))
+    last(handlers.ask("And the filter?", "default", 3, True, 128, history, None, request()))
     sent = services.engine.calls[-1]["messages"]
     assert [m["role"] for m in sent] == ["system", "user", "assistant", "user"]
     assert all(set(m) == {"role", "content"} for m in sent)
@@ -196,21 +196,21 @@ def test_ask_streams_the_answer_with_numbered_sources(handlers, services, files)
 def test_ask_without_relevant_passages_says_not_found_without_the_model(handlers, services, files):
     upload(handlers, [files["report.pdf"]])
     chat, sources, history, _ = last(handlers.ask("How tall is Mount Everest?", "default", 5, True, 128, [],
-                                                 request()))
+                                                 None, request()))
     assert history[-1]["content"] == NOT_FOUND_MESSAGE["en"]
     assert sources == "No passage in this collection is relevant enough to this question."
     assert services.engine.calls == []
-    chat, *_ = last(handlers.ask("珠穆朗玛峰有多高？", "default", 5, True, 128, [], request(lang="zh-CN")))
+    chat, *_ = last(handlers.ask("珠穆朗玛峰有多高？", "default", 5, True, 128, [], None, request(lang="zh-CN")))
     assert chat[-1]["content"] == NOT_FOUND_MESSAGE["zh"]
 
 
 def test_ask_refuses_empty_questions_and_empty_collections(handlers):
     with pytest.raises(gr.Error, match="Type a question"):
-        last(handlers.ask("  ", "default", 5, True, 128, [], request()))
+        last(handlers.ask("  ", "default", 5, True, 128, [], None, request()))
     with pytest.raises(gr.Error, match="no documents yet"):
-        last(handlers.ask("warranty?", "default", 5, True, 128, [], request()))
+        last(handlers.ask("warranty?", "default", 5, True, 128, [], None, request()))
     with pytest.raises(gr.Error, match="no collection named"):
-        last(handlers.ask("warranty?", "nope", 5, True, 128, [], request()))
+        last(handlers.ask("warranty?", "nope", 5, True, 128, [], None, request()))
 
 
 def test_stop_ends_the_answer_and_keeps_the_partial_text(handlers, services, files):
@@ -220,7 +220,7 @@ def test_stop_ends_the_answer_and_keeps_the_partial_text(handlers, services, fil
     results = {}
     thread = threading.Thread(target=lambda: results.setdefault(
         "final", last(handlers.ask("warranty period of the X200 pump", "default", 3, True, 512, [],
-                                   request("s9")))))
+                                   None, request("s9")))))
     thread.start()
     time.sleep(0.3)
     handlers.stop(request("s9"))
