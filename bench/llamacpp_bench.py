@@ -8,7 +8,9 @@ nothing of ours around it (no queue, prompt format, end-of-answer rules or Pytho
   llama.cpp's own timing; the same prompt ids, greedy, the same number of tokens;
 * ``ttft_300``: time to first token for a ~300-token prompt, prompt cache off;
 * ``turns``: TTFT at turns 1 and 8 of a chat with the whole history resent (llama.cpp's prompt cache);
-* ``concurrency``: aggregate tokens/s of 1, 4 and 16 streams (``engine_bench.concurrency``);
+* ``concurrency``: aggregate tokens/s of 1, 4 and 16 streams, ours and bare alternating, the same
+  prompts and seeds (the bare streams get the token ids ours renders, tokenized before the clock
+  starts); each count's slowest stream is listed, since one straggler decides the wall time;
 * ``rss``: resident memory of a fresh process serving like ``app.py`` (model + embedder, one answer).
 """
 
@@ -22,8 +24,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from bench.common import load_engine, median, timed_chat
-from bench.engine_bench import TURN_QUESTIONS, concurrency
+from bench.common import concurrent, load_engine, median, timed_chat
+from bench.engine_bench import TOPICS, TURN_QUESTIONS
 
 __all__ = ["run"]
 
@@ -50,11 +52,14 @@ def _bare_server(path: str, slots: int):
     return server
 
 
-def _bare_stream(server, ids: list[int], tokens: int) -> dict:
-    """One streamed greedy request on the bare server: consumer-side timings and llama.cpp's own."""
+def _bare_stream(server, ids: list[int], tokens: int, sampling: dict | None = None) -> dict:
+    """One streamed request on the bare server (greedy unless ``sampling``): consumer-side timings and
+    llama.cpp's own."""
     marks: list[float] = []
     last: dict = {}
     started = time.perf_counter()
+    request = {"prompt": ids, "max_tokens": tokens, "temperature": 0, "stream": True, "cache_prompt": False,
+               "ignore_eos": True, "timings_per_token": True, **(sampling or {})}
 
     def on_chunk(chunk: dict) -> bool:
         if (chunk.get("choices") or [{}])[0].get("text"):
@@ -63,10 +68,10 @@ def _bare_stream(server, ids: list[int], tokens: int) -> dict:
             last.update(chunk["timings"])
         return False
 
-    server.handle_completions({"prompt": ids, "max_tokens": tokens, "temperature": 0, "stream": True,
-                               "cache_prompt": False, "ignore_eos": True, "timings_per_token": True}, on_chunk)
+    server.handle_completions(request, on_chunk)
     decode_s = marks[-1] - marks[0] if len(marks) > 1 else 0.0
-    return {"ttft_s": marks[0] - started if marks else 0.0, "tokens": int(last.get("predicted_n", len(marks))),
+    return {"ttft_s": marks[0] - started if marks else 0.0, "total_s": time.perf_counter() - started,
+            "tokens": int(last.get("predicted_n", len(marks))),
             "decode_tokens_per_s": (len(marks) - 1) / decode_s if decode_s else 0.0,
             "llamacpp_tokens_per_s": float(last.get("predicted_per_second", 0.0))}
 
@@ -80,7 +85,7 @@ def _ours(engine, messages, params) -> dict:
 
 
 def _summary(runs: list[dict]) -> dict:
-    return {key: round(median([r[key] for r in runs]), 3) for key in runs[0]}
+    return {key: round(median([r[key] for r in runs]), 3) for key in runs[0] if key != "total_s"}
 
 
 def decode_and_ttft(engine, bare, quick: bool) -> dict:
@@ -145,6 +150,74 @@ print(json.dumps({{"backend": engine.info.backend, "rss_bytes": psutil.Process()
 """
 
 
+def _topic(i: int) -> list[dict]:
+    return [{"role": "user", "content": f"Tell me three surprising facts about {TOPICS[i % len(TOPICS)]}."}]
+
+
+def _streams_row(count: int, wall: float, rows: list[dict]) -> dict:
+    done = sum(r["tokens"] for r in rows)
+    return {"streams": count, "wall_s": round(wall, 2), "completion_tokens": done,
+            "aggregate_tokens_per_s": round(done / wall, 2), "median_ttft_s": round(median([r["ttft_s"] for r in rows]), 3),
+            "slowest_stream_s": round(max(r["total_s"] for r in rows), 2),
+            "slowest_ttft_s": round(max(r["ttft_s"] for r in rows), 2)}
+
+
+def concurrency(engine, bare, quick: bool, counts: tuple[int, ...] = (1, 4, 16)) -> dict:
+    """Aggregate tokens/s of N simultaneous streams, ours and the bare server alternating per count.
+
+    Sampling (temperature 0.7, a seed per stream), distinct prompts, prompt cache on as users have
+    it; the bare streams run the same lengths as ours (``ignore_eos``: our end-of-answer rules may
+    end an answer early, theirs would not).
+    """
+    from engine.config import SamplingParams
+
+    tokens = 24 if quick else 64
+    rounds = 2 if quick else 3
+    params = [SamplingParams(temperature=0.7, seed=i, max_new_tokens=tokens) for i in range(max(counts))]
+    ids = [engine.backend.prompt_ids(_topic(i), params[i]) for i in range(max(counts))]
+    bare_sampling = [{"temperature": 0.7, "seed": i, "min_p": 0.0, "top_p": params[i].top_p, "top_k": params[i].top_k,
+                      "cache_prompt": True} for i in range(max(counts))]
+
+    def ours(i: int) -> dict:  # timed by the caller, as a user sees it (tokenizing and queueing included)
+        from engine.stats import GenerationStats
+
+        started, first = time.perf_counter(), None
+        for item in engine.stream_chat(_topic(i), params[i]):
+            if isinstance(item, GenerationStats):
+                stats = item
+            elif first is None:
+                first = time.perf_counter() - started
+        return {"tokens": stats.completion_tokens, "ttft_s": first or 0.0, "total_s": time.perf_counter() - started,
+                "stream_tokens_per_s": stats.tokens_per_s}
+
+    def theirs(i: int) -> dict:
+        return _bare_stream(bare, ids[i], tokens, bare_sampling[i])
+
+    runs: dict[str, dict[int, list[dict]]] = {"ours": {}, "bare": {}}
+    for _ in range(rounds):
+        for count in counts:
+            for who, fn in (("ours", ours), ("bare", theirs)):
+                rows, wall = concurrent(fn, count)
+                row = _streams_row(count, wall, rows)
+                if who == "ours":
+                    row["median_stream_tokens_per_s"] = round(median([r["stream_tokens_per_s"] for r in rows]), 2)
+                runs[who].setdefault(count, []).append(row)
+    out: dict = {"new_tokens": tokens, "capacity": engine.queue.capacity, "rounds": rounds}
+    for who, by_count in runs.items():
+        picked = []
+        for count in counts:  # the round with the median aggregate; every round's slowest stream kept
+            ordered = sorted(by_count[count], key=lambda r: r["aggregate_tokens_per_s"])
+            row = dict(ordered[len(ordered) // 2])
+            row["aggregate_tokens_per_s_rounds"] = [r["aggregate_tokens_per_s"] for r in by_count[count]]
+            row["slowest_stream_s_rounds"] = [r["slowest_stream_s"] for r in by_count[count]]
+            picked.append(row)
+        base = picked[0]["aggregate_tokens_per_s"]
+        for row in picked:
+            row["speedup_vs_1"] = round(row["aggregate_tokens_per_s"] / base, 2) if base else None
+        out["runs" if who == "ours" else "bare_runs"] = picked
+    return out
+
+
 def app_rss() -> dict:
     """RSS of a fresh process with the default engine (``--backend auto``) and the embedder loaded."""
     result = subprocess.run([sys.executable, "-c", _RSS_SCRIPT.format(root=str(ROOT))], capture_output=True,
@@ -162,7 +235,7 @@ def run(quick: bool, model: str | None = None) -> dict:
                "capacity": engine.queue.capacity}
         out.update(decode_and_ttft(engine, bare, quick))
         out["turns"] = turns(engine, quick)
-        out["concurrency"] = concurrency(engine, quick)
+        out["concurrency"] = concurrency(engine, bare, quick)
     finally:
         del bare
         engine.backend.close()

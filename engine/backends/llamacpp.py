@@ -91,7 +91,12 @@ class LlamaCppBackend:
         self.prompt_format = fmt
         self.capacity = slots  # requests the engine lets in at once: one per llama.cpp slot
         self.cache_prompt = cache_prompt
-        self._http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+        # "Connection: close": llama.cpp's HTTP server (cpp-httplib) keeps each of its few worker
+        # threads on one keep-alive connection until that idles out (5 s), so concurrent requests on
+        # more pooled connections than workers waited 5 s for their tokens: the 4-stream straggler.
+        # A fresh loopback connection per call costs ~0.3 ms.
+        self._http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}", "Connection": "close"},
+                                  timeout=60)
 
     @classmethod
     def load(cls, config: EngineConfig, progress: Callable[[str], None] | None = None) -> LlamaCppBackend:
@@ -201,11 +206,11 @@ class LlamaCppBackend:
     ) -> Iterator[str | GenerationStats]:
         if self.server is None:
             raise GenerationError("The llama.cpp backend was closed; restart the server.")
+        started = time.perf_counter()  # tokenizing (a loopback HTTP call) is part of the time to first token
         reserve = answer_reserve(self.info.context_length, params.max_new_tokens)
         prompt = fit_prompt(messages, self.info.context_length, reserve, lambda m: self.prompt_ids(m, params))
         opened = opened_thinking(self._text(prompt.messages, params)) \
             if template_thinks(self.prompt_format.chat_template) else None
-        started = time.perf_counter()
         chunks: queue.Queue = queue.Queue()
         done = threading.Event()  # set by us: the answer ended (format rule) or the consumer left
 
