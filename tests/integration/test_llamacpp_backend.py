@@ -118,3 +118,21 @@ def test_count_tokens_uses_the_gguf_tokenizer(llama_engine):
 def test_max_tokens_is_a_length_stop(llama_engine, max_tokens):
     _, _, stats = run(llama_engine, STORY, SamplingParams(temperature=0, max_new_tokens=max_tokens))
     assert stats.completion_tokens <= max_tokens
+
+
+def test_concurrent_tokenizing_leaves_no_idle_connection(llama_engine):
+    # llama.cpp's HTTP server has 2 worker threads and keeps each on a keep-alive connection until it
+    # idles out (5 s): a pooled idle connection per worker made the 3rd and 4th concurrent stream
+    # wait 5 s for its tokens. Every tokenize must therefore close its connection.
+    client = llama_engine.backend._http
+    seen: list[str | None] = []
+    hook = lambda response: seen.append(response.headers.get("connection"))  # noqa: E731
+    client.event_hooks["response"].append(hook)
+    texts = [f"Tell me three surprising facts about topic number {i}." for i in range(8)]
+    try:
+        with ThreadPoolExecutor(len(texts)) as pool:
+            counts = list(pool.map(llama_engine.count_tokens, texts))
+    finally:
+        client.event_hooks["response"].remove(hook)
+    assert counts == [llama_engine.count_tokens(t) for t in texts] and all(c > 5 for c in counts)
+    assert seen == ["close"] * len(texts)
