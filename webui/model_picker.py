@@ -19,15 +19,21 @@ register(
 
 def model_picker(models, elem_id: str) -> gr.Dropdown:
     """A dropdown of the served models, the default chosen; hidden when there is only one."""
-    return gr.Dropdown(choices=models.aliases, value=models.default, label=t("model_picker"), interactive=True,
-                       visible=len(models.aliases) > 1, elem_id=elem_id, min_width=160)
+    several = len(models.aliases) > 1
+    with gr.Row(visible=several):
+        picker = gr.Dropdown(choices=models.aliases, value=models.default, label=t("model_picker"), interactive=True,
+                             visible=several, elem_id=elem_id, scale=1, min_width=200)
+        gr.Column(scale=2, min_width=0)  # keeps the dropdown narrow beside the tab's own controls
+    return picker
 
 
 def loading_notices(models, model: str | None, lang: str) -> Iterator[str]:
-    """What to show while ``model`` loads: nothing when it is in memory, else a first line and the
-    loader's own progress messages. Raises the engine's error (unknown model, load failure)."""
+    """What to show while ``model`` loads: nothing when it is in memory, else a line naming it,
+    then that line with each of the loader's own progress messages. Raises the engine's error (unknown model, load failure)."""
     alias = models.resolve(model)
     if models.is_loaded(alias):
         return
-    yield text("model_loading", lang, model=alias)
-    yield from models.loading_messages(alias)
+    header = text("model_loading", lang, model=alias)
+    yield header
+    for message in models.loading_messages(alias):
+        yield f"{header} {message}"  # which model, and how far its load has come

@@ -76,7 +76,7 @@ def test_the_memory_budget_counts_weights_on_disk(tmp_path):
     c = models.engine("c")  # 600 + 300 fit
     assert not a.closed and set(models.loaded()) == {"a", "c"}
     models.engine("b")  # 600 + 300 + 500 do not: a (least recent) goes, 300 + 500 fit
-    assert a.closed and set(models.loaded()) == {"c", "b"}
+    assert a.closed and not c.closed and set(models.loaded()) == {"c", "b"}
     assert {card.alias: card.weights_bytes for card in models.cards()} == {"a": 600, "b": 500, "c": 300}
     small = ModelRegistry(specs, ModelsConfig(memory_budget_bytes=400), Loader())
     with pytest.raises(ConfigError, match="more than the whole model memory budget"):

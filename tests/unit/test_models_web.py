@@ -89,7 +89,8 @@ def test_the_chat_tab_answers_with_the_chosen_model_after_a_loading_notice(loade
     handlers = ChatHandlers(fake_models("small", "big", loader=loader))
     seen = [dict(h[-1]) for _, h, _ in handlers.respond("hi", history=[], model="big", request=request())]
     notices = [m["stats"] for m in seen if m["role"] == "assistant" and not m["content"]]
-    assert notices == ["Loading the model big (first use; this can take a while)…", "loading /models/big"]
+    header = "Loading the model big (first use; this can take a while)…"
+    assert notices == [header, f"{header} loading /models/big"]
     assert seen[-1]["content"] == "answer from /models/big" and "TTFT" in seen[-1]["stats"]
     again = [dict(h[-1]) for _, h, _ in handlers.respond("hi", history=[], model="big", request=request())]
     assert not any("Loading" in m.get("stats", "") for m in again)  # in memory now
