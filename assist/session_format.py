@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from assist.errors import InvalidImport
 
-__all__ = ["SessionData", "auto_title", "to_markdown", "to_json", "parse_import", "file_stem",
+__all__ = ["SessionData", "thinking_seconds", "auto_title", "to_markdown", "to_json", "parse_import", "file_stem",
            "FORMAT_NAME", "MAX_TITLE_CHARS"]
 
 FORMAT_NAME = "dcu-chat.session"
@@ -92,7 +92,16 @@ def _clean(message: dict) -> dict:
     out = {"role": message["role"], "content": message["content"]}
     if message.get("stats"):
         out["stats"] = message["stats"]
+    if message.get("thinking_s") is not None:
+        out["thinking_s"] = message["thinking_s"]
     return out
+
+
+def thinking_seconds(value) -> float | None:
+    """How long an answer's thinking took, as stored: a non-negative number of seconds, else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e7:
+        return None
+    return round(float(value), 1)
 
 
 def parse_import(raw: str | bytes | dict | list) -> dict:
@@ -123,7 +132,9 @@ def parse_import(raw: str | bytes | dict | list) -> dict:
         if role == "system":
             system_prompt = system_prompt or content  # OpenAI-style bodies carry it as a message
             continue
-        clean.append({"role": role, "content": content, **({"stats": stats} if stats else {})})
+        thinking = thinking_seconds(message.get("thinking_s"))
+        clean.append({"role": role, "content": content, **({"stats": stats} if stats else {}),
+                      **({"thinking_s": thinking} if thinking is not None else {})})
     if not clean:
         raise InvalidImport("The conversation has no user or assistant messages to import.")
     return {"title": title, "system_prompt": system_prompt, "messages": clean}

@@ -28,6 +28,7 @@ from assist.session_format import (
     auto_title,
     file_stem,
     parse_import,
+    thinking_seconds,
     to_json,
     to_markdown,
 )
@@ -53,6 +54,7 @@ CREATE TABLE IF NOT EXISTS messages (
     role TEXT NOT NULL,
     content TEXT NOT NULL,
     stats TEXT NOT NULL DEFAULT '',
+    thinking_s REAL,
     PRIMARY KEY (session_id, position)
 );
 """
@@ -73,6 +75,7 @@ class SessionStore:
         self._lock = threading.RLock()
         try:
             self._conn = open_db(self.path, _SCHEMA)
+            _add_missing_columns(self._conn)
         except (OSError, sqlite3.DatabaseError) as exc:
             raise SessionError(f"Cannot open the conversation database {self.path} ({exc}). Check that the "
                                "data directory is writable; if the file is damaged, move it away and "
@@ -102,10 +105,11 @@ class SessionStore:
             if row is None:
                 raise _not_found()
             messages = self._conn.execute(
-                "SELECT role, content, stats FROM messages WHERE session_id = ? ORDER BY position",
+                "SELECT role, content, stats, thinking_s FROM messages WHERE session_id = ? ORDER BY position",
                 (session_id,)).fetchall()
         session = self._session(row)
-        session.messages = [{"role": r, "content": c, **({"stats": s} if s else {})} for r, c, s in messages]
+        session.messages = [{"role": r, "content": c, **({"stats": s} if s else {}),
+                             **({"thinking_s": t} if t is not None else {})} for r, c, s, t in messages]
         return session
 
     def counts_by_owner(self) -> dict[str, int]:
@@ -207,8 +211,9 @@ class SessionStore:
 
     @staticmethod
     def _insert(conn: sqlite3.Connection, session_id: str, messages: list[dict], start: int) -> None:
-        conn.executemany("INSERT INTO messages (session_id, position, role, content, stats) VALUES (?, ?, ?, ?, ?)",
-                         [(session_id, start + i, m["role"], m["content"], m.get("stats") or "")
+        conn.executemany("INSERT INTO messages (session_id, position, role, content, stats, thinking_s) "
+                         "VALUES (?, ?, ?, ?, ?, ?)",
+                         [(session_id, start + i, m["role"], m["content"], m.get("stats") or "", m.get("thinking_s"))
                           for i, m in enumerate(messages)])
 
     @staticmethod
@@ -239,5 +244,14 @@ def _validate(messages: Sequence[dict]) -> list[dict]:
         if role not in ROLES or not isinstance(content, str):
             raise SessionError(f"Message {number} cannot be saved: it needs a role 'user' or 'assistant' "
                                "and text content.")
-        clean.append({"role": role, "content": content, "stats": str(message.get("stats") or "")})
+        clean.append({"role": role, "content": content, "stats": str(message.get("stats") or ""),
+                      "thinking_s": thinking_seconds(message.get("thinking_s"))})
     return clean
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Databases written before a column existed get it (empty), so their conversations still open."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(messages)")}
+    if "thinking_s" not in columns:  # how long a reasoning model thought (the Thinking block's duration)
+        with conn:
+            conn.execute("ALTER TABLE messages ADD COLUMN thinking_s REAL")

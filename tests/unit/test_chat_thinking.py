@@ -60,3 +60,32 @@ def test_answers_without_thinking_display_as_before_and_titles_follow_the_langua
                                       {"role": "assistant", "content": "Hello\n\n<sub>TTFT 0.1 s</sub>"}]
     shown = display_history([{"role": "assistant", "content": THINKING}], "zh")
     assert shown[0]["metadata"]["title"] == "思考过程"
+
+
+def test_the_thinking_duration_is_saved_and_shown_again_after_a_reload(tmp_path):
+    import sqlite3
+
+    from assist.session_format import parse_import
+    from assist.sessions import SessionStore
+    from webui.chat_sessions import ChatSessions, owner_of
+
+    store = SessionStore(tmp_path / "sessions.sqlite3")
+    sessions = ChatSessions(store, tmp_path / "exports")
+    handlers = ChatHandlers(Engine(ScriptedBackend(THINKING, chars_per_token=4)), sessions=sessions)
+    _, history, _ = list(handlers.respond("hi", history=[], request=request("reload")))[-1]
+    took, owner = history[1]["thinking_s"], owner_of(request("reload"))
+    saved = store.get(sessions.current(request("reload")), owner).messages
+    assert saved[1]["thinking_s"] == took  # what a reload (or another tab) opens
+    assert display_history(saved)[1]["metadata"]["duration"] == took
+    _, text = store.export(sessions.current(request("reload")), owner, "json")
+    assert parse_import(text)["messages"][1]["thinking_s"] == took
+
+    old = tmp_path / "old.sqlite3"  # written before the column existed: opens, and takes durations
+    with sqlite3.connect(old) as conn:
+        conn.executescript("CREATE TABLE messages (session_id TEXT NOT NULL, position INTEGER NOT NULL, role TEXT "
+                           "NOT NULL, content TEXT NOT NULL, stats TEXT NOT NULL DEFAULT '', PRIMARY KEY "
+                           "(session_id, position));")
+    upgraded = SessionStore(old)
+    session = upgraded.create("anonymous", messages=[{"role": "user", "content": "hi"},
+                                                     {"role": "assistant", "content": "yo", "thinking_s": 2.5}])
+    assert upgraded.get(session.id, "anonymous").messages[1]["thinking_s"] == 2.5
