@@ -11,6 +11,7 @@ nothing of ours around it (no queue, prompt format, end-of-answer rules or Pytho
 * ``concurrency``: aggregate tokens/s of 1, 4 and 16 streams, ours and bare alternating, the same
   prompts and seeds (the bare streams get the token ids ours renders, tokenized before the clock
   starts); each count's slowest stream is listed, since one straggler decides the wall time;
+* ``prompt_lookup``: n-gram speculative decoding with vs without (``bench/llamacpp_lookup_bench.py``);
 * ``rss``: resident memory of a fresh process serving like ``app.py`` (model + embedder, one answer).
 """
 
@@ -240,5 +241,8 @@ def run(quick: bool, model: str | None = None) -> dict:
         del bare
         engine.backend.close()
         threading.Event().wait(0.5)  # let llama.cpp's loop threads end before the next section
+    from bench import llamacpp_lookup_bench
+
+    out["prompt_lookup"] = llamacpp_lookup_bench.run(quick)  # its own servers, after ours is closed
     out["rss"] = app_rss()
     return out

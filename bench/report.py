@@ -55,6 +55,11 @@ def _llama_goals(llama: dict) -> list[tuple[str, str, bool | None]]:
         bare = {run["streams"]: run for run in llama.get("concurrency", {}).get("bare_runs", [])}
         ceiling = f" (bare xllamacpp {bare[4]['speedup_vs_1']}x)" if 4 in bare else ""
         out.append(("llama.cpp: 4 streams aggregate >= 1.5x one stream", f"{speedup}x{ceiling}", speedup >= 1.5))
+    workloads = llama.get("prompt_lookup", {}).get("workloads", {})
+    if workloads:
+        same = all(row["same_text_as_without"] for result in workloads.values()
+                   for who, row in result.items() if who.startswith("with_"))
+        out.append(("llama.cpp prompt lookup: greedy text identical with and without", "yes" if same else "no", same))
     rss = llama.get("rss", {}).get("rss_bytes")
     if rss:
         out.append(("app RSS with default model + embedder <= 1.5 GiB", f"{rss / GIB:.2f} GiB", rss <= 1.5 * GIB))
@@ -90,6 +95,16 @@ def _llama_rows(llama: dict, device: str) -> list[list[str]]:
             rows.append([f"{label} {run['streams']} concurrent streams", device, "Q4_K_M", str(run["streams"]),
                          _fmt(run["aggregate_tokens_per_s"]), _fmt(run["median_ttft_s"], 3), "",
                          f"{run['speedup_vs_1']}x one stream{per_stream}{slowest}{rounds}"])
+    lookup = llama.get("prompt_lookup", {})
+    for name, result in lookup.get("workloads", {}).items():
+        for who in (k for k in result if k.startswith("with_")):
+            row, base = result[who], result["without"]
+            rows.append([f"llama.cpp {name}, prompt lookup {who.removeprefix('with_')}", device, "Q4_K_M", "1",
+                         _fmt(row["completion_tokens"] / row["total_s"]), "", "",
+                         f"{row['total_s']} s vs {base['total_s']} s without ({row['speedup_vs_without']}x; "
+                         f"decode {row['decode_s']} vs {base['decode_s']} s); {row['draft_accepted']} of "
+                         f"{row['draft_tokens']} drafted tokens kept; same text: "
+                         f"{'yes' if row['same_text_as_without'] else 'NO'}; flash attention off in both"])
     rss = llama.get("rss", {})
     if rss.get("rss_bytes"):
         rows.append(["app process (--backend auto)", device, rss.get("backend", ""), "", "", "",

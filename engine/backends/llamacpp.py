@@ -29,6 +29,8 @@ import psutil
 from engine.answer_text import AnswerText
 from engine.backends.base import BackendState, EngineInfo
 from engine.backends.llamacpp_build import llamacpp_build
+from engine.backends.llamacpp_lookup import configure as configure_lookup
+from engine.backends.llamacpp_lookup import draft_counts
 from engine.config import DEFAULT_CONTEXT_CAP, EngineConfig, SamplingParams
 from engine.errors import EngineError, GenerationError, ModelLoadError, OutOfMemory, PromptTooLong
 from engine.gguf_meta import read_gguf_metadata
@@ -99,7 +101,14 @@ class LlamaCppBackend:
                                   timeout=60)
 
     @classmethod
-    def load(cls, config: EngineConfig, progress: Callable[[str], None] | None = None) -> LlamaCppBackend:
+    def load(cls, config: EngineConfig, progress: Callable[[str], None] | None = None, *,
+             lookup_tokens: int | None = None, flash_attn: bool | None = None) -> LlamaCppBackend:
+        """Start llama.cpp on the configured GGUF.
+
+        ``lookup_tokens``: server-wide prompt lookup drafting up to that many tokens (0: off; default
+        ``config.llamacpp_prompt_lookup`` where the config has it); ``flash_attn``: the attention
+        kernel (None: llama.cpp's choice, off when lookup is on). See ``llamacpp_lookup``.
+        """
         from engine.device import resolve_device
 
         progress = progress or (lambda message: log.info("%s", message))
@@ -132,6 +141,9 @@ class LlamaCppBackend:
         params.endpoint_metrics = True
         params.n_threads_http = 2
         params.verbosity = 0 if log.getEffectiveLevel() > logging.DEBUG else 3
+        if lookup_tokens is None:  # an EngineConfig field the lead adds; off until then
+            lookup_tokens = int(getattr(config, "llamacpp_prompt_lookup", 0) or 0)
+        configure_lookup(params, lookup_tokens, flash_attn)
         where = f"{layers if layers > 0 else 'all'} layers on {device.kind}" if layers else "CPU"
         progress(f"Loading {name} with llama.cpp ({where}, {slots} slots, context {context})…")
         before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -151,6 +163,8 @@ class LlamaCppBackend:
             notes.append(f"This llama.cpp build cannot offload to the {device.kind.upper()}; running on the CPU.")
         if fmt.completion:
             notes.append(f"{name} has no chat template (a base model); prompts use a plain completion format.")
+        if lookup_tokens:
+            notes.append(f"Prompt lookup drafts up to {lookup_tokens} tokens for every request (flash attention off).")
         info = EngineInfo(
             model=name, backend="llamacpp", device=device.kind if layers else "cpu",
             device_name=device.name if layers else _cpu_name(), dtype="gguf", quantization=_file_type(meta),
@@ -292,6 +306,9 @@ def _read_timings(chunk: dict, stats: GenerationStats) -> None:
     timings = chunk.get("timings")
     if timings:
         stats.cached_tokens = int(timings.get("cache_n", 0))
+        drafts = draft_counts(timings)
+        if drafts:  # prompt lookup is on: how many tokens it proposed and how many llama.cpp kept
+            stats.extra["draft_tokens"], stats.extra["draft_accepted"] = drafts
         stats.completion_tokens = int(timings.get("predicted_n", 0))
         if timings.get("predicted_n", 0) > 1 and timings.get("predicted_per_second"):
             stats.decode_tokens_per_s = float(timings["predicted_per_second"])
