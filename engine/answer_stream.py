@@ -23,9 +23,9 @@ Event = Piece | ToolCallDelta
 class AnswerParser:
     """Raw output deltas in, events out. ``tool_names`` empty: no tool calls are looked for."""
 
-    def __init__(self, tool_names: Collection[str] = ()) -> None:
+    def __init__(self, tool_names: Collection[str] = (), max_calls: int | None = None) -> None:
         self.reasoning = ReasoningSplitter()
-        self.tools = ToolCallParser(tool_names) if tool_names else None
+        self.tools = ToolCallParser(tool_names, max_calls) if tool_names else None
 
     def _content(self, pieces: list[Piece], final: bool) -> list[Event]:
         out: list[Event] = []
@@ -50,9 +50,11 @@ class AnswerParser:
 
 
 def answer_events(stream: Iterable[str | GenerationStats], tool_names: Collection[str] = (),
-                  count_tokens: Callable[[str], int] | None = None) -> Iterator[Event | GenerationStats]:
-    """Events of ``stream``, then its stats record with reasoning tokens and the finish reason."""
-    parser = AnswerParser(tool_names)
+                  count_tokens: Callable[[str], int] | None = None,
+                  max_calls: int | None = None) -> Iterator[Event | GenerationStats]:
+    """Events of ``stream``, then its stats record with reasoning tokens and the finish reason.
+    ``max_calls``: at most that many tool calls are returned (``parallel_tool_calls: false`` is 1)."""
+    parser = AnswerParser(tool_names, max_calls)
     stats = GenerationStats()
     items = iter(stream)
     try:

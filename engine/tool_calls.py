@@ -147,8 +147,9 @@ _FORMATS = {"hermes": _hermes, "mistral": _mistral, "llama": lambda text: _objec
 class ToolCallParser:
     """Feed answer text (reasoning already split off); get content ``Piece``s and ``ToolCallDelta``s."""
 
-    def __init__(self, tool_names: Collection[str]) -> None:
+    def __init__(self, tool_names: Collection[str], max_calls: int | None = None) -> None:
         self.tool_names = set(tool_names)
+        self.max_calls = max_calls  # 1 for ``parallel_tool_calls: false``: later calls are dropped
         self.calls: list[ToolCall] = []
         self._held = ""
         self._format: str | None = None  # set once the calls begin
@@ -207,7 +208,7 @@ class ToolCallParser:
     def _update(self) -> list[Piece | ToolCallDelta]:
         out: list[Piece | ToolCallDelta] = []
         for index, found in enumerate(_FORMATS[self._format](self._buffer)):
-            if found.name is None:
+            if found.name is None or (self.max_calls is not None and index >= self.max_calls):
                 break
             if index == len(self.calls):
                 self.calls.append(ToolCall(new_call_id(), found.name, ""))

@@ -10,6 +10,8 @@ results become user turns.
 
 from __future__ import annotations
 
+import hashlib
+
 import json
 from collections.abc import Sequence
 
@@ -78,5 +80,30 @@ def prepare_messages(messages: Sequence[dict], tools: Sequence[dict], chat_templ
     if not uses_tools:
         return list(messages), None
     if template_supports_tools(chat_template):
+        if _NINE_CHAR_IDS in (chat_template or ""):
+            messages = _with_nine_char_ids(messages)
         return list(messages), list(tools) or None
     return _folded(messages, tools), None
+
+
+# Mistral's templates refuse any other call id ("Tool call IDs should be alphanumeric strings with
+# length 9!"), while OpenAI clients send back ids like "call_…" (ours, or their own).
+_NINE_CHAR_IDS = "length 9"
+
+
+def _nine(call_id: str) -> str:
+    if len(call_id) == 9 and call_id.isalnum():
+        return call_id
+    return hashlib.sha1(call_id.encode()).hexdigest()[:9]  # the same id maps the same in call and result
+
+
+def _with_nine_char_ids(messages: Sequence[dict]) -> list[dict]:
+    out = []
+    for message in messages:
+        message = dict(message)
+        if message.get("tool_calls"):
+            message["tool_calls"] = [{**call, "id": _nine(str(call.get("id") or ""))} for call in message["tool_calls"]]
+        if message["role"] == "tool":
+            message["tool_call_id"] = _nine(str(message.get("tool_call_id") or ""))
+        out.append(message)
+    return out

@@ -247,12 +247,13 @@ def build_openai_router(services) -> APIRouter:
             plan = tool_plan(body.tools, body.tool_choice, invalid)
             messages, params = engine_messages(body), sampling_params(body, plan)
             models, quotas = services.models, services.quotas
+            max_calls = 1 if body.parallel_tool_calls is False else None
             user = current_owner(request)  # the answer counts against the caller's quotas
 
             def events(cancel: threading.Event):
                 with models.use(model) as engine:  # loaded on first use; kept until the answer ends
                     yield from answer_events(metered(quotas, user, engine.stream_chat(messages, params, cancel=cancel)),
-                                             plan.names, engine.count_tokens)
+                                             plan.names, engine.count_tokens, max_calls)
 
             pump = _Pump(events)
             try:  # errors before the first token (busy, prompt too long) get their own status

@@ -121,6 +121,17 @@ def test_tool_call_deltas_stream_and_add_up():
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
 
 
+def test_parallel_tool_calls_false_returns_only_the_first_call():
+    backend = ScriptedBackend(text_of("qwen25_hermes_parallel_calls"))
+    with Server(backend) as client:
+        answer = client.chat.completions.create(model="default", messages=USER, tools=[WEATHER],
+                                                parallel_tool_calls=False)
+        both = client.chat.completions.create(model="default", messages=USER, tools=[WEATHER])
+    (call,) = answer.choices[0].message.tool_calls
+    assert json.loads(call.function.arguments) == {"city": "Paris"} and answer.choices[0].finish_reason == "tool_calls"
+    assert len(both.choices[0].message.tool_calls) == 2
+
+
 def test_a_tool_result_round_trip():
     backend = ScriptedBackend(text_of("llama31_json_call"), "It is 21 °C and sunny in Paris.")
     with Server(backend) as client:

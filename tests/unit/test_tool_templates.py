@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from engine.config import SamplingParams
@@ -63,3 +65,34 @@ def test_without_xgrammar_the_transformers_backend_refuses_schemas_and_says_why(
     monkeypatch.setattr(constrained, "available", lambda: False)
     with pytest.raises(ConfigError, match="cannot constrain decoding.*xgrammar"):
         list(tiny_engine.stream_chat(USER, SamplingParams(json_schema={"type": "object"})))
+
+
+# Cut down from Mistral's own templates: they refuse tool call ids that are not 9 alphanumerics.
+MISTRAL_LIKE = (
+    "{%- for message in messages %}"
+    "{%- if message.tool_calls is defined %}{%- for call in message.tool_calls %}"
+    "{%- if call.id|length != 9 %}{{- raise_exception('Tool call IDs should be alphanumeric strings with length 9!') }}"
+    "{%- endif %}[TOOL_CALLS][{\"name\": \"{{ call.function.name }}\", \"id\": \"{{ call.id }}\"}]"
+    "{%- endfor %}"
+    "{%- elif message.role == 'tool' %}"
+    "{%- if message.tool_call_id|length != 9 %}{{- raise_exception('Tool call IDs should be alphanumeric strings "
+    "with length 9!') }}{%- endif %}[TOOL_RESULTS]{\"call_id\": \"{{ message.tool_call_id }}\"}[/TOOL_RESULTS]"
+    "{%- else %}[INST]{{ message.content }}[/INST]{%- endif %}"
+    "{%- endfor %}{%- if tools %}[AVAILABLE_TOOLS]{%- endif %}"
+)
+
+
+def test_openai_call_ids_are_rendered_as_the_nine_characters_mistral_templates_demand():
+    fmt = prompt_format(MISTRAL_LIKE, "mistral")
+    history = [{"role": "user", "content": "Weather in Paris?"},
+               {"role": "assistant", "content": "", "tool_calls": [
+                   {"id": "call_3f2a9c0d1e4b5a6978c0d1e2", "type": "function",
+                    "function": {"name": "get_weather", "arguments": "{}"}}]},
+               {"role": "tool", "tool_call_id": "call_3f2a9c0d1e4b5a6978c0d1e2", "content": "21 C"}]
+    text = prompt_text(fmt, history, tools=({"type": "function", "function": {"name": "get_weather"}},))
+    ids = re.findall(r'"(?:id|call_id)": "(\w+)"', text)
+    assert len(ids) == 2 and ids[0] == ids[1] and len(ids[0]) == 9 and ids[0].isalnum()
+    kept = [{**history[1], "tool_calls": [{**history[1]["tool_calls"][0], "id": "a1B2c3D4e"}]},
+            {**history[2], "tool_call_id": "a1B2c3D4e"}]
+    assert '"id": "a1B2c3D4e"' in prompt_text(fmt, [history[0], *kept], tools=({"type": "function",
+                                                                              "function": {"name": "f"}},))
