@@ -11,7 +11,6 @@ results become user turns.
 from __future__ import annotations
 
 import hashlib
-
 import json
 from collections.abc import Sequence
 
