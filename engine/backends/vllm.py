@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 from engine.answer_text import AnswerText
 from engine.backends.base import BackendState, EngineInfo
@@ -28,7 +29,7 @@ from engine.history import answer_reserve, fit_to_context
 from engine.stats import GenerationStats
 from engine.templates import PromptFormat, prompt_format
 
-__all__ = ["VLLMBackend", "vllm_quantization", "engine_args"]
+__all__ = ["VLLMBackend", "vllm_quantization", "engine_args", "structured_output_kwargs"]
 
 CAPACITY = 64  # requests vLLM may batch together; more wait in our fair queue
 _POLL_S = 0.1  # how often a waiting consumer looks at the cancel event
@@ -56,6 +57,20 @@ def engine_args(config: EngineConfig, source: str) -> dict:
     return kwargs
 
 
+def structured_output_kwargs(schema: dict | None, sampling_module) -> dict:
+    """``vllm.SamplingParams`` keywords that constrain decoding to ``schema``: ``structured_outputs``
+    (vLLM 0.10.2 and later; the older field was removed in 0.12) or ``guided_decoding`` before it."""
+    if schema is None:
+        return {}
+    current = getattr(sampling_module, "StructuredOutputsParams", None)
+    if current is not None:
+        return {"structured_outputs": current(json=schema)}
+    older = getattr(sampling_module, "GuidedDecodingParams", None)
+    if older is not None:
+        return {"guided_decoding": older(json=schema)}
+    raise ConfigError("This vLLM cannot constrain decoding to a JSON schema; upgrade it (pip install -U vllm).")
+
+
 class VLLMBackend:
     capacity = CAPACITY
 
@@ -68,6 +83,12 @@ class VLLMBackend:
         self.prompt_format = fmt
         self.stop_strings = fmt.stop_strings
         self._vllm = vllm_module
+        self._sampling_module = getattr(vllm_module, "sampling_params", None)
+
+    @property
+    def enforces_json_schema(self) -> bool:
+        """vLLM decodes under a JSON schema itself (xgrammar or guidance inside it)."""
+        return any(hasattr(self._sampling_module, name) for name in ("StructuredOutputsParams", "GuidedDecodingParams"))
 
     @classmethod
     def load(cls, config: EngineConfig, progress: Callable[[str], None] | None = None) -> VLLMBackend:
@@ -127,6 +148,7 @@ class VLLMBackend:
             temperature=params.temperature, top_p=params.top_p, top_k=params.top_k or -1,
             max_tokens=params.max_new_tokens, repetition_penalty=params.repetition_penalty, seed=params.seed,
             stop=[*self.stop_strings, *params.stop],
+            **structured_output_kwargs(params.json_schema, self._sampling_module),
         )
 
     def stream_chat(
@@ -156,7 +178,10 @@ class VLLMBackend:
         task = asyncio.run_coroutine_threadsafe(consume(), self.loop)
         stats = GenerationStats(prompt_tokens=len(prompt.ids), device=self.info.device,
                                 trimmed_messages=prompt.dropped)
-        answer, finish, text = AnswerText(self.prompt_format), None, ""  # vLLM applies the stop strings itself
+        fmt = self.prompt_format
+        if params.json_schema is not None:  # grammar-bound JSON ends where the grammar does (as on llama.cpp)
+            fmt = replace(fmt, completion=False)
+        answer, finish, text = AnswerText(fmt), None, ""  # vLLM applies the stop strings itself
         try:
             while not cancel.is_set():
                 try:

@@ -208,3 +208,19 @@ def test_vllm_options_map_to_engine_args():
                        "/models/qwen")
     assert args == {"model": "/models/qwen", "tokenizer": "/models/qwen", "tensor_parallel_size": 2,
                     "dtype": "bfloat16", "trust_remote_code": False, "quantization": None, "max_model_len": 4096}
+
+
+def test_vllm_constrains_json_schemas_with_the_field_its_version_has():
+    from types import SimpleNamespace
+
+    from engine.backends.vllm import structured_output_kwargs
+
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}}
+    made = lambda **kw: kw  # noqa: E731 (stands in for vLLM's params classes)
+    current = structured_output_kwargs(schema, SimpleNamespace(StructuredOutputsParams=made, GuidedDecodingParams=made))
+    assert current == {"structured_outputs": {"json": schema}}
+    assert structured_output_kwargs(schema, SimpleNamespace(GuidedDecodingParams=made)) == {
+        "guided_decoding": {"json": schema}}
+    assert structured_output_kwargs(None, SimpleNamespace()) == {}
+    with pytest.raises(ConfigError, match="upgrade"):
+        structured_output_kwargs(schema, SimpleNamespace())
