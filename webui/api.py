@@ -59,6 +59,10 @@ def build_api(services: Services) -> FastAPI:
 
     install_error_handlers(app)
 
+    if services.sessions is not None:  # conversation downloads (Gradio file routes) for their owner only
+        from webui.export_guard import ExportGuard
+
+        app.add_middleware(ExportGuard, exports_dir=services.web.session_exports_dir, sessions=services.sessions)
     # Innermost: bodies are checked (UTF-8, no lone surrogates, /api size) after the auth guards.
     app.add_middleware(BodyGuardMiddleware, max_bytes=services.web.max_request_bytes)
     install_guards(app, services.web, gate)  # sign-in for every route but /api/health, /login; /v1 body size

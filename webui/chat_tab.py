@@ -223,7 +223,7 @@ def build_chat_tab(services, cancels: CancelRegistry | None = None) -> ChatHandl
     """Lay out the Chat tab (conversations sidebar + chat) in the current Blocks context and wire it."""
     sessions = None
     if services.sessions is not None:
-        sessions = ChatSessions(services.sessions, services.web.data_dir / "exports" / "sessions",
+        sessions = ChatSessions(services.sessions, services.web.session_exports_dir,
                                 audit=services.audit)
     handlers = ChatHandlers(services.models, cancels, sessions, services.quotas)
     history = gr.State([])

@@ -48,6 +48,11 @@ class WebConfig:
     max_request_bytes: int = 8 * 1024**2
     concurrency: int = 8
 
+    @property
+    def session_exports_dir(self) -> Path:
+        """Where the Chat sidebar writes a conversation's download files (one folder per conversation)."""
+        return self.data_dir / "exports" / "sessions"
+
     def __post_init__(self) -> None:
         from engine.errors import ConfigError
 

@@ -244,3 +244,22 @@ def test_upload_jobs_name_the_collection_as_its_user_does(services, tmp_path):
             assert client.get(f"/api/jobs/{job}", headers=as_("bob")).status_code == 404
     finally:
         services.jobs.close()
+
+
+def test_a_conversation_s_download_files_go_to_its_owner_only(services):
+    from webui.chat_sessions import ChatSessions
+    from webui.server import create_asgi_app
+
+    session = services.sessions.create("alice", messages=TURN)
+    markdown, _ = ChatSessions(services.sessions, services.web.session_exports_dir)._write_exports(session.id, "alice")
+    url = f"/gradio_api/file={markdown}"
+    with TestClient(create_asgi_app(services)) as app:
+        assert app.get(url, headers=as_("alice")).status_code == 200
+        assert "alice's secret recipe" in app.get(url, headers=as_("alice")).text
+        for other in ("bob", "root"):  # another user, even an admin, gets the "does not exist" answer
+            refused = app.get(url, headers=as_(other))
+            assert refused.status_code == 404 and "secret" not in refused.text
+        outside = app.get(f"/gradio_api/file={services.web.session_exports_dir}/../sessions/{session.id}/x.md",
+                          headers=as_("bob"))
+        assert outside.status_code == 404
+        assert app.get(url).status_code == 401  # anonymous: sign in first
