@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-import app
+import app_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def settings(argv, env=None):
-    return app.resolve_settings(app._parser().parse_args(argv), environ=env or {})
+    return app_settings.resolve_settings(app_settings.parser().parse_args(argv), environ=env or {})
 
 
 def test_defaults_without_anything():
@@ -45,12 +45,12 @@ def test_unknown_keys_in_the_config_file_are_named(tmp_path):
 
 
 def test_auth_from_flag_and_file(tmp_path):
-    assert app._parse_auth("ann:pw1,bob:pw2") == (("ann", "pw1"), ("bob", "pw2"))
+    assert app_settings._parse_auth("ann:pw1,bob:pw2") == (("ann", "pw1"), ("bob", "pw2"))
     users = tmp_path / "users.txt"
     users.write_text("# team\nann:secret\n")
-    assert app._parse_auth(str(users)) == (("ann", "secret"),)
+    assert app_settings._parse_auth(str(users)) == (("ann", "secret"),)
     with pytest.raises(SystemExit, match="user:password"):
-        app._parse_auth("nopassword")
+        app_settings._parse_auth("nopassword")
 
 
 def run_app(*args, env=None):
@@ -67,7 +67,7 @@ def test_config_show_hides_secrets():
 
 def test_help_lists_every_option():
     result = run_app("--help")
-    for option in app.OPTIONS:
+    for option in app_settings.OPTIONS:
         assert "--" + option.name.replace("_", "-") in result.stdout
 
 
@@ -103,27 +103,27 @@ def test_options_come_from_the_config_dataclasses():
 
     from rag.config import RagConfig
 
-    targets = {field for option in app.OPTIONS for cls, field in option.targets if cls is RagConfig}
+    targets = {field for option in app_settings.OPTIONS for cls, field in option.targets if cls is RagConfig}
     assert targets == {f.name for f in dataclasses.fields(RagConfig)}
-    engine, web = app.build_configs(settings(["--kv-cache-mb", "64", "--port", "7001", "--auth", "ann:pw"]))
+    engine, web = app_settings.build_configs(settings(["--kv-cache-mb", "64", "--port", "7001", "--auth", "ann:pw"]))
     assert engine.kv_cache_bytes == 64 * 1024**2 and web.port == 7001 and web.auth == (("ann", "pw"),)
-    rag = app.build_config(RagConfig, settings(["--no-docs-strict", "--docs-top-k", "9", "--max-file-mb", "3"]))
+    rag = app_settings.build_config(RagConfig, settings(["--no-docs-strict", "--docs-top-k", "9", "--max-file-mb", "3"]))
     assert rag.strict is False and rag.top_k == 9 and rag.max_file_bytes == 3 * 1024**2
-    assert app.build_config(RagConfig, settings([])) == RagConfig()  # no options: the subsystem's defaults
+    assert app_settings.build_config(RagConfig, settings([])) == RagConfig()  # no options: the subsystem's defaults
 
 
 def test_several_models_from_repeated_flags_with_their_own_settings():
     s = settings(["--model", "fast=embedded,backend=llamacpp,max-batch=4", "--model", "/m/Qwen3-0.6B",
                   "--device", "cpu", "--max-loaded-models", "1", "--models-memory-mb", "2048"])
-    fast, qwen = app.build_model_specs(s)
+    fast, qwen = app_settings.build_model_specs(s)
     assert (fast.alias, fast.config.model, fast.config.backend, fast.config.max_batch) == ("fast", None, "llamacpp", 4)
     assert (qwen.alias, qwen.config.model, qwen.config.backend, qwen.config.max_batch) == ("Qwen3-0.6B", "/m/Qwen3-0.6B",
                                                                                            "auto", 8)
     assert fast.config.device == qwen.config.device == "cpu"  # a shared setting reaches every model
-    models = app.build_models(s)
+    models = app_settings.build_models(s)
     assert models.aliases == ["fast", "Qwen3-0.6B"] and models.default == "fast"
     assert models.config.max_loaded_models == 1 and models.config.memory_budget_bytes == 2048 * 1024**2
-    assert [spec.alias for spec in app.build_model_specs(settings([]))] == ["gemma-3-270m-q4_k_m"]
+    assert [spec.alias for spec in app_settings.build_model_specs(settings([]))] == ["gemma-3-270m-q4_k_m"]
 
 
 def test_several_models_from_the_config_file_and_flags_win(tmp_path):
@@ -131,10 +131,10 @@ def test_several_models_from_the_config_file_and_flags_win(tmp_path):
     config.write_text('[engine]\ndevice = "cpu"\n\n[[models]]\nalias = "gemma"\nmodel = "embedded"\n'
                       'backend = "llamacpp"\n\n[[models]]\nalias = "qwen"\nmodel = "/m/qwen"\ndtype = "bfloat16"\n'
                       'remote_api_key = "sk-secret"\n')
-    gemma, qwen = app.build_model_specs(settings(["--config", str(config)]))
+    gemma, qwen = app_settings.build_model_specs(settings(["--config", str(config)]))
     assert (gemma.alias, gemma.config.model, gemma.config.backend) == ("gemma", None, "llamacpp")
     assert (qwen.alias, qwen.config.dtype, qwen.config.device) == ("qwen", "bfloat16", "cpu")
-    only = app.build_model_specs(settings(["--config", str(config), "--model", "solo=/m/solo"]))
+    only = app_settings.build_model_specs(settings(["--config", str(config), "--model", "solo=/m/solo"]))
     assert [spec.alias for spec in only] == ["solo"]
     shown = subprocess.run([sys.executable, str(ROOT / "app.py"), "config", "show", "--config", str(config)],
                            capture_output=True, text=True, timeout=60)
@@ -143,9 +143,9 @@ def test_several_models_from_the_config_file_and_flags_win(tmp_path):
 
 def test_a_wrong_per_model_setting_names_the_right_one(tmp_path):
     with pytest.raises(SystemExit, match="'bakend' is not a per-model setting \\(did you mean backend\\?\\)"):
-        app.build_model_specs(settings(["--model", "a=embedded,bakend=llamacpp"]))
+        app_settings.build_model_specs(settings(["--model", "a=embedded,bakend=llamacpp"]))
     with pytest.raises(SystemExit, match="not a per-model setting"):
-        app.build_model_specs(settings(["--model", "a=embedded,port=80"]))
+        app_settings.build_model_specs(settings(["--model", "a=embedded,port=80"]))
     config = tmp_path / "dcu.toml"
     config.write_text('models = "x"\n')
     with pytest.raises(SystemExit, match="list of tables"):
@@ -153,4 +153,4 @@ def test_a_wrong_per_model_setting_names_the_right_one(tmp_path):
     from engine.errors import ConfigError
 
     with pytest.raises(ConfigError, match="both called"):
-        app.build_models(settings(["--model", "/a/m.gguf", "--model", "/b/m.gguf"]))
+        app_settings.build_models(settings(["--model", "/a/m.gguf", "--model", "/b/m.gguf"]))

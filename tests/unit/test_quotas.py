@@ -126,8 +126,8 @@ def test_limits_are_validated():
 
 
 def test_cli_builds_the_quota_config():
-    import app
+    import app_settings
 
-    args = app._parser().parse_args(["--user-tokens-per-day", "5000", "--user-max-concurrent", "2"])
-    config = app.build_quota_config(app.resolve_settings(args, environ={}))
+    args = app_settings.parser().parse_args(["--user-tokens-per-day", "5000", "--user-max-concurrent", "2"])
+    config = app_settings.build_quota_config(app_settings.resolve_settings(args, environ={}))
     assert (config.tokens_per_day, config.max_concurrent) == (5000, 2)
