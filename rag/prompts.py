@@ -121,12 +121,36 @@ _CITATION = re.compile(r"\[\d+\]")
 _MIN_QUOTED = 3  # shared words (or CJK characters) in a row before an answer counts as quoting a source
 
 
+_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_CN_UNITS = {"十": 10, "百": 100, "千": 1000, "万": 10000}
+_CN_NUMBER = re.compile(f"[{''.join(_CN_DIGITS)}{''.join(_CN_UNITS)}]+")
+
+
+def _cn_number(numeral: str) -> str:
+    """A Chinese numeral as digits ("三十六" -> "36", "两千零五" -> "2005"), so that an answer writing
+    "36个月" is seen quoting a source that says "三十六个月" (and the other way round)."""
+    total, section, digit = 0, 0, None
+    for char in numeral:
+        if char in _CN_DIGITS:
+            digit = _CN_DIGITS[char]
+            continue
+        unit = _CN_UNITS[char]
+        if unit == 10000:
+            total, section = (total + section + (digit or 0)) * unit, 0
+        else:
+            section += (1 if digit is None else digit) * unit  # "十五": one ten
+        digit = None
+    return str(total + section + (digit or 0))
+
+
 def _words(text: str) -> list[str]:
-    # CJK characters one by one (no spaces to split on), other scripts by word.
+    # CJK characters one by one (no spaces to split on), other scripts by word; numbers as digits.
     out: list[str] = []
+    text = _CN_NUMBER.sub(lambda m: _cn_number(m.group()), text)
+    chinese = bool(_CJK.search(text))  # there "36 个月" and "36个月" must read alike: digits one by one
     for match in _WORD.finditer(text.lower()):
         word = match.group()
-        out.extend(list(word) if _CJK.search(word) else [word])
+        out.extend(list(word) if _CJK.search(word) or (chinese and word.isdigit()) else [word])
     return out
 
 

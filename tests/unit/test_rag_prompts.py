@@ -52,6 +52,11 @@ def test_an_uncited_answer_gets_the_number_of_the_source_it_quotes():
     assert missing_citation(" It lasts three years.", HITS) == 1
     zh = [hit(1, "机房温度应保持在18℃至27℃之间。"), hit(2, "值班人员每天巡检两次。")]
     assert missing_citation("值班人员每天巡检两次。", zh) == 2
+    # Numbers written in digits in the answer and in words in the source (or the other way round)
+    pump = [hit(1, "机房温度应保持在18℃至27℃之间。"), hit(2, "X200 水泵的保修期为三十六个月。")]
+    assert missing_citation("36个月。", pump) == 2
+    assert missing_citation("保修期 36 个月", pump) == 2
+    assert missing_citation("十八℃", pump) is None  # "18℃" is only two characters: too short to be a quote
 
 
 @pytest.mark.parametrize("answer", [" 12.", "It lasts three years [1].", NOT_FOUND_MESSAGE["en"], "  "])
