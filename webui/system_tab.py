@@ -68,11 +68,12 @@ def system_snapshot(services: Services, smi: bool = True) -> dict:
     process = psutil.Process()
     loaded = services.models.loaded()
     # "model" and "engine" are the default model's, or (while it is unloaded) the first one in memory.
-    engine = loaded.get(services.models.default) or next(iter(loaded.values()), None)
+    alias = services.models.default if services.models.default in loaded else next(iter(loaded), None)
+    engine = loaded.get(alias) if alias is not None else None
     status = engine.status() if engine is not None else None
     info = status.info if status is not None else None
     return {
-        "model": {"name": info.model, "backend": info.backend, "backend_detail": info.backend_detail,
+        "model": {"id": alias, "name": info.model, "backend": info.backend, "backend_detail": info.backend_detail,
                   "device": info.device, "device_name": info.device_name, "dtype": info.dtype,
                   "quantization": info.quantization} if info is not None else None,
         "models": [card.to_dict() for card in services.models.cards()],
@@ -101,8 +102,10 @@ def render_markdown(snap: dict, lang: str = "en") -> str:
     model, lines = snap["model"], []
     if model is not None:
         quant = f" · {model['quantization']}" if model["quantization"] else ""
+        several = len(snap.get("models", ())) > 1  # then say which of them this is
+        named = f"**{model['id']}**: " if several and model.get("id") else ""
         lines += [f"### {text('sys_model', lang)}",
-                  f"{model['name']} · {model['backend']} · {model['device'].upper()} ({model['device_name']}) · "
+                  f"{named}{model['name']} · {model['backend']} · {model['device'].upper()} ({model['device_name']}) · "
                   f"{model['dtype']}{quant}"]
         if model.get("backend_detail"):
             lines.append(f"- {model['backend_detail']}")

@@ -81,6 +81,7 @@ def test_health_and_the_system_tab_list_the_models(client, loader):
     services.models.engine("big")
     snap = system_snapshot(services, smi=False)
     assert snap["model"]["name"] == "/models/big-name"  # the default is not in memory: the one that is
+    assert "**big**: /models/big-name" in render_markdown(snap)
     page = render_markdown(snap)
     assert "**small** (default): not loaded" in page and "**big**: loaded" in page
 
