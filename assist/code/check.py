@@ -6,142 +6,27 @@ it; errors about unknown tables, columns or functions are ignored because the sc
 unknown, and SQLite's dialect is the yardstick. Other languages use a local tool when one is on
 PATH: ``node --check``, ``tsc --noEmit`` (syntax errors TS1xxx only), ``gcc``/``g++``
 ``-fsyntax-only``, ``bash -n``, ``gofmt -e`` (else ``go vet``), ``rustc --emit=metadata``,
-``javac -proc:none``. Each runs in a fresh temp dir, in its own process group, with a scrubbed
-environment, CPU/memory limits and a wall-clock timeout. Without a tool the answer is
+``javac -proc:none``, each run by ``assist.code.tool_run`` (a fresh temp dir, its own process
+group, a scrubbed environment, CPU/memory limits, a timeout). Without a tool the answer is
 "not_checked", said plainly.
 """
 
 from __future__ import annotations
 
 import ast
-import os
 import re
-import shutil
-import signal
 import sqlite3
-import subprocess
-import tempfile
-import threading
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from assist.code.languages import Language, get_language, suggested_filename
+from assist.code.tool_run import CheckResult, find_tool, run_tool
 
 __all__ = ["CheckResult", "check_code", "available_checkers", "DEFAULT_TIMEOUT_S"]
 
 DEFAULT_TIMEOUT_S = 15.0
 MAX_CODE_CHARS = 200_000
-_MAX_MESSAGE_LINES = 25
-# Compilers are heavy; on a small server two at a time is plenty.
-_SLOTS = threading.BoundedSemaphore(2)
-_ENV_KEEP = ("PATH", "HOME", "RUSTUP_HOME", "CARGO_HOME", "RUSTUP_TOOLCHAIN", "JAVA_HOME", "GOROOT",
-             "GOPATH", "SYSTEMROOT")
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """``status`` is "pass", "fail", "not_checked" or "timeout"; ``line`` is 1-based."""
-
-    status: str
-    tool: str | None
-    message: str
-    line: int | None = None
-    column: int | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "pass"
-
-
-def _env(workdir: str) -> dict[str, str]:
-    # No secrets for the tools: rustc's env!() and friends could print them in an error message.
-    env = {k: os.environ[k] for k in _ENV_KEEP if k in os.environ}
-    env.update(LC_ALL="C", LANG="C", TMPDIR=workdir, GOTOOLCHAIN="local", GOPROXY="off", GOFLAGS="",
-               GOCACHE=str(Path(workdir) / ".gocache"), GO111MODULE="off")
-    return env
-
-
-def _run(argv: list[str], cwd: str, timeout: float, memory_mb: int | None = 4096) -> tuple[int | None, str, str]:
-    """(returncode or None on timeout, stdout, stderr). Limits are set by sh before exec."""
-    limits = f"ulimit -t {int(timeout) + 2} 2>/dev/null; "
-    if memory_mb:
-        limits += f"ulimit -v {memory_mb * 1024} 2>/dev/null; "
-    proc = subprocess.Popen(["/bin/sh", "-c", limits + 'exec "$@"', "sh", *argv], cwd=cwd, env=_env(cwd),
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # the whole group: gcc's cc1, javac's JVM threads
-        except ProcessLookupError:
-            pass
-        proc.communicate(timeout=5)
-        return None, "", ""
-    return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
-
-
-def _tidy(text: str, workdir: str) -> str:
-    text = text.replace(workdir + os.sep, "").replace(workdir, ".")
-    lines = [ln for ln in text.strip().splitlines()
-             if not ln.startswith("    at ") and not ln.startswith("Node.js v")]
-    if len(lines) > _MAX_MESSAGE_LINES:
-        lines = lines[:_MAX_MESSAGE_LINES] + [f"... ({len(lines) - _MAX_MESSAGE_LINES} more lines)"]
-    return "\n".join(lines)
-
-
-def _relocate(text: str, name: str, after_line: int, shift: int) -> str:
-    """Undo lines we inserted (a package clause, a wrapper class) in the tool's line numbers."""
-    if not shift:
-        return text
-
-    def fix(match: re.Match) -> str:
-        line = int(match.group(2))
-        return f"{match.group(1)}{line - shift if line > after_line else line}"
-
-    return re.sub(rf"({re.escape(name)}(?::? line |:|\())(\d+)", fix, text)
-
-
-def _position(text: str, name: str) -> tuple[int | None, int | None]:
-    match = re.search(rf"{re.escape(name)}(?::? line |:|\()(\d+)(?:[:,](\d+))?", text)
-    if not match:
-        return None, None
-    return int(match.group(1)), (int(match.group(2)) if match.group(2) else None)
-
-
-def _find_tool(*names: str) -> str | None:
-    for name in names:
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
-def _run_tool(tool: str, argv: list[str], files: dict[str, str], timeout: float, *,
-              shift: tuple[int, int] = (0, 0), ok_message: str = "", stream: str = "both",
-              memory_mb: int | None = 4096,
-              judge: Callable[[int, str], tuple[str, str]] | None = None) -> CheckResult:
-    """Write ``files`` into a fresh temp dir, run ``argv`` there and turn the outcome into a result."""
-    name = next(iter(files))
-    if not _SLOTS.acquire(timeout=timeout):
-        return CheckResult("timeout", tool, f"The {tool} checker is busy; try again in a moment.")
-    try:
-        with tempfile.TemporaryDirectory(prefix="dcu-chat-check-") as workdir:
-            workdir = os.path.realpath(workdir)
-            for fname, content in files.items():
-                Path(workdir, fname).write_text(content, encoding="utf-8")
-            rc, out, err = _run(argv, workdir, timeout, memory_mb)
-            text = _relocate(_tidy({"stdout": out, "stderr": err}.get(stream, err + "\n" + out), workdir),
-                             name, *shift)
-    finally:
-        _SLOTS.release()
-    if rc is None:
-        return CheckResult("timeout", tool, f"{tool} did not finish within {timeout:g} s; not checked.")
-    status, message = judge(rc, text) if judge else (("pass", ok_message) if rc == 0 else ("fail", text))
-    line, column = _position(message, name) if status == "fail" else (None, None)
-    return CheckResult(status, tool, message or f"{tool} exited with status {rc}.", line, column)
 
 
 def _missing(lang: Language, tools: str, hint: str = "") -> CheckResult:
@@ -219,12 +104,12 @@ def _check_sql(code: str, timeout: float) -> CheckResult:
 
 
 def _check_node(code: str, timeout: float) -> CheckResult:
-    node = _find_tool("node", "nodejs")
+    node = find_tool("node", "nodejs")
     if node is None:
         return _missing(get_language("javascript"), "node")
     # ES module syntax only parses as a module: .mjs makes node treat it as one.
     name = "snippet.mjs" if re.search(r"^\s*(?:import\s+[\w{*'\"]|export\s)", code, re.M) else "snippet.js"
-    return _run_tool("node --check", [node, "--check", name], {name: code}, timeout,
+    return run_tool("node --check", [node, "--check", name], {name: code}, timeout,
                      ok_message="JavaScript syntax OK (node --check, not run).")
 
 
@@ -240,12 +125,12 @@ def _judge_tsc(rc: int, text: str) -> tuple[str, str]:
 
 
 def _check_tsc(code: str, timeout: float) -> CheckResult:
-    tsc = _find_tool("tsc")
+    tsc = find_tool("tsc")
     if tsc is None:
         return _missing(get_language("typescript"), "tsc", " Install it with: npm install -g typescript")
     argv = [tsc, "--noEmit", "--pretty", "false", "--skipLibCheck", "--target", "es2022",
             "--module", "esnext", "snippet.ts"]
-    return _run_tool("tsc", argv, {"snippet.ts": code}, timeout, stream="stdout", judge=_judge_tsc)
+    return run_tool("tsc", argv, {"snippet.ts": code}, timeout, stream="stdout", judge=_judge_tsc)
 
 
 _INCLUDE = re.compile(r"^\s*#\s*(?:include|include_next|import|embed)\b\s*(.*)$", re.M)
@@ -264,7 +149,7 @@ def _unsafe_include(code: str) -> str | None:
 
 def _check_c_family(code: str, timeout: float, cpp: bool) -> CheckResult:
     lang = get_language("cpp" if cpp else "c")
-    compiler = _find_tool(*(("g++", "clang++", "c++") if cpp else ("gcc", "clang", "cc")))
+    compiler = find_tool(*(("g++", "clang++", "c++") if cpp else ("gcc", "clang", "cc")))
     if compiler is None:
         return _missing(lang, "g++ or clang++" if cpp else "gcc or clang")
     reason = _unsafe_include(code)
@@ -273,14 +158,14 @@ def _check_c_family(code: str, timeout: float, cpp: bool) -> CheckResult:
     name = "snippet" + lang.extension
     tool = f"{Path(compiler).name} -fsyntax-only"
     argv = [compiler, "-fsyntax-only", "-x", "c++" if cpp else "c", "-fdiagnostics-color=never", name]
-    return _run_tool(tool, argv, {name: code}, timeout, ok_message=f"{lang.name} syntax OK ({tool}, not run).")
+    return run_tool(tool, argv, {name: code}, timeout, ok_message=f"{lang.name} syntax OK ({tool}, not run).")
 
 
 def _check_bash(code: str, timeout: float) -> CheckResult:
-    bash = _find_tool("bash")
+    bash = find_tool("bash")
     if bash is None:
         return _missing(get_language("bash"), "bash")
-    return _run_tool("bash -n", [bash, "-n", "snippet.sh"], {"snippet.sh": code}, timeout,
+    return run_tool("bash -n", [bash, "-n", "snippet.sh"], {"snippet.sh": code}, timeout,
                      ok_message="Bash syntax OK (bash -n, not run).")
 
 
@@ -289,13 +174,13 @@ def _check_go(code: str, timeout: float) -> CheckResult:
     if not re.search(r"^\s*package\s+\w+", code, re.M):
         code, shift = "package main\n" + code, (0, 1)  # a snippet: check it as package main
     files = {"snippet.go": code}
-    gofmt = _find_tool("gofmt")
+    gofmt = find_tool("gofmt")
     if gofmt is not None:
-        return _run_tool("gofmt -e", [gofmt, "-e", "-l", "snippet.go"], files, timeout, shift=shift,
+        return run_tool("gofmt -e", [gofmt, "-e", "-l", "snippet.go"], files, timeout, shift=shift,
                          stream="stderr", ok_message="Go syntax OK (gofmt -e, not run).")
-    go = _find_tool("go")
+    go = find_tool("go")
     if go is not None:
-        return _run_tool("go vet", [go, "vet", "snippet.go"], files, timeout, shift=shift,
+        return run_tool("go vet", [go, "vet", "snippet.go"], files, timeout, shift=shift,
                          ok_message="Go code OK (go vet, not run).")
     return _missing(get_language("go"), "gofmt or go")
 
@@ -304,7 +189,7 @@ _RUST_FILE_ACCESS = re.compile(r"\binclude(?:_str|_bytes)?!\s*[(\[{]|#\s*!?\[\s*
 
 
 def _check_rust(code: str, timeout: float) -> CheckResult:
-    rustc = _find_tool("rustc")
+    rustc = find_tool("rustc")
     if rustc is None:
         return _missing(get_language("rust"), "rustc")
     if _RUST_FILE_ACCESS.search(code):
@@ -312,7 +197,7 @@ def _check_rust(code: str, timeout: float) -> CheckResult:
     # A library crate, so snippets without main() are fine; metadata only, nothing is linked or run.
     argv = [rustc, "--edition", "2021", "--crate-type", "lib", "--crate-name", "snippet", "--emit=metadata",
             "-o", "snippet.rmeta", "-A", "warnings", "--color", "never", "snippet.rs"]
-    return _run_tool("rustc", argv, {"snippet.rs": code}, timeout,
+    return run_tool("rustc", argv, {"snippet.rs": code}, timeout,
                      ok_message="Rust code OK (rustc --emit=metadata, not run).")
 
 
@@ -320,7 +205,7 @@ _JAVA_TYPE = re.compile(r"\b(?:class|interface|enum|record)\s+[A-Za-z_]\w*")
 
 
 def _check_java(code: str, timeout: float) -> CheckResult:
-    javac = _find_tool("javac")
+    javac = find_tool("javac")
     if javac is None:
         return _missing(get_language("java"), "javac")
     shift = (0, 0)
@@ -335,7 +220,7 @@ def _check_java(code: str, timeout: float) -> CheckResult:
     name = suggested_filename(code, "java")
     argv = [javac, "-J-Xmx256m", "-J-XX:TieredStopAtLevel=1", "-J-XX:+UseSerialGC", "-encoding", "UTF-8",
             "-proc:none", "-implicit:none", "-Xlint:none", "-nowarn", "-d", "classes", name]
-    return _run_tool("javac", argv, {name: code}, timeout, shift=shift, memory_mb=None,
+    return run_tool("javac", argv, {name: code}, timeout, shift=shift, memory_mb=None,
                      ok_message="Java code OK (javac, not run).")
 
 
@@ -361,7 +246,7 @@ def available_checkers() -> dict[str, str | None]:
     """Language key -> the tool that would check it now ("built-in" or a path), or None."""
     from assist.code.languages import LANGUAGES
 
-    return {key: ("built-in" if not _TOOLS[lang.checker] else _find_tool(*_TOOLS[lang.checker]))
+    return {key: ("built-in" if not _TOOLS[lang.checker] else find_tool(*_TOOLS[lang.checker]))
             for key, lang in LANGUAGES.items()}
 
 
