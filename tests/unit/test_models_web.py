@@ -120,3 +120,23 @@ def test_document_answers_use_the_chosen_model(tmp_path, loader):
     answer = "".join(i for i in items if isinstance(i, str))
     assert answer.startswith("answer from /models/big") and isinstance(items[-1], GenerationStats)
     assert loader.loads == ["/models/big"]
+
+
+def test_a_model_that_fails_to_load_says_why_and_the_others_keep_serving(loader):
+    from engine.errors import ModelLoadError
+
+    def load(config, progress):
+        if config.model == "/models/broken":
+            raise ModelLoadError("GGUF file /models/broken does not exist. Check the path passed to --model.")
+        return loader(config, progress)
+
+    models = fake_models("small", "broken", loader=load)
+    models.engine()
+    client = TestClient(build_api(Services(models=models)), raise_server_exceptions=False)
+    failed = ask(client, "broken")
+    assert failed.status_code == 500 and "does not exist" in failed.json()["error"]["message"]
+    assert ask(client, "small").json()["choices"][0]["message"]["content"] == "answer from /models/small"
+    assert {m["id"]: m["x_loaded"] for m in client.get("/v1/models").json()["data"]} == {"small": True,
+                                                                                        "broken": False}
+    with pytest.raises(gr.Error, match="does not exist"):
+        list(ChatHandlers(models).respond("hi", history=[], model="broken", request=request()))
