@@ -168,7 +168,7 @@ def build_model_specs(settings: dict[str, object]) -> list:
     else [[models]] tables in the config file, else the embedded default. Settings without a
     per-model value (device, backend, …) apply to every model."""
     from engine.config import EngineConfig
-    from engine.models import ModelSpec, default_alias, parse_model_option
+    from engine.model_spec import ModelSpec, default_alias, parse_model_option
 
     given = settings.get("model")
     entries: list[tuple[str, dict]] = []  # (where it came from, {option: value} incl. alias/model)

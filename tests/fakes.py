@@ -162,7 +162,8 @@ class FakeModelLoader:
 def fake_models(*names: str, max_loaded: int = 2, budget: int = 0, loader=None):
     """A registry of models ``/models/<name>`` called ``<name>``, loaded by ``loader`` (a FakeModelLoader)."""
     from engine.config import EngineConfig, ModelsConfig
-    from engine.models import ModelRegistry, ModelSpec
+    from engine.model_spec import ModelSpec
+    from engine.models import ModelRegistry
 
     specs = [ModelSpec(name, EngineConfig(model=f"/models/{name}")) for name in names]
     return ModelRegistry(specs, ModelsConfig(max_loaded, budget), loader or FakeModelLoader())

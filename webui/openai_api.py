@@ -32,7 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from assist.quotas import metered
 from engine.answer_stream import ToolCallDelta, answer_events
 from engine.errors import UnknownModel
-from engine.models import DEFAULT_ALIAS
+from engine.model_spec import DEFAULT_ALIAS
 from engine.stats import GenerationStats
 from webui.adapters import http_headers_of, http_status_of, install_error_handlers, is_domain_error, sse_event
 from webui.auth import current_owner

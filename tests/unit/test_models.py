@@ -11,7 +11,8 @@ from fakes import FakeModelLoader as Loader
 from engine.backends.base import EngineInfo
 from engine.config import EngineConfig, ModelsConfig
 from engine.errors import ConfigError, EngineBusy, ModelLoadError, UnknownModel
-from engine.models import ModelRegistry, ModelSpec, default_alias, parse_model_option
+from engine.model_spec import ModelSpec, default_alias, parse_model_option
+from engine.models import ModelRegistry
 
 
 def registry(*names: str, max_loaded: int = 2, budget: int = 0, loader=None) -> ModelRegistry:
