@@ -168,7 +168,7 @@ def build_model_specs(settings: dict[str, object]) -> list:
     else [[models]] tables in the config file, else the embedded default. Settings without a
     per-model value (device, backend, …) apply to every model."""
     from engine.config import EngineConfig
-    from engine.model_spec import ModelSpec, default_alias, parse_model_option
+    from engine.model_spec import EMBEDDED, ModelSpec, default_alias, parse_model_option
 
     given = settings.get("model")
     entries: list[tuple[str, dict]] = []  # (where it came from, {option: value} incl. alias/model)
@@ -180,7 +180,7 @@ def build_model_specs(settings: dict[str, object]) -> list:
         for number, table in enumerate(settings["models"], 1):
             table = {k.replace("-", "_"): v for k, v in table.items()}
             source = table.get("model")
-            table["model"] = None if source in (None, "", "embedded") else str(source)
+            table["model"] = None if source in (None, "", EMBEDDED) else str(source)
             entries.append((f"[[models]] #{number}", table))
     else:
         entries.append(("the embedded default", {"alias": None, "model": None}))

@@ -20,6 +20,7 @@ DEFAULT_ALIAS = "default"  # every request may name the first configured model s
 _ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
 EMBEDDED = "embedded"  # ``--model NAME=embedded``: the embedded default under an alias of one's own
 
+
 @dataclass(frozen=True)
 class ModelSpec:
     """One configured model: the name requests use, and how to load it."""
