@@ -11,7 +11,8 @@ Measures, on the default configuration of this machine (the embedded model unles
 * ``ingest``: a 396-page PDF stage by stage, embedding batch sizes, OCR at 3 DPIs, a background job
   (``bench/ingest_bench.py``);
 * ``llamacpp``: the llama.cpp backend on the same GGUF beside the bare xllamacpp server (decode,
-  TTFT at ~300 prompt tokens, turns 1/8, 1/4/16 streams, app RSS; ``bench/llamacpp_bench.py``);
+  TTFT at ~300 prompt tokens, turns 1/8, 1/4/16 streams beside the bare server's, prompt lookup with vs
+  without, app RSS; ``bench/llamacpp_bench.py``, ``bench/llamacpp_lookup_bench.py``);
 * ``quality``: simple questions (46, half Chinese; ``--quick`` about half) answered greedily through
   the Engine on each backend: share correct, share parroting the prompt (``bench/quality_bench.py``);
 * ``rag_quality``: retrieval hit@1 / hit@5 per stage on the generated and the real question sets
