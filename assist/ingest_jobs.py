@@ -8,7 +8,10 @@ the page and is listed again. A document becomes searchable only when fully inde
 writes it ``pending``, then ``ready``), so a job cut short by a crash or restart leaves its
 collection as it was; on start-up such jobs are marked failed and their spooled files removed.
 
-Jobs belong to the owner who submitted them: another owner's id is "not found".
+Jobs belong to the owner who submitted them: another owner's id is "not found". The owner may
+cancel a queued or running job (``cancel``): it ends at its next progress step, before anything
+is written, and is marked failed with ``CANCEL_MESSAGE``; once the store has begun writing (the
+last few per cent), the job finishes instead.
 """
 
 from __future__ import annotations
@@ -30,12 +33,13 @@ from assist.errors import JobNotFound, TooManyJobs
 from rag.errors import RagError
 from rag.store import AddResult, FileError
 
-__all__ = ["IngestJob", "IngestJobs", "RESTART_MESSAGE"]
+__all__ = ["IngestJob", "IngestJobs", "RESTART_MESSAGE", "CANCEL_MESSAGE"]
 
 log = logging.getLogger(__name__)
 
 RESTART_MESSAGE = "The server restarted before this upload was indexed; nothing was added. Upload it again."
 STOP_MESSAGE = "The server is shutting down; this upload was not indexed. Upload it again after the restart."
+CANCEL_MESSAGE = "Cancelled: nothing from this upload was added."
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
@@ -100,6 +104,7 @@ class IngestJobs:
         self._conn.executescript(_SCHEMA)
         self._recover()
         self._closing = threading.Event()
+        self._cancelled: set[str] = set()  # ids whose owner asked to stop them
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
 
     def _recover(self) -> None:
@@ -165,6 +170,20 @@ class IngestJobs:
             rows = self._conn.execute(sql + " ORDER BY created_at", args).fetchall()
         return [_job(r) for r in rows]
 
+    def cancel(self, job_id: str, owner: str, wait_s: float = 5.0) -> IngestJob:
+        """Stop the owner's job if it is queued or running; the job as it stands after (up to
+        ``wait_s`` for a running one to reach its next progress step). A finished job is left as it is."""
+        job = self.get(job_id, owner)  # another owner's job: not found
+        if job.status not in ("queued", "running"):
+            return job
+        with self._lock:
+            self._cancelled.add(job_id)
+        deadline = time.monotonic() + wait_s
+        while job.status in ("queued", "running") and time.monotonic() < deadline:
+            time.sleep(0.05)
+            job = self.get(job_id, owner)
+        return job
+
     def close(self) -> None:
         """Stop: the running job ends before its final write (the collection stays as it was),
         queued ones are not started; both are marked failed."""
@@ -190,14 +209,19 @@ class IngestJobs:
         before: set[str] = set()
 
         def progress(fraction: float, message: str) -> None:
-            if self._closing.is_set() and fraction < 1.0:  # 1.0 comes after the final write
-                raise _Stopping(STOP_MESSAGE)
+            if fraction < 1.0:  # 1.0 comes after the final write
+                if self._closing.is_set():
+                    raise _Stopping(STOP_MESSAGE)
+                if job_id in self._cancelled:
+                    raise _Stopping(CANCEL_MESSAGE)
             now = time.monotonic()
             if now - last[0] >= _SAVE_EVERY_S:
                 last[0] = now
                 self._update(job_id, progress=min(max(fraction, 0.0), 0.999), message=message)
 
         try:
+            if job_id in self._cancelled:  # cancelled while it waited: never started
+                raise _Stopping(CANCEL_MESSAGE)
             self._update(job_id, status="running", message="Starting")
             files = [(name, (directory / str(n)).read_bytes()) for n, name in enumerate(names)]
             before = {d.id for d in self.store.list_documents(collection)}
@@ -209,6 +233,8 @@ class IngestJobs:
             result = AddResult(errors=[FileError(name, f"Indexing failed unexpectedly: {exc}") for name in names])
         finally:
             shutil.rmtree(directory, ignore_errors=True)
+            with self._lock:
+                self._cancelled.discard(job_id)
         errors = [*result.errors, *early]
         # "existing": the same bytes were indexed before this job (the store then reports that document).
         documents = [{**d.to_dict(), "existing": d.id in before} for d in result.documents]

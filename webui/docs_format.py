@@ -29,7 +29,7 @@ register(
         "docs_created": "Created collection **{name}**.", "docs_deleted_collection": "Deleted collection **{name}**.",
         "docs_default_protected": "The default collection cannot be deleted.",
         "docs_upload": "Add documents: PDF (scanned too), images, Word (.docx), Markdown, HTML or text",
-        "docs_job_queued": "waiting", "docs_jobs_running": "{n} file(s) being indexed — you can leave this page "
+        "docs_cancel_uploads": "Stop indexing", "docs_job_queued": "waiting", "docs_jobs_running": "{n} file(s) being indexed — you can leave this page "
                                                              "and come back.",
         "docs_added": "added · {pages} page(s), {chunks} chunk(s)", "docs_added_nopages": "added · {chunks} chunk(s)",
         "docs_duplicate": "already in this collection, skipped",
@@ -63,7 +63,7 @@ register(
         "docs_created": "已创建文档集 **{name}**。", "docs_deleted_collection": "已删除文档集 **{name}**。",
         "docs_default_protected": "默认文档集不能删除。",
         "docs_upload": "添加文档：PDF（含扫描件）、图片、Word (.docx)、Markdown、HTML 或文本",
-        "docs_job_queued": "等待中", "docs_jobs_running": "{n} 个文件正在建立索引——可以离开此页面，稍后再回来查看。",
+        "docs_cancel_uploads": "停止建立索引", "docs_job_queued": "等待中", "docs_jobs_running": "{n} 个文件正在建立索引——可以离开此页面，稍后再回来查看。",
         "docs_added": "已添加 · {pages} 页，{chunks} 个分块", "docs_added_nopages": "已添加 · {chunks} 个分块",
         "docs_duplicate": "已在此文档集中，已跳过",
         "docs_upload_summary": "新增 {added} 个 · 已存在 {duplicates} 个 · 失败 {failed} 个",

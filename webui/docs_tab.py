@@ -162,6 +162,20 @@ class DocsHandlers:
         return (format_jobs(jobs, language_of(request)), {"ids": [j.id for j in jobs], "open": still},
                 gr.update(active=bool(still)))
 
+    def cancel_uploads(self, watched: dict | None = None, request: gr.Request | None = None):
+        """Stop indexing -> (report, watched, timer): this page's queued and running uploads are
+        cancelled (nothing of theirs is added); finished ones stay as they are."""
+        owner = current_owner(request)
+        for job in self._jobs(watched, owner):
+            if job.status in _RUNNING:
+                self.services.jobs.cancel(job.id, owner, wait_s=0)
+        return self.resume(watched, request)
+
+    @staticmethod
+    def uploads_running(watched: dict | None) -> dict:
+        """The Stop indexing button: shown while this page has uploads being indexed."""
+        return gr.update(visible=bool((watched or {}).get("open")))
+
     def _jobs(self, watched: dict | None, owner: str) -> list:
         out = []
         for job_id in (watched or {}).get("ids", []):
@@ -284,6 +298,8 @@ def build_docs_tab(services, cancels: CancelRegistry | None = None) -> DocsHandl
             files = gr.File(label=t("docs_upload"), file_count="multiple", file_types=sorted(SUPPORTED_EXTENSIONS),
                             type="filepath", height=140, elem_id="docs-upload")
             report = gr.HTML(elem_id="docs-upload-report")
+            cancel_uploads = gr.Button(t("docs_cancel_uploads"), variant="stop", size="sm", visible=False,
+                                       elem_id="docs-cancel-uploads")
             empty = gr.Markdown(t("docs_empty"), elem_id="docs-empty")
             table = gr.Dataframe(headers=table_headers(), datatype=["str", "str", "number", "str"],
                                  label=t("docs_documents"), show_label=True,
@@ -320,7 +336,8 @@ def build_docs_tab(services, cancels: CancelRegistry | None = None) -> DocsHandl
               api_visibility="private").then(handlers.documents, [collection], listing, queue=False,
                                              api_visibility="private")
         gr.on(triggers, handlers.resume, [watched], [report, watched, timer], queue=False,
-              api_visibility="private")
+              api_visibility="private").then(handlers.uploads_running, [watched], [cancel_uploads], queue=False,
+                                             api_visibility="private")
     collection.change(handlers.documents, [collection], listing, queue=False, api_visibility="private")
     create.click(handlers.create_collection, [new_name], [collection, status, new_name], api_visibility="private")
     new_name.submit(handlers.create_collection, [new_name], [collection, status, new_name], api_visibility="private")
@@ -329,10 +346,14 @@ def build_docs_tab(services, cancels: CancelRegistry | None = None) -> DocsHandl
     confirm.click(handlers.delete_collection, [collection], [collection, confirm_box, status],
                   api_visibility="private")
     cancel.click(handlers.cancel_delete, None, [confirm_box], queue=False, api_visibility="private")
-    files.upload(handlers.upload, [files, collection, watched], [report, files, watched, timer],
-                 api_visibility="private")
-    timer.tick(handlers.poll, [collection, watched], [report, watched, timer, *listing], queue=False,
-               api_visibility="private", show_progress="hidden")
+    for event in (files.upload(handlers.upload, [files, collection, watched], [report, files, watched, timer],
+                               api_visibility="private"),
+                  timer.tick(handlers.poll, [collection, watched], [report, watched, timer, *listing], queue=False,
+                             api_visibility="private", show_progress="hidden"),
+                  cancel_uploads.click(handlers.cancel_uploads, [watched], [report, watched, timer], queue=False,
+                                       api_visibility="private")):
+        event.then(handlers.uploads_running, [watched], [cancel_uploads], queue=False, api_visibility="private",
+                   show_progress="hidden")
     table.select(handlers.pick_row, [row_ids], [picker], queue=False, api_visibility="private")
     delete_doc.click(handlers.delete_document, [collection, picker], [status, *listing], api_visibility="private")
 

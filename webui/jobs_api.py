@@ -4,6 +4,8 @@
                           "collection", "files", "documents": [...], "errors": [{"name", "error"}]}
     GET /api/jobs        {"jobs": [...]} the caller's jobs, oldest first; ``?active=true`` only
                          queued/running ones, ``?collection=c`` one collection's
+    DELETE /api/jobs/{id}  cancel a queued or running job; the job after (``failed`` with a
+                         "Cancelled" message, nothing added; a finished job is left as it was)
 
 Jobs are started by ``POST /api/collections/{c}/documents?background=true`` (webui/rag_api.py).
 A job belongs to the caller who started it (``webui.auth.current_owner``); anyone else's id
@@ -35,6 +37,11 @@ def build_jobs_router(services) -> APIRouter:
     def get_job(job_id: str, request: Request) -> dict:
         owner = current_owner(request)
         return shown(jobs.get(job_id, owner), owner)
+
+    @router.delete("/{job_id}")
+    def cancel_job(job_id: str, request: Request) -> dict:
+        owner = current_owner(request)
+        return shown(jobs.cancel(job_id, owner), owner)
 
     def shown(job, owner: str) -> dict:
         """The job as its owner sees it: the collection by the name they use, not the store's."""

@@ -108,6 +108,25 @@ def test_running_jobs_are_shown_again_after_a_reload(handlers, services, files):
     assert "✓ <b>report.pdf</b>" in report and listing[0]["data"][0][0] == "report.pdf"
 
 
+def test_stop_indexing_cancels_this_page_s_uploads_and_adds_nothing(handlers, services, files):
+    gate = threading.Event()
+    real = services.store.add_files
+    services.store.add_files = lambda *a, **k: (gate.wait(30), real(*a, **k))[1]  # held until after the cancel
+    try:
+        _, _, watched, _ = handlers.upload([files["report.pdf"], files["manual.pdf"]], "default", None, request())
+        assert handlers.uploads_running(watched)["visible"] is True
+        report, watched, timer = handlers.cancel_uploads(watched, request())
+    finally:
+        gate.set()
+    deadline = time.monotonic() + 30
+    while timer["active"] and time.monotonic() < deadline:
+        time.sleep(0.02)
+        report, watched, timer, *listing = handlers.poll("default", watched, request())
+    assert report.count("Cancelled: nothing from this upload was added.") == 2, report
+    assert handlers.uploads_running(watched)["visible"] is False
+    assert services.store.list_documents("default") == []
+
+
 def test_uploading_the_same_file_again_is_reported_as_a_duplicate(handlers, files):
     upload(handlers, [files["report.pdf"]])
     (report, *_rest), _ = upload(handlers, [files["report.pdf"], files["manual.pdf"]])

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from assist.errors import JobNotFound
-from assist.ingest_jobs import RESTART_MESSAGE, STOP_MESSAGE, IngestJobs
+from assist.ingest_jobs import CANCEL_MESSAGE, RESTART_MESSAGE, STOP_MESSAGE, IngestJobs
 from rag.config import RagConfig
 from rag.embedding import HashingEmbedder
 from rag.store import DocumentStore
@@ -189,3 +189,22 @@ def test_stopping_the_server_ends_the_running_job_before_its_final_write(tmp_pat
     assert store.list_documents("default") == []
     again.close()
     store.close()
+
+
+def test_the_owner_cancels_a_running_and_a_queued_job_and_nothing_is_added(client, services):
+    embedder = services.embedder
+    embedder.gate = threading.Event()
+    running = post(client, ("long.pdf", LONG)).json()["job"]  # the job's id
+    queued = post(client, ("report.pdf", REPORT)).json()["job"]
+    assert embedder.started.wait(10)
+    threading.Timer(0.3, embedder.gate.set).start()  # the next batch reports progress: the cancel is seen there
+    stopped = client.delete(f"/api/jobs/{running}")
+    assert stopped.status_code == 200 and stopped.json()["status"] == "failed"
+    assert stopped.json()["message"] == CANCEL_MESSAGE
+    skipped = client.delete(f"/api/jobs/{queued}").json()
+    assert skipped["status"] == "failed" and skipped["errors"] == [{"name": "report.pdf", "error": CANCEL_MESSAGE}]
+    assert client.get("/api/collections/default/documents").json()["documents"] == []
+    again = post(client, ("report.pdf", REPORT)).json()["job"]  # the same file later: indexed as usual
+    done, _ = wait(client, again)
+    assert done["status"] == "done" and client.delete(f"/api/jobs/{again}").json()["status"] == "done"
+    assert client.delete("/api/jobs/not-a-job").status_code == 404
