@@ -15,6 +15,8 @@ Measures, on the default configuration of this machine (the embedded model unles
   without, app RSS; ``bench/llamacpp_bench.py``, ``bench/llamacpp_lookup_bench.py``);
 * ``quality``: simple questions (46, half Chinese; ``--quick`` about half) answered greedily through
   the Engine on each backend: share correct, share parroting the prompt (``bench/quality_bench.py``);
+* ``first_start``: ``python app.py`` to a healthy server and a first token, empty then warm model
+  cache (``bench/first_start.py``; target: healthy within 30 s);
 * ``rag_quality``: retrieval hit@1 / hit@5 per stage on the generated and the real question sets
   (``bench/rag_quality.py``; ``--reranker-model DIR`` adds the cross-encoder stage).
 
@@ -40,7 +42,7 @@ from bench.common import environment, load_avg, load_engine, peak_rss_bytes, sec
 from bench.report import render_markdown
 
 SECTIONS = ("overhead", "turns", "concurrency", "prompt_lookup", "quantization", "rag", "ingest", "llamacpp",
-            "quality", "rag_quality")
+            "quality", "rag_quality", "first_start")
 _TRANSFORMERS_SECTIONS = ("overhead", "turns", "concurrency", "prompt_lookup")
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -99,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         "quality": lambda: __import__("bench.quality_bench", fromlist=["run"]).run(args.quick, model=args.model,
                                                                                     engine=engine),
         "rag_quality": lambda: __import__("bench.rag_quality", fromlist=["run"]).run(args.quick, args.reranker_model),
+        "first_start": lambda: __import__("bench.first_start", fromlist=["run"]).run(args.quick),
     }
     for name in SECTIONS:
         if name in wanted:

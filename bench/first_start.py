@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["run"]
+__all__ = ["run", "markdown_rows"]
 
 ROOT = Path(__file__).resolve().parent.parent
 _QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
@@ -86,6 +86,18 @@ def run(quick: bool = False) -> dict:
     cache = Path(tempfile.mkdtemp(prefix="dcu-chat-first-start-cache-"))
     return {"cold_cache": _start(cache), "warm_cache": _start(cache),
             "target_healthy_s": 30, "load_avg": os.getloadavg()[0]}
+
+
+def markdown_rows(result: dict) -> list[list[str]]:
+    rows = []
+    for key, label in (("cold_cache", "empty (a fresh machine)"), ("warm_cache", "warm (later starts)")):
+        start = result.get(key, {})
+        if "error" in start:
+            rows.append(["python app.py", label, start["error"], "", ""])
+        else:
+            rows.append(["python app.py", label, f"{start['healthy_s']:.1f}", f"{start['first_token_after_healthy_s']:.2f}",
+                         repr(start["first_text"])])
+    return rows
 
 
 if __name__ == "__main__":

@@ -37,6 +37,10 @@ def goals(results: dict) -> list[tuple[str, str, bool | None]]:
         speedup = runs[4]["speedup_vs_1"]
         out.append(("4 streams aggregate >= 1.5x one stream", f"{speedup}x", speedup >= 1.5))
     out.extend(_llama_goals(results.get("llamacpp", {})))
+    cold = results.get("first_start", {}).get("cold_cache", {})
+    if "healthy_s" in cold:
+        out.append(("first start (empty model cache): serving within 30 s", f"{cold['healthy_s']} s",
+                    cold["healthy_s"] <= 30))
     return out
 
 
@@ -228,6 +232,13 @@ def render_markdown(results: dict) -> str:
 
         lines += ["", "| retrieval stage | question set | hit@1 | hit@5 | notes |", "|---|---|---|---|---|"]
         lines += ["| " + " | ".join(row) + " |" for row in markdown_rows(rag_quality)]
+    first_start = results.get("first_start")
+    if first_start and "cold_cache" in first_start:
+        from bench.first_start import markdown_rows as first_start_rows
+
+        lines += ["", "| first start | model cache | healthy after (s) | first token after healthy (s) | answer |",
+                  "|---|---|---|---|---|"]
+        lines += ["| " + " | ".join(row) + " |" for row in first_start_rows(first_start)]
     met = goals(results)
     if met:
         lines += ["", "| goal | measured | met |", "|---|---|---|"]
