@@ -11,7 +11,8 @@ Two facts measured on the embedded default (Gemma 3 270M Q4_K_M, 2 CPU cores; do
 * Greedy output stays identical only with flash attention off: llama.cpp's CPU flash-attention
   kernel rounds a batch of several tokens differently from a single token, so verifying drafts
   changed a Code-fix answer at its 13th token. With flash attention off, with and without lookup
-  give the same text (tested), so ``configure`` turns it off whenever lookup is on.
+  gave the same text on every prompt tried (23; tested), so ``configure`` turns it off whenever
+  lookup is on. Measured, not guaranteed: other batch-shape rounding remains.
 * Server-wide, drafts also run on chat answers, where a wrong draft costs a batch of
   ``draft_tokens + 1`` tokens instead of one; counting "1, 2, 3, …" decoded markedly slower.
 """
