@@ -116,6 +116,12 @@ class EngineConfig:
         "help": "with llama.cpp: layers to offload to the GPU (-1 all, 0 none; default: all when the "
             "installed llama.cpp build can offload)"})
 
+    # llama.cpp's n-gram drafting is a server setting (no per-request field): measured in
+    # docs/performance.md, it slowed plain chat by up to 27 % on a CPU, so it is off by default.
+    llamacpp_prompt_lookup: int = field(default=0, metadata={
+        "help": "with llama.cpp: draft up to N tokens by n-gram lookup in the prompt for every request (speeds "
+            "up copying answers such as code fixes, slows others; turns flash attention off; 0 off)"})
+
     def __post_init__(self) -> None:
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
             raise ConfigError(f"--device must be one of {', '.join(DEVICES)} (got {self.device!r}).")
@@ -131,6 +137,8 @@ class EngineConfig:
             raise ConfigError("--backend openai needs --base-url, e.g. http://127.0.0.1:8000/v1.")
         if self.gpu_layers is not None and self.gpu_layers < -1:
             raise ConfigError(f"--gpu-layers must be -1 (all), 0 (none) or a layer count (got {self.gpu_layers}).")
+        if self.llamacpp_prompt_lookup < 0:
+            raise ConfigError(f"--llamacpp-prompt-lookup must be 0 (off) or a token count (got {self.llamacpp_prompt_lookup}).")
         if self.max_context is not None and self.max_context < 64:
             raise ConfigError(f"--max-context must be at least 64 tokens (got {self.max_context}).")
         if self.kv_cache_bytes < 0:

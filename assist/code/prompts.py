@@ -156,8 +156,9 @@ def default_params(mode: str) -> SamplingParams:
     """Sampling defaults per mode: low temperature, turn-marker stop strings.
 
     Fix and Refactor copy most of the input back, so they decode greedily with no repetition
-    penalty (copying *is* repetition) and turn on prompt-lookup decoding, which drafts tokens by
-    matching n-grams of the prompt; whether that stays on depends on the lead's benchmark.
+    penalty (copying *is* repetition) and ask for prompt-lookup decoding, which drafts tokens by
+    matching n-grams of the prompt: transformers does it per request; llama.cpp only server-wide
+    (``--llamacpp-prompt-lookup``, off by default: measured in docs/performance.md).
     """
     mode = normalize_mode(mode)
     if mode in ("fix", "refactor"):

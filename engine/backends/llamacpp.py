@@ -106,7 +106,7 @@ class LlamaCppBackend:
         """Start llama.cpp on the configured GGUF.
 
         ``lookup_tokens``: server-wide prompt lookup drafting up to that many tokens (0: off; default
-        ``config.llamacpp_prompt_lookup`` where the config has it); ``flash_attn``: the attention
+        ``config.llamacpp_prompt_lookup``); ``flash_attn``: the attention
         kernel (None: llama.cpp's choice, off when lookup is on). See ``llamacpp_lookup``.
         """
         from engine.device import resolve_device
@@ -141,8 +141,8 @@ class LlamaCppBackend:
         params.endpoint_metrics = True
         params.n_threads_http = 2
         params.verbosity = 0 if log.getEffectiveLevel() > logging.DEBUG else 3
-        if lookup_tokens is None:  # an EngineConfig field the lead adds; off until then
-            lookup_tokens = int(getattr(config, "llamacpp_prompt_lookup", 0) or 0)
+        if lookup_tokens is None:
+            lookup_tokens = config.llamacpp_prompt_lookup
         configure_lookup(params, lookup_tokens, flash_attn)
         where = f"{layers if layers > 0 else 'all'} layers on {device.kind}" if layers else "CPU"
         progress(f"Loading {name} with llama.cpp ({where}, {slots} slots, context {context})…")

@@ -154,3 +154,14 @@ def test_a_wrong_per_model_setting_names_the_right_one(tmp_path):
 
     with pytest.raises(ConfigError, match="both called"):
         app_settings.build_models(settings(["--model", "/a/m.gguf", "--model", "/b/m.gguf"]))
+
+
+def test_llamacpp_prompt_lookup_is_a_setting_off_by_default():
+    from engine.config import EngineConfig
+    from engine.errors import ConfigError
+
+    assert app_settings.build_configs(settings([]))[0].llamacpp_prompt_lookup == 0
+    engine, _ = app_settings.build_configs(settings(["--llamacpp-prompt-lookup", "10"]))
+    assert engine.llamacpp_prompt_lookup == 10
+    with pytest.raises(ConfigError, match="--llamacpp-prompt-lookup"):
+        EngineConfig(llamacpp_prompt_lookup=-1)
