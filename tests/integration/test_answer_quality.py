@@ -16,6 +16,7 @@ from assist.answers import ask
 from assist.code import CodeRequest, build_messages, check_code, extract_code, params_for
 from bench.quality_grading import is_parroted
 from engine.config import SamplingParams
+from engine.models import ModelRegistry
 from rag.prompts import NOT_FOUND_MESSAGE, build_grounded_messages
 
 CHAT_SYSTEM = "You are a helpful assistant. Answer in the same language as the user's question."
@@ -39,7 +40,7 @@ def test_chat_answers_a_simple_question_without_repeating_the_prompt(engine, que
 
 
 def test_docs_answer_quotes_the_source_and_cites_its_number(engine, corpus_store):
-    services = SimpleNamespace(engine=engine, store=corpus_store, rag_config=None)
+    services = SimpleNamespace(models=ModelRegistry.of(engine), store=corpus_store, rag_config=None)
     result = ask(services, "corpus", QUESTION, params=GREEDY)
     assert "18.5" in result.answer, result.answer
     cited = [n for n in range(1, len(result.hits) + 1) if f"[{n}]" in result.answer]

@@ -76,6 +76,7 @@ EXPECTATIONS: dict[tuple[str, str], Expect] = {
     ("GET", "/metrics"): Expect(200),
     ("GET", "/api/jobs"): Expect(200),
     ("GET", "/api/jobs/{job_id}"): Expect(404, url="/api/jobs/no-such-job"),
+    ("DELETE", "/api/jobs/{job_id}"): Expect(404, url="/api/jobs/no-such-job"),
     ("GET", "/api/collections"): Expect(200),
     ("POST", "/api/collections"): Expect(ANY, kwargs={"json": {"name": "matrix"}}),
     ("DELETE", "/api/collections/{collection}"): Expect(404, url="/api/collections/no-such-collection"),
