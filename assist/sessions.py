@@ -33,7 +33,7 @@ from assist.session_format import (
     to_markdown,
 )
 
-__all__ = ["SessionStore", "SessionData", "LOCAL_OWNER", "EXPORT_FORMATS"]
+__all__ = ["SessionStore", "SessionData", "LOCAL_OWNER", "EXPORT_FORMATS", "not_found"]
 
 LOCAL_OWNER = "local"
 EXPORT_FORMATS = {"md": "text/markdown; charset=utf-8", "json": "application/json"}
@@ -103,7 +103,7 @@ class SessionStore:
             row = self._conn.execute(f"SELECT {_COLUMNS}, {_COUNT} FROM sessions s WHERE s.id = ? AND s.owner = ?",
                                      (session_id, owner)).fetchone()
             if row is None:
-                raise _not_found()
+                raise not_found()
             messages = self._conn.execute(
                 "SELECT role, content, stats, thinking_s FROM messages WHERE session_id = ? ORDER BY position",
                 (session_id,)).fetchall()
@@ -207,7 +207,7 @@ class SessionStore:
     @staticmethod
     def _check(conn: sqlite3.Connection, session_id: str, owner: str) -> None:
         if conn.execute("SELECT 1 FROM sessions WHERE id = ? AND owner = ?", (session_id, owner)).fetchone() is None:
-            raise _not_found()
+            raise not_found()
 
     @staticmethod
     def _insert(conn: sqlite3.Connection, session_id: str, messages: list[dict], start: int) -> None:
@@ -229,7 +229,8 @@ class SessionStore:
                            system_prompt=row[5], message_count=row[6])
 
 
-def _not_found() -> SessionNotFound:
+def not_found() -> SessionNotFound:
+    """What every caller hears about a conversation that is missing or someone else's."""
     return SessionNotFound("This conversation does not exist (it may have been deleted).")
 
 

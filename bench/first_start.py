@@ -13,25 +13,17 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
+from bench.live_app import LiveApp
+
 __all__ = ["run", "markdown_rows"]
 
-ROOT = Path(__file__).resolve().parent.parent
 _QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _first_token_s(url: str) -> tuple[float, str]:
@@ -51,35 +43,21 @@ def _first_token_s(url: str) -> tuple[float, str]:
 
 
 def _start(cache_dir: Path, timeout_s: float = 600) -> dict:
-    port, data = _free_port(), Path(tempfile.mkdtemp(prefix="dcu-chat-first-start-"))
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "DCU_CHAT_CACHE_DIR": str(cache_dir)}
+    app = LiveApp(Path(tempfile.mkdtemp(prefix="dcu-chat-first-start-")) / "data",
+                  env={"DCU_CHAT_CACHE_DIR": str(cache_dir)})
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port), "--data-dir", str(data)],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        while time.perf_counter() - started < timeout_s:
-            if proc.poll() is not None:
-                return {"error": f"the app exited with {proc.returncode}"}
-            try:
-                if httpx.get(url + "/api/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.25)
-        else:
-            return {"error": f"not healthy within {timeout_s:.0f} s"}
+        app.start(timeout=timeout_s)
+    except RuntimeError as exc:  # exited, or not healthy in time: the reason and the log's tail
+        return {"error": str(exc).splitlines()[0]}
+    try:
         healthy = time.perf_counter() - started
-        first_token, text = _first_token_s(url)
-        backend = httpx.get(url + "/api/health", timeout=10).json().get("backend")
+        first_token, text = _first_token_s(app.url)
+        backend = httpx.get(app.url + "/api/health", timeout=10).json().get("backend")
         return {"healthy_s": round(healthy, 2), "first_token_after_healthy_s": round(first_token, 2),
                 "first_text": text, "backend": backend}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        app.stop()
 
 
 def run(quick: bool = False) -> dict:

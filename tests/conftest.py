@@ -17,7 +17,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from live_app_support import LiveApp  # noqa: E402  (needs the path above)
+from bench.live_app import LiveApp  # noqa: E402  (needs the path above)
 
 
 @pytest.fixture(scope="session")

@@ -31,7 +31,8 @@ def serve_in_thread(app) -> Iterator[str]:
     streaming need a real server.
     """
     import uvicorn
-    from live_app_support import free_port
+
+    from bench.live_app import free_port
 
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

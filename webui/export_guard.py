@@ -9,8 +9,7 @@ from pathlib import Path
 
 from fastapi.responses import JSONResponse
 
-from assist.errors import SessionNotFound
-from assist.sessions import LOCAL_OWNER
+from assist.sessions import LOCAL_OWNER, not_found
 from webui.adapters import error_body
 
 __all__ = ["ExportGuard"]
@@ -40,7 +39,6 @@ class ExportGuard:
                 user = (scope.get("state") or {}).get("user")
                 owner = user.name if user is not None else LOCAL_OWNER
                 if not session_id or not self.sessions.exists(session_id, owner):
-                    body = error_body(SessionNotFound("This conversation does not exist (it may have been deleted)."))
-                    await JSONResponse(body, status_code=404)(scope, receive, send)
+                    await JSONResponse(error_body(not_found()), status_code=404)(scope, receive, send)
                     return
         await self.app(scope, receive, send)

@@ -9,7 +9,8 @@ import sys
 
 import httpx
 import pytest
-from live_app_support import ROOT
+
+from bench.live_app import ROOT
 
 ROUTES = [("GET", "/v1/models"), ("POST", "/v1/chat/completions"), ("GET", "/api/collections"),
           ("POST", "/api/collections/default/search"), ("GET", "/api/collections/default/documents"),

@@ -92,7 +92,7 @@ def test_the_openai_client_works_with_the_key(client):
 
 
 def run_app(*args: str) -> subprocess.CompletedProcess:
-    from live_app_support import free_port
+    from bench.live_app import free_port
 
     # A remote backend on a closed port fails right after the start-up checks: fast, no model load.
     closed = f"http://127.0.0.1:{free_port()}/v1"

@@ -104,7 +104,7 @@ def test_load_errors_are_clear(remote):
         OpenAIBackend.load(EngineConfig(backend="openai", base_url=url, remote_api_key="wrong"))
     with pytest.raises(ModelLoadError, match="no model 'nope'.*fake-model.*--remote-model"):
         OpenAIBackend.load(remote_config(url, remote_model="nope"))
-    from live_app_support import free_port
+    from bench.live_app import free_port
 
     closed = f"http://127.0.0.1:{free_port()}/v1"
     with pytest.raises(ModelLoadError, match=f"Cannot reach the model server at {closed}.*--base-url"):

@@ -1,4 +1,5 @@
-"""Start the real app as users do (``python app.py``) on a free loopback port, for tests.
+"""Start the real app as users do (``python app.py``) on a free loopback port: for tests (the live
+app fixtures) and for ``bench.first_start``, which times it.
 
 A plain module rather than part of a conftest: several conftest files exist, and
 ``from conftest import ...`` would pick whichever was imported first.
@@ -52,7 +53,7 @@ class LiveApp:
                     return self
             except httpx.HTTPError:
                 pass
-            time.sleep(0.5)
+            time.sleep(0.25)
         self.stop()
         raise RuntimeError(f"app did not become healthy in {timeout} s:\n{self.log()}")
 
