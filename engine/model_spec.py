@@ -40,11 +40,10 @@ class ModelSpec:
     def weights_bytes(self) -> int:
         """The model's files on disk: what loading it costs, as far as can be known before."""
         if self.config.model is None:
-            from engine.loader import embedded_default_path
+            from engine.embedded import EMBEDDED_MODEL
 
-            path = embedded_default_path(self.config.cache_dir)
-        else:
-            path = Path(self.config.model).expanduser()
+            return EMBEDDED_MODEL.size
+        path = Path(self.config.model).expanduser()
         if path.is_file():
             return path.stat().st_size
         if path.is_dir():
@@ -58,9 +57,9 @@ def default_alias(config: EngineConfig) -> str:
     if config.backend == "openai" and config.model is None:
         return config.remote_model or "remote"
     if config.model is None:
-        from engine.loader import DEFAULT_MODEL_NAME
+        from engine.embedded import EMBEDDED_MODEL
 
-        return DEFAULT_MODEL_NAME
+        return EMBEDDED_MODEL.model_id
     return Path(config.model).name or config.model
 
 

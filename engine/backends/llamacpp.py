@@ -46,12 +46,12 @@ _POLL_S = 0.05  # how often a consumer waiting for llama.cpp looks at the cancel
 _DONE = object()
 
 
-def gguf_source(config: EngineConfig) -> tuple[Path, str]:
+def gguf_source(config: EngineConfig, progress: Callable[[str], None] | None = None) -> tuple[Path, str]:
     """(GGUF file, display name) for the configured model: the embedded default or a ``.gguf`` path."""
-    from engine.loader import DEFAULT_MODEL_NAME, embedded_default_path
+    from engine.embedded import EMBEDDED_MODEL, embedded_gguf
 
     if config.model is None:
-        return embedded_default_path(config.cache_dir), DEFAULT_MODEL_NAME
+        return embedded_gguf(config.cache_dir, progress), EMBEDDED_MODEL.model_id
     path = Path(config.model).expanduser()
     if path.suffix.lower() != ".gguf":
         raise ModelLoadError(f"--backend llamacpp serves GGUF files; {path} is not one. Use --backend transformers "
@@ -117,7 +117,7 @@ class LlamaCppBackend:
             raise ModelLoadError(f"--backend llamacpp needs xllamacpp: {build.error}")
         import xllamacpp
 
-        path, name = gguf_source(config)
+        path, name = gguf_source(config, progress)
         meta = read_gguf_metadata(path)
         device = resolve_device(config.device, config.strict_device)
         layers = 0

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import app_settings
+from engine.embedded import EMBEDDED_MODEL
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -123,7 +124,7 @@ def test_several_models_from_repeated_flags_with_their_own_settings():
     models = app_settings.build_models(s)
     assert models.aliases == ["fast", "Qwen3-0.6B"] and models.default == "fast"
     assert models.config.max_loaded_models == 1 and models.config.memory_budget_bytes == 2048 * 1024**2
-    assert [spec.alias for spec in app_settings.build_model_specs(settings([]))] == ["gemma-3-270m-q4_k_m"]
+    assert [spec.alias for spec in app_settings.build_model_specs(settings([]))] == [EMBEDDED_MODEL.model_id]
 
 
 def test_several_models_from_the_config_file_and_flags_win(tmp_path):

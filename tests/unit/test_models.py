@@ -10,6 +10,7 @@ from fakes import FakeModelLoader as Loader
 
 from engine.backends.base import EngineInfo
 from engine.config import EngineConfig, ModelsConfig
+from engine.embedded import EMBEDDED_MODEL
 from engine.errors import ConfigError, EngineBusy, ModelLoadError, UnknownModel
 from engine.model_spec import ModelSpec, default_alias, parse_model_option
 from engine.models import ModelRegistry
@@ -138,7 +139,7 @@ def test_names_and_the_model_option():
     assert parse_model_option("gemma=embedded") == ("gemma", None, {})
     with pytest.raises(ConfigError, match="key=value"):
         parse_model_option("a=/m/x,llamacpp")
-    assert default_alias(EngineConfig()) == "gemma-3-270m-q4_k_m"
+    assert default_alias(EngineConfig()) == EMBEDDED_MODEL.model_id == "qwen2.5-coder-0.5b-instruct"
     assert default_alias(EngineConfig(model="/m/Qwen3-0.6B/")) == "Qwen3-0.6B"
     assert default_alias(EngineConfig(backend="openai", base_url="http://h/v1", remote_model="q")) == "q"
     with pytest.raises(ConfigError, match="both called 'a'"):
