@@ -23,6 +23,7 @@ def create_asgi_app(services: Services):
     api = build_api(services)
     blocks = build_app(services)
     blocks.queue(default_concurrency_limit=services.web.concurrency, max_size=256)
+    _calm_queue_polling(blocks)
     gate = api.state.gate
     # Our AuthMiddleware has refused anonymous callers already; Gradio only learns the name.
     signed_in = (lambda request: current_owner(request)) if gate.enabled else None
@@ -32,6 +33,22 @@ def create_asgi_app(services: Services):
         run_history=False,  # it would offer to save runs to Hugging Face buckets: not for an offline server
         allowed_paths=[str(services.web.data_dir / "exports")],
     )
+
+
+# Gradio's queue polls for new events every 1 ms (progress every 10 ms) while it is idle: ~7 % of a
+# core on an idle server, waking a core a thousand times a second. On 2 CPU cores that is time taken
+# from llama.cpp's threads, which wait for each other at every layer (measured: docs/performance.md).
+# 50 ms is still below what a person notices when a click starts an answer.
+_QUEUE_POLL_S = 0.05  # what Gradio itself uses on Windows
+_PROGRESS_POLL_S = 0.1
+
+
+def _calm_queue_polling(blocks: gr.Blocks) -> None:
+    queue = getattr(blocks, "_queue", None)
+    if queue is None or not hasattr(queue, "sleep_when_free"):  # a Gradio that no longer polls: nothing to do
+        return
+    queue.sleep_when_free = max(queue.sleep_when_free, _QUEUE_POLL_S)
+    queue.progress_update_sleep_when_free = max(getattr(queue, "progress_update_sleep_when_free", 0), _PROGRESS_POLL_S)
 
 
 def serve(services: Services) -> None:

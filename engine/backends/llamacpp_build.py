@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-import os
 from dataclasses import dataclass, field
 
 __all__ = ["LlamaCppBuild", "llamacpp_build"]
@@ -48,10 +47,10 @@ def _cpu_features(system_info: str) -> tuple[str, ...]:
 
 def llamacpp_build() -> LlamaCppBuild:
     """Import xllamacpp and ask it; never raises (an unusable build says why)."""
-    # The CPU wheel runs its threads on OpenMP, whose default spin-waiting collapses when the cores
-    # are shared (2 threads on 2 busy cores decoded at 0.7 tok/s, passive waiting at 4). libgomp
-    # reads this once, when xllamacpp loads it; a value the user set wins.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # The CPU wheel runs its threads on OpenMP. We leave libgomp's wait policy as llama.cpp users have
+    # it (spin briefly, then sleep): on a quiet 2-core machine forcing OMP_WAIT_POLICY=PASSIVE decoded
+    # ~0.6x as fast (threads sleep at every barrier of every layer); it only wins when other busy
+    # processes share the cores (docs/performance.md). A value the user sets is libgomp's to read.
     try:
         xllamacpp = importlib.import_module("xllamacpp")
     except ImportError as exc:  # includes a wheel whose shared library fails to load
