@@ -36,7 +36,8 @@ class AnswerText:
     """
 
     def __init__(self, fmt: PromptFormat | None = None, stop_strings: Sequence[str] = ()) -> None:
-        self.fmt = fmt
+        # The format's end-of-answer rules, remembering the lines judged already (None: it cuts nothing).
+        self.scanner = fmt.answer_scanner() if fmt is not None else None
         self.stops = tuple(s for s in stop_strings if s)
         self.emitted = 0  # characters of the text already shown
         self.ended = False
@@ -48,16 +49,16 @@ class AnswerText:
         cut = min((i for i in (text.find(s, max(0, self.emitted - len(s))) for s in self.stops) if i >= 0),
                   default=-1)
         # Text before a stop string is finished; otherwise the last line may still grow.
-        answer_end = (self.fmt.end_of_answer(text[:cut] if cut >= 0 else text, final=cut >= 0)
-                      if self.fmt is not None else None)
+        answer_end = (self.scanner.end_of_answer(text[:cut] if cut >= 0 else text, final=cut >= 0)
+                      if self.scanner is not None else None)
         if answer_end is not None:
             cut = answer_end
         if cut >= 0:
             self.ended = True
             return self._emit(text, cut)
         end = len(text) - _held_back(text, self.stops)
-        if self.fmt is not None:
-            end = min(end, self.fmt.safe_prefix(text))
+        if self.scanner is not None:
+            end = min(end, self.scanner.safe_prefix(text))
         return self._emit(text, end)
 
     def finish(self, text: str) -> str:
@@ -65,7 +66,7 @@ class AnswerText:
         if self.ended:
             return ""
         self.ended = True
-        answer_end = self.fmt.end_of_answer(text, final=True) if self.fmt is not None else None
+        answer_end = self.scanner.end_of_answer(text, final=True) if self.scanner is not None else None
         return self._emit(text, len(text) if answer_end is None else answer_end)
 
     def _emit(self, text: str, end: int) -> str:

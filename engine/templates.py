@@ -9,10 +9,8 @@ transformers; nothing below needs an HF tokenizer (llama.cpp has none).
   format; fed one, they repeat the prompt. They do follow a plain text completion:
   the system text, then ``Question: …`` / ``Answer:`` pairs (``问题：`` / ``回答：`` when the
   question is Chinese), after a few worked examples that show the shape of an answer. A base
-  model does not know when to stop, so the format also says where an answer ends: at the next
-  question label, at a blank line after the answer (one paragraph may follow a code block),
-  after a run of blank lines, or when a line or a piece of one repeats (small models loop).
-  Fenced code blocks are kept whole.
+  model does not know when to stop, so the format also says where an answer ends
+  (``engine.completion_end``: the next question label, a blank line after the answer, a repeat).
 """
 
 from __future__ import annotations
@@ -21,6 +19,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from engine.completion_end import CompletionScanner
+
 __all__ = ["PromptFormat", "prompt_format", "COMPLETION_LABELS", "COMPLETION_EXAMPLES"]
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
@@ -28,12 +28,7 @@ _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 #: language -> (question label, answer label) of the completion format.
 COMPLETION_LABELS: dict[str, tuple[str, str]] = {"en": ("Question:", "Answer:"), "zh": ("问题：", "回答：")}
 
-# Lines a base model writes when it runs on into an imagined next exchange. The answer ends
-# before any of them; the first few are also stop strings, so generation stops there too.
-_NEXT_TURN = re.compile(
-    r"^[ \t]*(?:Question|Q|Answer|User|Human|Assistant|问题|问|回答|答|用户)[ \t]*[:：]", re.M)
-_LABEL_WORDS = ("Question:", "Q:", "Answer:", "User:", "Human:", "Assistant:", "问题：", "问：", "回答：", "答：",
-                "用户：", "问题:", "回答:")
+# Stop strings of the completion format: generation stops at the next question label.
 _COMPLETION_STOPS = ("\nQuestion:", "\n问题：", "\n问题:", "\nQuestion：")
 
 # End-of-turn markers of templates we know; a model that uses one stops on it.
@@ -52,12 +47,6 @@ _EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
 }
 COMPLETION_EXAMPLES = _EXAMPLES  # public: the quality bench counts copying them as parroting
 _EXAMPLES_AFTER_SYSTEM = False
-# A unit of text repeated back to back: a long one three times, a short one ten times ("0000…").
-_LOOP = re.compile(r"(.{4,60}?)\1{2,}|(.{1,3}?)\2{9,}")
-
-_FENCE = re.compile(r"^[ \t]*(```|~~~)")
-_BLANK_RUN = 2  # this many blank lines in a row end an answer even if nothing follows yet
-_MIN_REPEATED = 8  # a repeated line shorter than this ("}", "---") is not a loop
 
 
 def _language(text: str) -> str:
@@ -98,7 +87,7 @@ class PromptFormat:
         ``final=True`` once generation has stopped (the last line is then complete). Models with
         their own template end on their end-of-turn token; this only cuts completion answers.
         """
-        return _completion_end(text, final) if self.completion else None
+        return CompletionScanner().end_of_answer(text, final) if self.completion else None
 
     def safe_prefix(self, text: str) -> int:
         """How much of ``text`` can be shown now: no later ``end_of_answer`` cuts before it.
@@ -106,7 +95,12 @@ class PromptFormat:
         Streaming callers show ``text[:safe_prefix(text)]`` (minus what stop strings hold back)
         and the rest once ``end_of_answer`` has decided.
         """
-        return _completion_safe(text) if self.completion else len(text)
+        return CompletionScanner().safe_prefix(text) if self.completion else len(text)
+
+    def answer_scanner(self) -> CompletionScanner | None:
+        """For a streamed answer: ``end_of_answer`` / ``safe_prefix`` that remember the lines judged
+        already (each call above judges the whole text again). None where the format cuts nothing."""
+        return CompletionScanner() if self.completion else None
 
 
 def prompt_format(chat_template: str | None, model_type: str = "") -> PromptFormat:
@@ -149,75 +143,5 @@ def _render_completion(messages: Sequence[dict]) -> str:
     return "".join(parts)
 
 
-def _scan(text: str) -> tuple[int | None, set[str], bool]:
-    """Judge every finished line: (cut index or None, long lines seen, inside a fence at the end)."""
-    lines = text.split("\n")
-    offset, in_fence, blank_after_content, blanks, grace = 0, False, False, 0, False
-    seen: set[str] = set()
-    content = False
-    for number, line in enumerate(lines):
-        last = number == len(lines) - 1  # may still be growing
-        stripped = line.strip()
-        label = _NEXT_TURN.match(line)
-        if _FENCE.match(line):
-            in_fence = not in_fence
-            content = True
-            if not in_fence:  # one paragraph may follow a code block ("Changed - to +.")
-                blank_after_content, blanks, grace = False, 0, True
-        elif in_fence:
-            content = content or bool(stripped)
-        elif label and number > 0:
-            return _trim(text, offset), seen, in_fence
-        elif not stripped:
-            blank_after_content = blank_after_content or (content and not last and not grace)
-            blanks += not last and content
-            if blanks >= _BLANK_RUN:  # the model is only writing newlines
-                return _trim(text, offset), seen, in_fence
-        elif blank_after_content:
-            return _trim(text, offset), seen, in_fence
-        elif (loop := _LOOP.search(line)) is not None:
-            return _trim(text, offset + loop.start() + len(loop.group(1) or loop.group(2))), seen, in_fence
-        elif not last:
-            blanks, grace = 0, False
-            if len(stripped) >= _MIN_REPEATED and stripped in seen:
-                return _trim(text, offset), seen, in_fence
-            seen.add(stripped)
-            content = True
-        offset += len(line) + 1
-    return None, seen, in_fence
-
-
 def _label(label: str) -> str:
     return label if label.endswith("：") else label + " "  # no space after a full-width colon
-
-
-def _completion_end(text: str, final: bool) -> int | None:
-    cut, _, _ = _scan(text + "\n" if final else text)
-    if cut is None and final and text != text.rstrip():
-        cut = len(text.rstrip())  # no trailing blank lines in a finished answer
-    return None if cut is None else min(cut, len(text))
-
-
-def _completion_safe(text: str) -> int:
-    cut, seen, in_fence = _scan(text)
-    if cut is not None:
-        return cut
-    start = text.rfind("\n") + 1
-    line = text[start:]
-    stripped = line.strip()
-    # The last line may yet turn out to be a repeat, a label, or the first line after a blank one.
-    if not in_fence and (not stripped or _could_be_label(line)
-                         or any(s.startswith(stripped) for s in seen if len(s) >= _MIN_REPEATED)):
-        return len(text[:start].rstrip())
-    return len(text[:start].rstrip()) if not stripped else len(text)
-
-
-def _could_be_label(line: str) -> bool:
-    """True while ``line`` is a prefix of a next-turn label ("Quest" of "Question:")."""
-    stripped = line.lstrip()
-    return len(stripped) < 10 and any(word.startswith(stripped) for word in _LABEL_WORDS)
-
-
-def _trim(text: str, end: int) -> int:
-    """``end`` moved back over trailing whitespace, so the answer does not end in blank lines."""
-    return len(text[:end].rstrip())
