@@ -7,13 +7,14 @@ import time
 from types import SimpleNamespace
 
 from engine.config import SamplingParams
+from engine.embedded import EMBEDDED_MODEL
 from engine.stats import GenerationStats
 from webui.chat_tab import ChatHandlers
 
 
 def test_default_model_loads_offline_from_the_cache(default_engine):
     info = default_engine.info
-    assert "gemma-3-270m" in info.model and info.backend == "transformers"
+    assert info.model == EMBEDDED_MODEL.model_id and info.backend == "transformers"
     assert info.context_length >= 2048
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import httpx
 
+from engine.embedded import EMBEDDED_MODEL
+
 
 def test_health_reports_model_device_and_version(live_app):
     data = httpx.get(live_app.url + "/api/health", timeout=10).json()
-    assert data["status"] == "ok" and "gemma-3-270m" in data["model"]
+    assert data["status"] == "ok" and data["model"] == data["default_model"] == EMBEDDED_MODEL.model_id
     assert data["device"] in ("cpu", "cuda", "dcu", "rocm") and data["version"]
 
 

@@ -12,8 +12,8 @@ QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 
 @pytest.fixture(scope="module")
 def two_models(launch_app):
-    return launch_app("--model", "gemma-cpp=embedded,backend=llamacpp",
-                      "--model", "gemma-hf=embedded,backend=transformers,max_batch=2",
+    return launch_app("--model", "qwen-cpp=embedded,backend=llamacpp",
+                      "--model", "qwen-hf=embedded,backend=transformers,max_batch=2",
                       "--max-loaded-models", "1")
 
 
@@ -24,25 +24,25 @@ def loaded(app) -> dict[str, bool]:
 
 def test_each_model_answers_under_its_name_and_the_other_is_unloaded(two_models):
     client = openai.OpenAI(base_url=two_models.url + "/v1", api_key="unused", max_retries=0, timeout=600)
-    assert loaded(two_models) == {"gemma-cpp": True, "gemma-hf": False}  # the first loads at start
+    assert loaded(two_models) == {"qwen-cpp": True, "qwen-hf": False}  # the first loads at start
 
     answers = {}
-    for name in ("gemma-hf", "gemma-cpp", "default"):
+    for name in ("qwen-hf", "qwen-cpp", "default"):
         reply = client.chat.completions.create(model=name, messages=QUESTION, temperature=0, max_tokens=16)
         answers[name] = (reply.model, reply.choices[0].message.content, reply.model_extra["x_stats"])
-        if name == "gemma-hf":  # room for one: loading it unloaded the llama.cpp one
-            assert loaded(two_models) == {"gemma-cpp": False, "gemma-hf": True}
-    assert answers["gemma-hf"][0] == "gemma-hf" and answers["gemma-cpp"][0] == answers["default"][0] == "gemma-cpp"
+        if name == "qwen-hf":  # room for one: loading it unloaded the llama.cpp one
+            assert loaded(two_models) == {"qwen-cpp": False, "qwen-hf": True}
+    assert answers["qwen-hf"][0] == "qwen-hf" and answers["qwen-cpp"][0] == answers["default"][0] == "qwen-cpp"
     for model, text, _ in answers.values():
         assert "Paris" in text, (model, text)
-    assert answers["gemma-hf"][2]["extra"].get("backend") != "llamacpp"
-    assert answers["gemma-cpp"][2]["extra"]["backend"] == "llamacpp"
-    assert loaded(two_models) == {"gemma-cpp": True, "gemma-hf": False}
+    assert answers["qwen-hf"][2]["extra"].get("backend") != "llamacpp"
+    assert answers["qwen-cpp"][2]["extra"]["backend"] == "llamacpp"
+    assert loaded(two_models) == {"qwen-cpp": True, "qwen-hf": False}
 
     health = httpx.get(two_models.url + "/api/health", timeout=10).json()
-    assert health["default_model"] == "gemma-cpp" and health["backend"] == "llamacpp"
-    assert [(m["id"], m["backend"]) for m in health["models"]] == [("gemma-cpp", "llamacpp"),
-                                                                   ("gemma-hf", "transformers")]
+    assert health["default_model"] == "qwen-cpp" and health["backend"] == "llamacpp"
+    assert [(m["id"], m["backend"]) for m in health["models"]] == [("qwen-cpp", "llamacpp"),
+                                                                   ("qwen-hf", "transformers")]
 
 
 def test_an_unknown_model_is_a_404_that_lists_the_served_ones(two_models):
@@ -50,5 +50,5 @@ def test_an_unknown_model_is_a_404_that_lists_the_served_ones(two_models):
     with pytest.raises(openai.NotFoundError) as caught:
         client.chat.completions.create(model="gpt-4o", messages=QUESTION, max_tokens=4)
     message = caught.value.body["message"]
-    assert "'gemma-cpp', 'gemma-hf'" in message and caught.value.body["code"] == "model_not_found"
-    assert [m.id for m in client.models.list().data][:2] == ["gemma-cpp", "gemma-hf"]
+    assert "'qwen-cpp', 'qwen-hf'" in message and caught.value.body["code"] == "model_not_found"
+    assert [m.id for m in client.models.list().data][:2] == ["qwen-cpp", "qwen-hf"]
