@@ -9,23 +9,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from engine.reasoning import Piece, ReasoningSplitter
 from engine.stats import GenerationStats
 from engine.tool_calls import ToolCall, ToolCallDelta, ToolCallParser
+from engine.tool_json import Tools, tool_schemas
 
-__all__ = ["AnswerParser", "answer_events", "Piece", "ToolCallDelta"]
+__all__ = ["AnswerParser", "answer_events", "Piece", "ToolCallDelta", "tool_schemas"]
 
 Event = Piece | ToolCallDelta
 
 
 class AnswerParser:
-    """Raw output deltas in, events out. ``tool_names`` empty: no tool calls are looked for."""
+    """Raw output deltas in, events out. ``tools`` (name -> parameter schema, or names) empty: no
+    tool calls are looked for."""
 
-    def __init__(self, tool_names: Collection[str] = (), max_calls: int | None = None) -> None:
+    def __init__(self, tools: Tools = (), max_calls: int | None = None) -> None:
         self.reasoning = ReasoningSplitter()
-        self.tools = ToolCallParser(tool_names, max_calls) if tool_names else None
+        self.tools = ToolCallParser(tools, max_calls) if tools else None
 
     def _content(self, pieces: list[Piece], final: bool) -> list[Event]:
         out: list[Event] = []
@@ -49,12 +51,13 @@ class AnswerParser:
         return self.tools.calls if self.tools is not None else []
 
 
-def answer_events(stream: Iterable[str | GenerationStats], tool_names: Collection[str] = (),
+def answer_events(stream: Iterable[str | GenerationStats], tools: Tools = (),
                   count_tokens: Callable[[str], int] | None = None,
                   max_calls: int | None = None) -> Iterator[Event | GenerationStats]:
     """Events of ``stream``, then its stats record with reasoning tokens and the finish reason.
+    ``tools``: name -> parameter schema (``tool_schemas`` of the request's tools), or names only.
     ``max_calls``: at most that many tool calls are returned (``parallel_tool_calls: false`` is 1)."""
-    parser = AnswerParser(tool_names, max_calls)
+    parser = AnswerParser(tools, max_calls)
     stats = GenerationStats()
     items = iter(stream)
     try:

@@ -4,34 +4,35 @@ Models write calls in their family's format; all of them are recognised, so no p
 is needed:
 
 * Hermes / Qwen: ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` (one block per call)
-* Llama 3: ``{"name": ..., "parameters": {...}}`` as the whole answer, or after ``<|python_tag|>``;
-  several calls separated by ``;``
+* Llama 3: ``{"name": ..., "parameters": {...}}`` as the whole answer (plain JSON, below), or after
+  ``<|python_tag|>``, there with several calls separated by ``;``
 * Mistral: ``[TOOL_CALLS][{"name": ..., "arguments": {...}}, ...]`` and the newer
   ``[TOOL_CALLS]name[ARGS]{...}``
-* our own constrained output for a required or named call: the bare Llama-style JSON object.
+* plain JSON, fenced (```json, as small Qwen models write) or bare (Llama 3, and our own
+  constrained output for a required or named call): ``engine/tool_json.py`` says when such JSON
+  is a call (the whole answer, a declared tool, arguments valid for its schema).
 
-Text before the first call is the answer's content. A bare JSON answer counts as a call only if
-its first key is ``name`` and names one of the request's tools, so JSON answers stay answers.
-Arguments stream as they are written: each ``ToolCallDelta`` carries the next piece of the
-arguments' JSON text, as OpenAI's stream does.
+Text before the first marked call is the answer's content. Arguments of marked calls stream as
+they are written: each ``ToolCallDelta`` carries the next piece of the arguments' JSON text, as
+OpenAI's stream does. An answer that may still be a JSON call is held back until it is decided
+(a call then comes whole at the end; text is released as soon as it cannot be one).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Collection
 from dataclasses import dataclass
 
 from engine.json_scan import object_fields, skip_ws, value_end
 from engine.reasoning import Piece
+from engine.tool_json import Tools, json_calls, schemas_of
 
 __all__ = ["ToolCall", "ToolCallDelta", "ToolCallParser", "parse_tool_calls", "new_call_id", "MARKERS"]
 
 MARKERS = {"<tool_call>": "hermes", "[TOOL_CALLS]": "mistral", "<|python_tag|>": "llama"}
 _HERMES_CLOSE, _MISTRAL_ARGS = "</tool_call>", "[ARGS]"
 _ARGUMENT_KEYS = ("arguments", "parameters")
-_BARE_JSON_PATIENCE = 200  # characters of a leading "{" we wait for before calling it content
 
 
 def new_call_id() -> str:
@@ -147,15 +148,17 @@ _FORMATS = {"hermes": _hermes, "mistral": _mistral, "llama": lambda text: _objec
 class ToolCallParser:
     """Feed answer text (reasoning already split off); get content ``Piece``s and ``ToolCallDelta``s."""
 
-    def __init__(self, tool_names: Collection[str], max_calls: int | None = None) -> None:
-        self.tool_names = set(tool_names)
+    def __init__(self, tools: Tools, max_calls: int | None = None) -> None:
+        """``tools``: name -> parameter schema (arguments of JSON calls are checked), or just names."""
+        self.schemas = schemas_of(tools)
+        self.tool_names = set(self.schemas)
         self.max_calls = max_calls  # 1 for ``parallel_tool_calls: false``: later calls are dropped
         self.calls: list[ToolCall] = []
         self._held = ""
         self._format: str | None = None  # set once the calls begin
         self._marker = ""
         self._buffer = ""
-        self._started = False  # content other than whitespace was written
+        self._started = False  # content other than whitespace was written (the answer is not JSON calls)
 
     def feed(self, delta: str) -> list[Piece | ToolCallDelta]:
         if self._format is not None:
@@ -164,22 +167,15 @@ class ToolCallParser:
         self._held += delta
         out: list[Piece | ToolCallDelta] = []
         if not self._started:
-            head = self._held.lstrip()
-            if head.startswith("{"):
-                verdict = self._bare_call(head)
-                if verdict is None:
-                    return out
-                if verdict:
-                    self._format, self._buffer, self._held = "llama", head, ""
-                    return self._update()
-            if head:
-                self._started = True
+            if json_calls(self._held, self.schemas, final=False) is None:
+                return out  # may still be a call written as JSON: hold it back
+            self._started = bool(self._held.strip())
         hits = [(self._held.find(m), m) for m in MARKERS if m in self._held]
         if hits:
             index, marker = min(hits)
             before, self._buffer = self._held[:index], self._held[index + len(marker):]
             self._held, self._format, self._marker = "", MARKERS[marker], marker
-            if before.strip():
+            if before and (self._started or before.strip()):  # whitespace after content is content
                 out.append(Piece("content", before))
             return out + self._update()
         keep = _partial_suffix(self._held)
@@ -187,23 +183,6 @@ class ToolCallParser:
         if text and (self._started or text.strip()):
             out.append(Piece("content", text))
         return out
-
-    def _bare_call(self, head: str) -> bool | None:
-        """Whether a leading JSON object is a call: True, False, or None (cannot tell yet)."""
-        fields, end = object_fields(head, 0)
-        if fields:
-            key, start, stop = fields[0]
-            if key != "name":
-                return False
-            if stop is None:
-                return None
-            try:
-                return json.loads(head[start:stop]) in self.tool_names
-            except ValueError:
-                return False
-        if end is not None or len(head) > _BARE_JSON_PATIENCE:
-            return False
-        return None
 
     def _update(self) -> list[Piece | ToolCallDelta]:
         out: list[Piece | ToolCallDelta] = []
@@ -219,10 +198,21 @@ class ToolCallParser:
                 call.arguments = found.arguments
         return out
 
+    def _whole_calls(self, calls: list[tuple[str, str]]) -> list[Piece | ToolCallDelta]:
+        out: list[Piece | ToolCallDelta] = []
+        for name, arguments in calls[:self.max_calls]:
+            self.calls.append(ToolCall(new_call_id(), name, arguments))
+            index = len(self.calls) - 1  # the header, then the arguments: the shape of OpenAI's stream
+            out += [ToolCallDelta(index, self.calls[index].id, name, ""), ToolCallDelta(index, None, None, arguments)]
+        return out
+
     def finish(self) -> list[Piece | ToolCallDelta]:
         """The end of the output: held text is content; output that never became a call is content."""
         if self._format is None:
             held, self._held = self._held, ""
+            calls = json_calls(held, self.schemas, final=True) if not self._started else False
+            if calls:
+                return self._whole_calls(calls)
             return [Piece("content", held)] if held and (self._started or held.strip()) else []
         out = self._update()
         if not self.calls:  # a marker and then nothing usable: show it rather than lose it
@@ -234,9 +224,9 @@ class ToolCallParser:
         return out
 
 
-def parse_tool_calls(text: str, tool_names: Collection[str]) -> tuple[str, list[ToolCall]]:
+def parse_tool_calls(text: str, tools: Tools) -> tuple[str, list[ToolCall]]:
     """(content, calls) of a complete answer."""
-    parser = ToolCallParser(tool_names)
+    parser = ToolCallParser(tools)
     pieces = parser.feed(text) + parser.finish()
     content = "".join(p.text for p in pieces if isinstance(p, Piece))
     return content, parser.calls

@@ -30,7 +30,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from assist.quotas import metered
-from engine.answer_stream import ToolCallDelta, answer_events
+from engine.answer_stream import ToolCallDelta, answer_events, tool_schemas
 from engine.errors import UnknownModel
 from engine.model_spec import DEFAULT_ALIAS
 from engine.stats import GenerationStats
@@ -253,7 +253,7 @@ def build_openai_router(services) -> APIRouter:
             def events(cancel: threading.Event):
                 with models.use(model) as engine:  # loaded on first use; kept until the answer ends
                     yield from answer_events(metered(quotas, user, engine.stream_chat(messages, params, cancel=cancel)),
-                                             plan.names, engine.count_tokens, max_calls)
+                                             tool_schemas(plan.tools), engine.count_tokens, max_calls)
 
             pump = _Pump(events)
             try:  # errors before the first token (busy, prompt too long) get their own status

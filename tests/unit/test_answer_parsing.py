@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.answer_stream import AnswerParser, answer_events
+from engine.answer_stream import AnswerParser, answer_events, tool_schemas
 from engine.errors import ConfigError
 from engine.json_schema import check_schema, tool_call_schema
 from engine.reasoning import ReasoningSplitter, opened_thinking, strip_reasoning
@@ -17,8 +17,9 @@ from engine.stats import GenerationStats
 from engine.tool_calls import ToolCallDelta, parse_tool_calls
 from engine.tool_prompt import prepare_messages
 
-OUTPUTS = json.loads((Path(__file__).parent.parent / "data" / "model_outputs.json").read_text())["outputs"]
-TOOLS = ("get_weather", "get_time")
+DATA = json.loads((Path(__file__).parent.parent / "data" / "model_outputs.json").read_text())
+OUTPUTS = DATA["outputs"]
+TOOLS = tool_schemas(DATA["tools"])  # name -> parameter schema: JSON calls are checked against it
 
 
 def raw(case: dict) -> str:
