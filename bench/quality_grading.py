@@ -2,10 +2,15 @@
 
 *Correct*: for ``fact`` and ``code`` questions, one of the accepted answers occurs in the answer
 (case-insensitive; Latin answers as whole words, so "7" is not found in "17") and the answer is
-not a list of four or more guesses; for ``arithmetic``,
-the first number of the result (digits or Chinese numerals; after "=", "等于", "is" or "是" when
-the answer restates the sum) is the expected one, so an answer that lists "4, 5, 6" is not 4; for ``code_block``, the answer holds Python code that
-``assist.code.check`` accepts and that contains every ``must_contain`` string.
+not a list of four or more guesses (a thousands separator, "139,824", is not a list). For
+``arithmetic``, the number the answer gives as the result is the expected one: the ``\boxed{}``
+value when there is one (the LaTeX way to state a final answer), else the first number after
+"=", "equals", "is", "等于" or "是" when the answer restates the sum, else the first number; so an
+answer that lists "4, 5, 6" is not 4. For ``code_block``, the answer's Python blocks taken together
+(an answer may define the function in one block and show a call in another) pass
+``assist.code.check`` and contain every ``must_contain`` string. For ``function`` (a "write a
+function" request), the answer has a fenced block, its Python passes the check, and it defines the
+requested function (``function``), or any function when the request names none.
 
 *Parroted*: the answer repeats the prompt instead of answering: it contains a run of
 ``PARROT_SPAN`` or more consecutive tokens of the instructions (system prompt, grounding
@@ -16,11 +21,13 @@ Quoting the *sources* in a Docs answer is what we want, so sources are never ins
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
 
-__all__ = ["QUESTIONS", "load_questions", "is_correct", "is_parroted", "tokens", "PARROT_SPAN"]
+__all__ = ["QUESTIONS", "load_questions", "is_correct", "is_parroted", "tokens", "PARROT_SPAN", "first_number",
+           "answer_code", "functions_defined"]
 
 QUESTIONS = Path(__file__).resolve().parent / "data" / "questions.json"
 PARROT_SPAN = 6
@@ -28,6 +35,12 @@ MIN_QUESTION_TOKENS = 4
 
 _TOKEN = re.compile(r"[a-z0-9]+|[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?|[零〇一二两三四五六七八九十百]+")
+# Where an answer states its result: "= 7", "equals 7", "is 7", "等于 7", "是 7".
+_RESULT_MARK = re.compile(r"=|\bequals?\b|等于|\bis\b|是")
+_BOXED = re.compile(r"\\boxed\{\s*([^{}]*?)\s*\}")
+# Items of a list: Chinese and Latin separators, but not the comma inside "139,824".
+_LIST_SEPARATOR = re.compile(r"[、，;；]|,(?!(?<=\d,)\d{3}(?!\d))")
+_FENCE = re.compile(r"^[ \t]*(?:`{3,}|~{3,})", re.M)
 _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 
 
@@ -57,10 +70,12 @@ def _chinese_number(text: str) -> int | None:
 
 
 def first_number(text: str) -> float | None:
-    """The first number of the result: after "=" / "等于" / "is" / "是" when the answer restates the sum."""
+    """The number given as the result: ``\\boxed{n}``, else the first after a result mark, else the first."""
     text = text or ""
-    said = re.search(r"=|等于|\bis\b|是", text)
-    match = _NUMBER.search(text, said.end() if said else 0) or _NUMBER.search(text)
+    boxed = _BOXED.search(text)
+    said = _RESULT_MARK.search(text)
+    match = (boxed and _NUMBER.search(boxed.group(1))) or _NUMBER.search(text, said.end() if said else 0) \
+        or _NUMBER.search(text)
     if match is None:
         return None
     value = match.group()
@@ -78,21 +93,40 @@ def is_correct(question: dict, answer: str) -> bool:
     if kind == "arithmetic":
         return first_number(answer) == float(question["number"])
     if kind == "code_block":
-        from assist.code.check import check_code
-        from assist.code.extract import extract_code
-
-        code = extract_code(answer, question.get("code_language", "python")).code
-        return bool(code) and all(s in code for s in question.get("must_contain", ())) and \
-            check_code(code, question.get("code_language", "python")).ok
+        code = answer_code(answer, question.get("code_language", "python"))
+        return code is not None and all(s in code for s in question.get("must_contain", ()))
+    if kind == "function":
+        code = answer_code(answer) if _FENCE.search(answer or "") else None
+        names = [name for name, _ in functions_defined(code or "")]
+        return bool(names) and (question.get("function") is None or question["function"] in names)
     if _hedged(answer):
         return False
     return any(_contains(answer, accepted) for accepted in question["answers"])
 
 
+def answer_code(answer: str, language: str = "python") -> str | None:
+    """The answer's code in ``language`` (all its blocks in that language, in order) if it passes our check."""
+    from assist.code.check import check_code
+    from assist.code.extract import extract_code
+
+    code = extract_code(answer, language, join=True).code
+    return code if code.strip() and check_code(code, language).ok else None
+
+
+def functions_defined(code: str) -> list[tuple[str, int]]:
+    """(name, positional parameter count) of each top-level ``def`` in valid Python, in order."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return []
+    return [(node.name, len(node.args.posonlyargs) + len(node.args.args)) for node in tree.body
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)]
+
+
 def _hedged(answer: str) -> bool:
     """A list of four or more candidates ("deer, horse, tiger, dog") is a guess, not an answer."""
     first_line = (answer or "").strip().split("\n", 1)[0]
-    return len([part for part in re.split(r"[、,，;；]", first_line) if part.strip()]) >= 4
+    return len([part for part in _LIST_SEPARATOR.split(first_line) if part.strip()]) >= 4
 
 
 def _has_span(haystack: list[str], needle: list[str], size: int) -> bool:

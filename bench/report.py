@@ -27,11 +27,10 @@ def goals(results: dict) -> list[tuple[str, str, bool | None]]:
         ratio = turns["ttft_turn8_over_turn1_with_reuse"]
         out.append(("TTFT turn 8 <= 1.5x turn 1 (KV reuse)",
                     f"{ratio}x (without reuse {turns['ttft_turn8_over_turn1_without_reuse']}x)", ratio <= 1.5))
-    for block in results.get("quality", {}).get("runs", []):
-        if "correct_pct" in block:
-            out.append((f"{block['backend']}: >= 50 % of simple questions right, none parroted (greedy)",
-                        f"{block['correct_pct']} % right, {block['parroted_pct']} % parroted",
-                        block["correct_pct"] >= 50 and block["parroted_pct"] == 0))
+    if results.get("quality"):
+        from bench.quality_bench import goals as quality_goals
+
+        out.extend(quality_goals(results["quality"]))
     runs = {run["streams"]: run for run in results.get("concurrency", {}).get("runs", [])}
     if 1 in runs and 4 in runs:
         speedup = runs[4]["speedup_vs_1"]
@@ -242,7 +241,7 @@ def render_markdown(results: dict) -> str:
     met = goals(results)
     if met:
         lines += ["", "| goal | measured | met |", "|---|---|---|"]
-        lines += [f"| {goal} | {measured} | {'yes' if ok else 'no'} |" for goal, measured, ok in met]
+        lines += [f"| {goal} | {measured} | {'—' if ok is None else 'yes' if ok else 'no'} |" for goal, measured, ok in met]
     notes = [results.get("quantization", {}).get("gpu_note"), results.get("quantization", {}).get(
         "llama_cpp", {}).get("skipped")]
     notes += [f"{name}: {section['error']}" for name, section in results.items()
