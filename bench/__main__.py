@@ -13,10 +13,15 @@ Measures, on the default configuration of this machine (the embedded model unles
 * ``llamacpp``: the llama.cpp backend on the same GGUF beside the bare xllamacpp server (decode,
   TTFT at ~300 prompt tokens, turns 1/8, 1/4/16 streams beside the bare server's, prompt lookup with vs
   without, app RSS; ``bench/llamacpp_bench.py``, ``bench/llamacpp_lookup_bench.py``);
-* ``quality``: simple questions (46, half Chinese; ``--quick`` about half) answered greedily through
-  the Engine on each backend: share correct, share parroting the prompt (``bench/quality_bench.py``);
+* ``quality``: simple questions (46, half Chinese; ``--quick`` about half), 10 two-turn conversations
+  and 10 "write a function" requests, answered greedily as Chat sends them, through the Engine on
+  each backend: share correct, share parroting the prompt, functions that pass the syntax check and
+  that run right (``bench/quality_bench.py``, ``bench/quality_sets.py``);
 * ``first_start``: ``python app.py`` to a healthy server and a first token, empty then warm model
   cache (``bench/first_start.py``; target: healthy within 30 s);
+* ``api_speed``: decode over ``/v1`` (the app as users start it) beside the bare xllamacpp server on
+  the same GGUF, and 4 streams vs 1 over ``/v1``, on the default and on Gemma 3 270M
+  (``bench/api_speed_bench.py``; targets 0.95x and 1.5x);
 * ``rag_quality``: retrieval hit@1 / hit@5 per stage on the generated and the real question sets
   (``bench/rag_quality.py``; ``--reranker-model DIR`` adds the cross-encoder stage).
 
@@ -42,7 +47,7 @@ from bench.common import environment, load_avg, load_engine, peak_rss_bytes, sec
 from bench.report import render_markdown
 
 SECTIONS = ("overhead", "turns", "concurrency", "prompt_lookup", "quantization", "rag", "ingest", "llamacpp",
-            "quality", "rag_quality", "first_start")
+            "quality", "rag_quality", "first_start", "api_speed")
 _TRANSFORMERS_SECTIONS = ("overhead", "turns", "concurrency", "prompt_lookup")
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -102,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                                     engine=engine),
         "rag_quality": lambda: __import__("bench.rag_quality", fromlist=["run"]).run(args.quick, args.reranker_model),
         "first_start": lambda: __import__("bench.first_start", fromlist=["run"]).run(args.quick),
+        "api_speed": lambda: __import__("bench.api_speed_bench", fromlist=["run"]).run(args.quick),
     }
     for name in SECTIONS:
         if name in wanted:

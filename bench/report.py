@@ -36,6 +36,10 @@ def goals(results: dict) -> list[tuple[str, str, bool | None]]:
         speedup = runs[4]["speedup_vs_1"]
         out.append(("4 streams aggregate >= 1.5x one stream", f"{speedup}x", speedup >= 1.5))
     out.extend(_llama_goals(results.get("llamacpp", {})))
+    if results.get("api_speed", {}).get("models"):
+        from bench.api_speed_bench import goals as api_speed_goals
+
+        out.extend(api_speed_goals(results["api_speed"]))
     cold = results.get("first_start", {}).get("cold_cache", {})
     if "healthy_s" in cold:
         out.append(("first start (empty model cache): serving within 30 s", f"{cold['healthy_s']} s",
@@ -231,6 +235,13 @@ def render_markdown(results: dict) -> str:
 
         lines += ["", "| retrieval stage | question set | hit@1 | hit@5 | notes |", "|---|---|---|---|---|"]
         lines += ["| " + " | ".join(row) + " |" for row in markdown_rows(rag_quality)]
+    api_speed = results.get("api_speed")
+    if api_speed and api_speed.get("models"):
+        from bench.api_speed_bench import markdown_rows as api_speed_rows
+
+        lines += ["", "| over /v1 | workload | ours (tok/s) | bare xllamacpp (tok/s) | ratio | notes |",
+                  "|---|---|---|---|---|---|"]
+        lines += ["| " + " | ".join(row) + " |" for row in api_speed_rows(api_speed)]
     first_start = results.get("first_start")
     if first_start and "cold_cache" in first_start:
         from bench.first_start import markdown_rows as first_start_rows
