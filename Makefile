@@ -23,10 +23,11 @@ endef
 setup: app-deps $(STAMP)
 
 # The app's own system packages: Tesseract with English and Simplified Chinese data reads scanned
-# PDF pages and images (OCR). Without them the app still runs and says how to install them.
-APP_DEBS := tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim
+# PDF pages and images (OCR); bubblewrap is the code sandbox (--sandbox). Without them the app
+# still runs and says how to install them.
+APP_DEBS := tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim bubblewrap
 app-deps:
-	$(call install_debs,$(APP_DEBS),for OCR of scanned documents,scanned PDFs and images will be refused with a message saying how to install them)
+	$(call install_debs,$(APP_DEBS),for OCR of scanned documents and the code sandbox,scanned PDFs and images will be refused and --sandbox cannot run code; each says how to install what it needs)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv --system-site-packages $(VENV)

@@ -21,6 +21,7 @@ from app_settings import (
     build_configs,
     build_models,
     build_quota_config,
+    build_sandbox_config,
     parser,
     resolve_settings,
 )
@@ -68,6 +69,11 @@ def serve(settings: dict[str, object]) -> int:
 
     _, web = build_configs(settings)
     models = build_models(settings)  # before the slow load: a wrong --model fails fast
+    from assist.sandbox import sandbox_status
+
+    sandbox = build_sandbox_config(settings)
+    if sandbox.enabled:  # the admin's choice: say it plainly at start-up
+        print(f"Code sandbox: {sandbox_status(sandbox)}", flush=True)
     users = UserStore(web.users_file, memory_users=web.auth)
     warning = exposure_warning(web, Gate(users, web.api_key))
     if warning:
@@ -89,7 +95,7 @@ def serve(settings: dict[str, object]) -> int:
     try:
         serve_web(Services(models=models, web=web, store=store, embedder=embedder, rag_config=rag_config,
                            sessions=sessions, users=users, audit=audit, jobs=jobs, quotas=quotas,
-                           collections=UserCollections(store, access, audit.record)))
+                           collections=UserCollections(store, access, audit.record), sandbox=sandbox))
     finally:
         jobs.close()
         models.close()

@@ -22,7 +22,7 @@ except ImportError:  # Python 3.10 (common on DTK images)
     import tomli as tomllib
 
 __all__ = ["OPTIONS", "Option", "parser", "resolve_settings", "build_config", "build_configs", "build_models",
-           "build_model_specs", "build_quota_config", "parse_env"]
+           "build_model_specs", "build_quota_config", "build_sandbox_config", "parse_env"]
 
 
 @dataclass(frozen=True)
@@ -39,11 +39,12 @@ class Option:
 def _config_classes() -> tuple[type, ...]:
     """The subsystems' config dataclasses: their fields' ``metadata["help"]`` make the options."""
     from assist.quotas import QuotaConfig
+    from assist.sandbox import SandboxConfig
     from engine.config import EngineConfig, ModelsConfig
     from rag.config import RagConfig
     from webui.services import WebConfig
 
-    return EngineConfig, ModelsConfig, RagConfig, WebConfig, QuotaConfig
+    return EngineConfig, ModelsConfig, RagConfig, WebConfig, QuotaConfig, SandboxConfig
 
 
 def _kind(annotation: str) -> type:
@@ -248,3 +249,9 @@ def build_quota_config(settings: dict[str, object]):
     from assist.quotas import QuotaConfig
 
     return build_config(QuotaConfig, settings)
+
+
+def build_sandbox_config(settings: dict[str, object]):
+    from assist.sandbox import SandboxConfig
+
+    return build_config(SandboxConfig, settings)

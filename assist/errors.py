@@ -8,7 +8,8 @@ from __future__ import annotations
 
 __all__ = ["AssistError", "SessionError", "SessionNotFound", "InvalidImport", "UserError", "UnknownUser",
            "NotAuthenticated", "TooManyAttempts", "JobNotFound", "TooManyJobs",
-           "AccessError", "NoSuchCollection", "NotAllowed", "CollectionNameTaken", "InvalidSharing", "QuotaExceeded"]
+           "AccessError", "NoSuchCollection", "NotAllowed", "CollectionNameTaken", "InvalidSharing", "QuotaExceeded",
+           "SandboxError", "SandboxOff", "SandboxUnavailable", "SandboxBusy"]
 
 
 class AssistError(Exception):
@@ -106,6 +107,34 @@ class InvalidSharing(AccessError):
 
 class QuotaExceeded(AssistError):
     """A per-user limit (tokens per day, requests at once) is reached; ``retry_after`` in seconds."""
+
+    http_status = 429
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class SandboxError(AssistError):
+    """Code cannot be run in the sandbox as asked (unknown language, code or input too large)."""
+
+    http_status = 400
+
+
+class SandboxOff(SandboxError):
+    """The server was started without ``--sandbox``: running code is the admin's choice."""
+
+    http_status = 403
+
+
+class SandboxUnavailable(SandboxError):
+    """The sandbox is on but cannot work here (bubblewrap missing, namespaces refused)."""
+
+    http_status = 503
+
+
+class SandboxBusy(SandboxError):
+    """As many programs as the sandbox allows at once are running; ``retry_after`` in seconds."""
 
     http_status = 429
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI
 
 from webui.adapters import install_error_handlers
 from webui.auth import gate_for, install_guards
+from webui.code_run_api import include_code_run_api
 from webui.login import include_login_routes
 from webui.metrics_routes import include_metrics_routes
 from webui.openai_api import include_openai_api
@@ -48,6 +49,7 @@ def build_api(services: Services) -> FastAPI:
     include_sessions_api(app, services)
     include_metrics_routes(app, services)
     include_usage_api(app, services)
+    include_code_run_api(app, services)  # answers 403 unless the server runs with --sandbox
     if services.store is not None:  # document Q&A routes; absent when the rag package is off
         from webui.rag_api import include_rag_api
 

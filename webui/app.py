@@ -54,7 +54,7 @@ def build_app(services: Services) -> gr.Blocks:
                 with gr.Tab(t("tab_docs"), id="docs"):
                     build_docs_tab(services)
             with gr.Tab(t("tab_code"), id="code"):
-                build_code_tab(services.models, services.quotas)
+                build_code_tab(services.models, services.quotas, services.sandbox)
             with gr.Tab(t("tab_system"), id="system"):
                 build_system_tab(services)
             with gr.Tab(t("tab_settings"), id="settings"):

@@ -45,6 +45,7 @@ from engine.models import ModelRegistry
 from engine.stats import GenerationStats
 from webui.adapters import CancelRegistry, is_domain_error, session_key, ui_error
 from webui.auth import current_owner
+from webui.code_run import build_run_controls
 from webui.i18n import language_of, register, t
 from webui.model_picker import loading_notices, model_picker
 
@@ -237,22 +238,23 @@ def _language_changed(language: str) -> tuple:
     return gr.update(language=name), gr.update(language=name)
 
 
-def build_code_tab(models: Any, quotas=None) -> None:
+def build_code_tab(models: Any, quotas=None, sandbox=None) -> None:
     """Lay out the Code tab's content and wire its events, inside the current ``gr.Blocks``.
 
     Called inside a ``gr.Tab`` it fills that tab; called anywhere else it opens ``gr.Tab("Code")``.
     With ``quotas`` (``assist.quotas.Quotas``) each user's requests count against their limits.
-    ``models`` is the served models (``engine.models.ModelRegistry``) or one engine.
+    ``models`` is the served models (``engine.models.ModelRegistry``) or one engine. ``sandbox``
+    (``assist.sandbox.SandboxConfig``) enables Run code / Run tests (``webui.code_run``).
     """
     models = ModelRegistry.of(models)
     if isinstance(Context.block, gr.Tab):
-        _build(models, quotas)
+        _build(models, quotas, sandbox)
     else:
         with gr.Tab("Code", id="code"):
-            _build(models, quotas)
+            _build(models, quotas, sandbox)
 
 
-def _build(models: ModelRegistry, quotas=None) -> None:
+def _build(models: ModelRegistry, quotas=None, sandbox=None) -> None:
     first = _labels("generate")
     with gr.Column(elem_id="code-tab"):
         with gr.Row(equal_height=False):
@@ -263,7 +265,8 @@ def _build(models: ModelRegistry, quotas=None) -> None:
                 language = gr.Dropdown([(lang.name, key) for key, lang in LANGUAGES.items()], value="python",
                                        label=t("code_language"), filterable=True)
                 task = gr.Textbox(value="", label=first[0], placeholder=first[1], lines=3, max_lines=12)
-                code_in = gr.Code(value="", language="python", label=first[2], interactive=True, lines=10)
+                code_in = gr.Code(value="", language="python", label=first[2], interactive=True, lines=10,
+                                  elem_id="code-input")
                 error = gr.Textbox(value="", label=first[3], lines=2, max_lines=10)
                 with gr.Row():
                     run = gr.Button(t("code_run"), variant="primary", elem_id="code-run")
@@ -275,6 +278,7 @@ def _build(models: ModelRegistry, quotas=None) -> None:
                 explanation = gr.Markdown(value="", elem_id="code-explanation")
                 download = gr.File(label=t("code_download"), interactive=False, elem_id="code-download")
                 stats = gr.Markdown(value="", elem_id="code-stats")
+                build_run_controls(sandbox, mode, language, code_in, code_out)
 
     def code(task: str, mode: str = "generate", language: str = "python", code: str = "", error: str = "",
              model: str | None = None, request: gr.Request = None):  # type: ignore[assignment]

@@ -11,6 +11,7 @@ if TYPE_CHECKING:  # types only: building Services must not import the heavy par
     from assist.collections import UserCollections
     from assist.ingest_jobs import IngestJobs
     from assist.quotas import Quotas
+    from assist.sandbox import SandboxConfig
     from assist.sessions import SessionStore
     from assist.users import UserStore
     from engine.engine import Engine
@@ -82,6 +83,7 @@ class Services:
     version: str = VERSION
     collections: UserCollections | None = None  # the store behind ownership checks
     quotas: Quotas | None = None  # per-user limits and token usage (default: none, in memory)
+    sandbox: SandboxConfig | None = None  # running users' code (--sandbox); None: off
 
     def __post_init__(self) -> None:
         if self.models is None and self.engine is not None:

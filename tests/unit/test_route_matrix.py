@@ -94,6 +94,8 @@ EXPECTATIONS: dict[tuple[str, str], Expect] = {
                                                              kwargs={"json": {"users": ["bob"], "mode": "read"}},
                                                              by_caller={"root": 200}),
     ("GET", "/api/usage"): Expect(200),  # counts and tokens; all users for admins, one's own row otherwise
+    # the code sandbox is off here (no --sandbox): signed-in callers are told so, never run anything
+    ("POST", "/api/code/run"): Expect(403, kwargs={"json": {"language": "python", "code": "print(1)"}}),
     # --- Gradio: the page and what it loads
     ("GET", "/"): Expect(200, kwargs={"headers": {"accept": "text/html"}}),
     ("HEAD", "/"): Expect(200),
