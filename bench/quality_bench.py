@@ -17,17 +17,18 @@ import json
 import sys
 import time
 
+from assist.chat_defaults import system_prompt_for
 from bench.quality_grading import is_correct, is_parroted, load_questions
 from bench.quality_sets import CONVERSATIONS, FUNCTIONS, load_set, run_conversations, run_functions, summary
 from engine.templates import COMPLETION_EXAMPLES
 
-__all__ = ["run", "run_engine", "markdown", "goals", "CHAT_SYSTEM_PROMPT", "CHAT_MAX_NEW_TOKENS"]
+__all__ = ["run", "run_engine", "markdown", "goals", "CHAT_MAX_NEW_TOKENS"]
 
 BACKENDS = ("llamacpp", "transformers")
-# The Chat tab's defaults (webui/chat_tab.py: DEFAULT_SYSTEM_PROMPT, respond(max_new_tokens=512,
-# repetition_penalty=1.1)); the bench must not import the UI. A 64-token cap used before cut
+# The Chat tab's defaults: its system prompt comes from assist.chat_defaults (the model's own system
+# text plus the language rule), its sampling mirrors webui/chat_tab.py respond(max_new_tokens=512,
+# repetition_penalty=1.1): the bench must not import the UI. A 64-token cap used before cut
 # right answers mid-derivation ("100 除以 4" worked out step by step), which Chat never does.
-CHAT_SYSTEM_PROMPT = "You are a helpful assistant. Answer in the same language as the user's question."
 CHAT_MAX_NEW_TOKENS = 512
 CHAT_REPETITION_PENALTY = 1.1
 GOAL = ">= 90 % of the 46 right, zh within 10 points of en, 0 % parroted (greedy)"
@@ -61,14 +62,16 @@ def _questions(ask, questions: list[dict], system: list[dict], instructions: str
     return rows
 
 
-def run_engine(engine, questions: list[dict], system_prompt: str = CHAT_SYSTEM_PROMPT,
+def run_engine(engine, questions: list[dict], system_prompt: str | None = None,
                conversations: list[dict] | None = None, functions: list[dict] | None = None) -> dict:
-    """Ask everything greedily; the answers, their grades, and shares per language (and kind)."""
+    """Ask everything greedily (``system_prompt``: Chat's default for the engine's model); the answers,
+    their grades, and shares per language (and kind)."""
     started = time.perf_counter()
+    system_prompt = system_prompt_for(engine) if system_prompt is None else system_prompt
     ask, instructions = _asker(engine), _instructions(engine, system_prompt)
     system = [{"role": "system", "content": system_prompt}] if system_prompt else []
     rows = _questions(ask, questions, system, instructions)
-    out = {"backend": engine.info.backend, "model": engine.info.model}
+    out = {"backend": engine.info.backend, "model": engine.info.model, "system_prompt": system_prompt}
     whole = summary(rows)
     out.update({k: v for k, v in whole.items() if k != "by_language"}, by_language=whole["by_language"])
     out["by_kind"] = {kind: summary([r for r in rows if r["kind"] == kind])
@@ -95,7 +98,7 @@ def run(quick: bool = False, backends: tuple[str, ...] = BACKENDS, model: str | 
 
     sets = load_questions(), load_set(CONVERSATIONS), load_set(FUNCTIONS)
     questions, conversations, functions = (_every_other(s) for s in sets) if quick else sets
-    results: dict = {"system_prompt": CHAT_SYSTEM_PROMPT, "max_new_tokens": CHAT_MAX_NEW_TOKENS, "goal": GOAL,
+    results: dict = {"max_new_tokens": CHAT_MAX_NEW_TOKENS, "goal": GOAL,
                      "runs": []}
     for backend in backends:
         if engine is not None and engine.info.backend == backend:

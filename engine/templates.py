@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from engine.completion_end import CompletionScanner
 
@@ -80,6 +81,28 @@ class PromptFormat:
         # The helper returns (texts, generation indices); one conversation went in.
         texts = rendered[0] if isinstance(rendered, tuple) else rendered
         return texts[0] if isinstance(texts, list) else texts
+
+    @cached_property
+    def default_system_prompt(self) -> str | None:
+        """The system text the template writes when a conversation brings none (Qwen's "You are Qwen,
+        created by Alibaba Cloud. You are a helpful assistant."), or None. Models answer best with the
+        words they were tuned with, so Chat starts from these (``assist.chat_defaults``)."""
+        if self.completion:
+            return None
+        from jinja2.exceptions import TemplateError
+
+        question = [{"role": "user", "content": "\x00Q\x00"}]
+        try:
+            bare = self.render(question)
+            marked = self.render([{"role": "system", "content": "\x00S\x00"}, *question])
+        except (TemplateError, TypeError, ValueError):  # a template that refuses a system turn has no default
+            return None
+        before, _, after = marked.partition("\x00S\x00")
+        after = after[:after.find("\x00Q\x00") + 3]  # from the system text's end through the question
+        if not after or not bare.startswith(before) or after not in bare[len(before):]:
+            return None
+        own = bare[len(before):bare.index(after, len(before))].strip()
+        return own or None
 
     def end_of_answer(self, text: str, final: bool = False) -> int | None:
         """Where the answer in ``text`` (generated so far) ends, or None to keep generating.

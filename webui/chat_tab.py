@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 import gradio as gr
 
+from assist.chat_defaults import system_prompt_for
 from assist.errors import QuotaExceeded
 from assist.quotas import metered
 from engine.config import SamplingParams
@@ -30,9 +31,7 @@ from webui.i18n import register, t, text
 from webui.model_picker import loading_notices, model_picker
 from webui.sessions_panel import build_sessions_panel, wire_sessions_panel
 
-__all__ = ["ChatHandlers", "build_chat_tab", "DEFAULT_SYSTEM_PROMPT"]
-
-DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant. Answer in the same language as the user's question."
+__all__ = ["ChatHandlers", "build_chat_tab"]
 
 register(
     en={
@@ -93,6 +92,8 @@ class ChatHandlers:
         self.quotas = quotas  # assist.quotas.Quotas: each user's answers count against their limits
         self.cancels = cancels or CancelRegistry()
         self.sessions = sessions
+        # The default model's own system text plus our language rule (assist.chat_defaults).
+        self.default_system_prompt = system_prompt_for(self.models.engine())
 
     def _save(self, request, history: list[dict], system_prompt: str) -> None:
         if self.sessions is not None:
@@ -161,7 +162,7 @@ class ChatHandlers:
                     answer["thinking_s"] = round(time.monotonic() - started, 1)
             yield history
 
-    def respond(self, message: str, system_prompt: str = DEFAULT_SYSTEM_PROMPT, temperature: float = 0.7,
+    def respond(self, message: str, system_prompt: str | None = None, temperature: float = 0.7,
                 top_p: float = 0.9, top_k: int = 50, max_new_tokens: int = 512,
                 repetition_penalty: float = 1.1, seed: int = -1, history: list[dict] | None = None,
                 thinking: bool = True, model: str | None = None, request: gr.Request | None = None):
@@ -174,6 +175,7 @@ class ChatHandlers:
         except EngineError as exc:
             raise ui_error(exc) from exc
         history = [*history, {"role": "user", "content": message}]
+        system_prompt = self.default_system_prompt if system_prompt is None else system_prompt
         yield to_display(history, lang), history, ""
         for current in self._stream_saved(history, system_prompt, params, request, lang, model):
             yield to_display(current, lang), current, ""
@@ -247,7 +249,7 @@ def build_chat_tab(services, cancels: CancelRegistry | None = None) -> ChatHandl
                 edit_last = gr.Button(t("edit_last"), size="sm", elem_id="chat-edit")
                 clear = gr.Button(t("clear"), size="sm", elem_id="chat-clear")
             with gr.Accordion(t("parameters"), open=False):
-                system_prompt = gr.Textbox(DEFAULT_SYSTEM_PROMPT, label=t("system_prompt"), lines=2)
+                system_prompt = gr.Textbox(handlers.default_system_prompt, label=t("system_prompt"), lines=2)
                 with gr.Row():
                     temperature = gr.Slider(0.0, 2.0, value=0.7, step=0.05, label=t("temperature"))
                     top_p = gr.Slider(0.05, 1.0, value=0.9, step=0.05, label=t("top_p"))

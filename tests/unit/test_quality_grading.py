@@ -133,7 +133,8 @@ class _ScriptedEngine:
 
 
 def test_the_bench_sends_chat_defaults_keeps_the_first_answer_and_reports_every_share():
-    from bench.quality_bench import CHAT_MAX_NEW_TOKENS, CHAT_SYSTEM_PROMPT, goals, markdown, run_engine
+    from assist.chat_defaults import DEFAULT_SYSTEM_PROMPT
+    from bench.quality_bench import CHAT_MAX_NEW_TOKENS, goals, markdown, run_engine
 
     questions = [{"id": "en-1", "language": "en", "kind": "fact", "question": "Capital of France?", "answers": ["Paris"]},
                  {"id": "zh-1", "language": "zh", "kind": "arithmetic", "question": "2 加 2 等于多少？", "number": 4}]
@@ -149,7 +150,7 @@ def test_the_bench_sends_chat_defaults_keeps_the_first_answer_and_reports_every_
     assert out["two_turn"]["correct_pct"] == 100.0
     assert (out["functions"]["correct_pct"], out["functions"]["runs_right_pct"]) == (100.0, 0.0)
     second = next(m for m, _ in engine.sent if m[-1]["content"] == "And an ant?")
-    assert [m["content"] for m in second] == [CHAT_SYSTEM_PROMPT, "Spider legs?", "Eight.", "And an ant?"]
+    assert [m["content"] for m in second] == [DEFAULT_SYSTEM_PROMPT, "Spider legs?", "Eight.", "And an ant?"]
     assert all(p.temperature == 0 and p.max_new_tokens == CHAT_MAX_NEW_TOKENS for _, p in engine.sent)
     rows = goals({"runs": [out]})
     assert [met for _, _, met in rows] == [False, False, True, None, None]

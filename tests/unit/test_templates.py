@@ -90,3 +90,28 @@ def test_streaming_never_shows_what_a_later_rule_cuts(generated):
 
 def test_a_one_line_answer_streams_as_it_grows():
     assert BASE.safe_prefix(" The capital of France is") == len(" The capital of France is")
+
+
+def test_the_default_system_prompt_is_what_the_template_writes_when_none_is_given():
+    from types import SimpleNamespace
+
+    from assist.chat_defaults import DEFAULT_SYSTEM_PROMPT, LANGUAGE_RULE, system_prompt_for
+
+    qwen = ("{%- if messages[0]['role'] == 'system' %}<|im_start|>system\n{{ messages[0]['content'] }}<|im_end|>\n"
+            "{%- else %}<|im_start|>system\nYou are Qwen, a helpful assistant.<|im_end|>\n{%- endif %}"
+            "{%- for m in messages %}{%- if m.role != 'system' %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n"
+            "{%- endif %}{%- endfor %}{%- if add_generation_prompt %}<|im_start|>assistant\n{%- endif %}")
+    llama3 = ("{% for m in messages %}<|start_header_id|>{{ m.role }}<|end_header_id|>\n\n{{ m.content }}<|eot_id|>"
+              "{% endfor %}{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}")
+    refuses = "{% if messages[0].role == 'system' %}{{ raise_exception('no system') }}{% endif %}{{ messages[0].content }}"
+    assert prompt_format(qwen).default_system_prompt == "You are Qwen, a helpful assistant."
+    assert prompt_format(llama3).default_system_prompt is None
+    assert prompt_format(refuses).default_system_prompt is None
+    assert BASE.default_system_prompt is None
+
+    def engine_with(fmt):
+        return SimpleNamespace(backend=SimpleNamespace(prompt_format=fmt))
+
+    assert system_prompt_for(engine_with(prompt_format(qwen))) == f"You are Qwen, a helpful assistant. {LANGUAGE_RULE}"
+    assert system_prompt_for(engine_with(BASE)) == DEFAULT_SYSTEM_PROMPT
+    assert system_prompt_for(SimpleNamespace(backend=object())) == DEFAULT_SYSTEM_PROMPT  # a remote model
