@@ -22,7 +22,7 @@ except ImportError:  # Python 3.10 (common on DTK images)
     import tomli as tomllib
 
 __all__ = ["OPTIONS", "Option", "parser", "resolve_settings", "build_config", "build_configs", "build_models",
-           "build_model_specs", "build_quota_config", "build_sandbox_config", "parse_env"]
+           "build_model_specs", "build_quota_config", "build_sandbox_config", "build_tools_config", "parse_env"]
 
 
 @dataclass(frozen=True)
@@ -40,11 +40,12 @@ def _config_classes() -> tuple[type, ...]:
     """The subsystems' config dataclasses: their fields' ``metadata["help"]`` make the options."""
     from assist.quotas import QuotaConfig
     from assist.sandbox import SandboxConfig
+    from assist.tools.config import ToolsConfig
     from engine.config import EngineConfig, ModelsConfig
     from rag.config import RagConfig
     from webui.services import WebConfig
 
-    return EngineConfig, ModelsConfig, RagConfig, WebConfig, QuotaConfig, SandboxConfig
+    return EngineConfig, ModelsConfig, RagConfig, WebConfig, QuotaConfig, SandboxConfig, ToolsConfig
 
 
 def _kind(annotation: str) -> type:
@@ -128,6 +129,8 @@ def resolve_settings(args: argparse.Namespace, environ: dict[str, str] | None = 
         flat.update({k: v for k, v in data.items() if not isinstance(v, dict)})
         if "models" in flat:  # [[models]]: a list of tables, one per model
             settings["models"] = _model_tables(config_path, flat.pop("models"))
+        if "mcp_servers" in flat:  # [[mcp_servers]]: checked by build_tools_config
+            settings["mcp_servers"] = flat.pop("mcp_servers")
         unknown = sorted(set(flat) - set(settings))
         if unknown:
             hints = [f"{key} (did you mean {close[0]}?)" if (close := difflib.get_close_matches(key, settings, 1))
@@ -255,3 +258,10 @@ def build_sandbox_config(settings: dict[str, object]):
     from assist.sandbox import SandboxConfig
 
     return build_config(SandboxConfig, settings)
+
+
+def build_tools_config(settings: dict[str, object]):
+    """The tool loop's limits (flags) and the admin's ``[[mcp_servers]]`` tables (config file only)."""
+    from assist.tools.config import ToolsConfig, parse_mcp_servers
+
+    return build_config(ToolsConfig, settings, mcp_servers=parse_mcp_servers(settings.get("mcp_servers")))

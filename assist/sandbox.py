@@ -102,14 +102,16 @@ def _missing_message(missing: list[str]) -> str:
     return f"{', '.join(missing)} not found: apt-get install util-linux"
 
 
-def run_code(language: str, code: str, stdin: str | None = None, config: SandboxConfig | None = None) -> RunResult:
-    """Run ``code`` (``language``: python or bash) in a fresh sandbox and wait for it, within the limits."""
+def run_code(language: str, code: str, stdin: str | None = None, config: SandboxConfig | None = None,
+             cancel: threading.Event | None = None) -> RunResult:
+    """Run ``code`` (``language``: python or bash) in a fresh sandbox and wait for it, within the limits.
+    ``cancel`` (a Stop in Chat's ``run_python`` tool) set: the program is stopped as at its time limit."""
     language = (language or "").strip().lower()
     if language not in LANGUAGES:
         raise SandboxError(f"The sandbox runs {' and '.join(LANGUAGES)}, not {language or 'an unnamed language'!r}.")
     python, _ = python_command()
     name, command = ("main.py", [python, "main.py"]) if language == "python" else ("main.sh", ["bash", "main.sh"])
-    return _run({name: code}, command, stdin, config)
+    return _run({name: code}, command, stdin, config, cancel)
 
 
 def run_tests(code: str, tests: str, config: SandboxConfig | None = None) -> RunResult:
@@ -165,7 +167,8 @@ def _memfd(name: str, content: str) -> int:
     return fd
 
 
-def _run(files: dict[str, str], command: list[str], stdin: str | None, config: SandboxConfig | None) -> RunResult:
+def _run(files: dict[str, str], command: list[str], stdin: str | None, config: SandboxConfig | None,
+         cancel: threading.Event | None = None) -> RunResult:
     config = _check(files, stdin, config)
     if not _SLOTS.acquire(timeout=_BUSY_WAIT_S):
         raise SandboxBusy("The code sandbox is busy with other programs; try again in a moment.", _BUSY_WAIT_S)
@@ -185,7 +188,7 @@ def _run(files: dict[str, str], command: list[str], stdin: str | None, config: S
         _, roots = python_command()
         argv = sandbox_argv(shutil.which("bwrap") or "bwrap", files={n: fds[n] for n in files}, data=data_fds,
                             command=command, limits=limits, disk_bytes=disk, uid=uid, python_roots=roots)
-        return _execute(argv, list(fds.values()), stdin, config)
+        return _execute(argv, list(fds.values()), stdin, config, cancel)
     finally:
         for fd in fds.values():
             os.close(fd)
@@ -209,7 +212,8 @@ def _feed(proc: subprocess.Popen, stdin: str | None) -> None:
         pass  # the program ended (or closed its stdin) before reading it all
 
 
-def _execute(argv: list[str], pass_fds: list[int], stdin: str | None, config: SandboxConfig) -> RunResult:
+def _execute(argv: list[str], pass_fds: list[int], stdin: str | None, config: SandboxConfig,
+             cancel: threading.Event | None = None) -> RunResult:
     start = time.monotonic()
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             pass_fds=pass_fds, start_new_session=True, env={"PATH": "/usr/bin:/bin"})
@@ -224,6 +228,8 @@ def _execute(argv: list[str], pass_fds: list[int], stdin: str | None, config: Sa
         try:
             while selector.get_map():
                 now = time.monotonic()
+                if cancel is not None and cancel.is_set() and drain_until is None:
+                    stop_at = now  # stopped by the user: end it as at the time limit
                 if drain_until is None and (proc.poll() is not None or now >= stop_at):
                     timed_out = proc.returncode is None
                     _kill(proc)  # over, or out of time: nothing it started may run on
