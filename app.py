@@ -22,6 +22,7 @@ from app_settings import (
     build_models,
     build_quota_config,
     build_sandbox_config,
+    build_tools_config,
     parser,
     resolve_settings,
 )
@@ -74,6 +75,11 @@ def serve(settings: dict[str, object]) -> int:
     sandbox = build_sandbox_config(settings)
     if sandbox.enabled:  # the admin's choice: say it plainly at start-up
         print(f"Code sandbox: {sandbox_status(sandbox)}", flush=True)
+    from assist.tools.registry import ToolRegistry
+
+    tools = ToolRegistry(build_tools_config(settings), sandbox)  # MCP servers start on first use
+    if tools.enabled:
+        print(f"Tools: {', '.join(tools.server_names())} (MCP servers start on first use).", flush=True)
     users = UserStore(web.users_file, memory_users=web.auth)
     warning = exposure_warning(web, Gate(users, web.api_key))
     if warning:
@@ -95,8 +101,10 @@ def serve(settings: dict[str, object]) -> int:
     try:
         serve_web(Services(models=models, web=web, store=store, embedder=embedder, rag_config=rag_config,
                            sessions=sessions, users=users, audit=audit, jobs=jobs, quotas=quotas,
-                           collections=UserCollections(store, access, audit.record), sandbox=sandbox))
+                           collections=UserCollections(store, access, audit.record), sandbox=sandbox,
+                           tools=tools if tools.enabled else None))
     finally:
+        tools.close()  # MCP server processes end with the app
         jobs.close()
         models.close()
     return 0
@@ -129,6 +137,9 @@ def show_config(settings: dict[str, object]) -> int:
     for name, value in settings.items():
         if name == "models":  # [[models]] tables may carry a remote_api_key
             value = [{key: masked(key, v) for key, v in table.items()} for table in value]
+        if name == "mcp_servers":  # env and headers may carry keys: names only
+            value = [{key: ({k: "***" for k in v} if key in ("env", "headers") and isinstance(v, dict) else v)
+                      for key, v in table.items()} for table in value]
         print(f"{name} = {masked(name, value)!r}")
     return 0
 

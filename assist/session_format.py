@@ -13,20 +13,24 @@ from dataclasses import dataclass, field
 
 from assist.errors import InvalidImport
 
-__all__ = ["SessionData", "thinking_seconds", "auto_title", "to_markdown", "to_json", "parse_import", "file_stem",
-           "FORMAT_NAME", "MAX_TITLE_CHARS"]
+__all__ = ["SessionData", "thinking_seconds", "tool_fields", "auto_title", "to_markdown", "to_json", "parse_import",
+           "file_stem", "FORMAT_NAME", "MAX_TITLE_CHARS"]
 
 FORMAT_NAME = "dcu-chat.session"
 FORMAT_VERSION = 1
 MAX_TITLE_CHARS = 60
 MAX_IMPORT_MESSAGES = 10_000
 MAX_IMPORT_CHARS = 20_000_000
-ROLES = ("user", "assistant")
+ROLES = ("user", "assistant", "tool")  # tool: a tool's result, after the assistant turn that called it
+_TOOL_KEYS = ("tool_call_id", "name", "status")
 
 
 @dataclass
 class SessionData:
-    """A conversation as stored: ``messages`` are ``{"role", "content", optional "stats"}``."""
+    """A conversation as stored: ``messages`` are ``{"role", "content", optional "stats"}``; an assistant
+    turn that called tools has ``tool_calls`` (``[{"id", "name", "arguments"}]``, ``name`` as
+    ``server.tool``, arguments JSON text), each followed by a ``tool`` message (``tool_call_id``,
+    ``name``, ``status``; the result as content)."""
 
     id: str
     owner: str
@@ -71,10 +75,22 @@ def to_markdown(session: SessionData) -> str:
     if session.system_prompt:
         lines += ["**System prompt:**", "", _quote(session.system_prompt), ""]
     for message in session.messages:
+        if message["role"] == "tool":
+            lines += [f"### Result of `{message.get('name', 'tool')}`", "", _fenced(message["content"]), ""]
+            continue
         lines += [f"## {message['role'].capitalize()}", "", message["content"], ""]
+        for call in message.get("tool_calls") or []:
+            lines += [f"**Called `{call['name']}`** `{call['arguments']}`", ""]
         if message.get("stats"):
             lines += [f"<sub>{message['stats']}</sub>", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _fenced(text: str) -> str:
+    """A code block that ``text`` cannot close (its fence is longer than any backtick run in it)."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{text}\n{fence}"
 
 
 def _quote(text: str) -> str:
@@ -94,6 +110,40 @@ def _clean(message: dict) -> dict:
         out["stats"] = message["stats"]
     if message.get("thinking_s") is not None:
         out["thinking_s"] = message["thinking_s"]
+    out.update(tool_fields(message, 0))
+    return out
+
+
+def tool_fields(message: dict, number: int) -> dict:
+    """The tool parts of a message, checked: an assistant's ``tool_calls``, a tool result's id, name, status.
+
+    ``tool_calls`` may also come in OpenAI's shape (``{"id", "function": {"name", "arguments"}}``);
+    they are kept as ``{"id", "name", "arguments"}`` with the arguments as JSON text.
+    """
+    out: dict = {}
+    where = f"Message {number}" if number else "A message"
+    calls = message.get("tool_calls") if message.get("role") == "assistant" else None
+    if calls:
+        if not isinstance(calls, list):
+            raise InvalidImport(f"{where}: \"tool_calls\" must be a list of calls.")
+        clean = []
+        for call in calls:
+            function = call.get("function") if isinstance(call, dict) and isinstance(call.get("function"), dict) else {}
+            name = (call.get("name") if isinstance(call, dict) else None) or function.get("name")
+            arguments = (call.get("arguments") if isinstance(call, dict) else None) or function.get("arguments") or "{}"
+            if isinstance(arguments, dict):
+                arguments = json.dumps(arguments, ensure_ascii=False)
+            if not isinstance(name, str) or not name or not isinstance(arguments, str):
+                raise InvalidImport(f"{where}: each tool call needs a \"name\" and JSON \"arguments\".")
+            clean.append({"id": str(call.get("id") or ""), "name": name, "arguments": arguments})
+        out["tool_calls"] = clean
+    if message.get("role") == "tool":
+        for key in _TOOL_KEYS:
+            value = message.get(key)
+            if value is not None and not isinstance(value, str):
+                raise InvalidImport(f"{where}: \"{key}\" of a tool result must be text.")
+            if value:
+                out[key] = value
     return out
 
 
@@ -134,7 +184,8 @@ def parse_import(raw: str | bytes | dict | list) -> dict:
             continue
         thinking = thinking_seconds(message.get("thinking_s"))
         clean.append({"role": role, "content": content, **({"stats": stats} if stats else {}),
-                      **({"thinking_s": thinking} if thinking is not None else {})})
+                      **({"thinking_s": thinking} if thinking is not None else {}),
+                      **tool_fields({**message, "role": role}, number)})
     if not clean:
         raise InvalidImport("The conversation has no user or assistant messages to import.")
     return {"title": title, "system_prompt": system_prompt, "messages": clean}
@@ -172,10 +223,12 @@ def _message(message, number: int) -> tuple[str, str, str]:
         raise InvalidImport(f"Message {number} must be an object with \"role\" and \"content\".")
     role = message.get("role")
     if role not in (*ROLES, "system"):
-        raise InvalidImport(f"Message {number} has role {role!r}; use \"user\" or \"assistant\".")
+        raise InvalidImport(f"Message {number} has role {role!r}; use \"user\", \"assistant\" or \"tool\".")
     content = message.get("content")
     if isinstance(content, list):  # OpenAI content parts: keep the text parts
         content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    if content is None and (role == "tool" or message.get("tool_calls")):
+        content = ""
     if not isinstance(content, str):
         raise InvalidImport(f"Message {number} has no text \"content\".")
     stats = message.get("stats") or ""

@@ -13,6 +13,7 @@ and ``busy_timeout`` covers a second process on the same file.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import uuid
@@ -31,6 +32,7 @@ from assist.session_format import (
     thinking_seconds,
     to_json,
     to_markdown,
+    tool_fields,
 )
 
 __all__ = ["SessionStore", "SessionData", "LOCAL_OWNER", "EXPORT_FORMATS", "not_found"]
@@ -55,6 +57,7 @@ CREATE TABLE IF NOT EXISTS messages (
     content TEXT NOT NULL,
     stats TEXT NOT NULL DEFAULT '',
     thinking_s REAL,
+    tools TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (session_id, position)
 );
 """
@@ -105,11 +108,12 @@ class SessionStore:
             if row is None:
                 raise not_found()
             messages = self._conn.execute(
-                "SELECT role, content, stats, thinking_s FROM messages WHERE session_id = ? ORDER BY position",
+                "SELECT role, content, stats, thinking_s, tools FROM messages WHERE session_id = ? ORDER BY position",
                 (session_id,)).fetchall()
         session = self._session(row)
         session.messages = [{"role": r, "content": c, **({"stats": s} if s else {}),
-                             **({"thinking_s": t} if t is not None else {})} for r, c, s, t in messages]
+                             **({"thinking_s": t} if t is not None else {}), **(json.loads(x) if x else {})}
+                            for r, c, s, t, x in messages]
         return session
 
     def counts_by_owner(self) -> dict[str, int]:
@@ -211,9 +215,10 @@ class SessionStore:
 
     @staticmethod
     def _insert(conn: sqlite3.Connection, session_id: str, messages: list[dict], start: int) -> None:
-        conn.executemany("INSERT INTO messages (session_id, position, role, content, stats, thinking_s) "
-                         "VALUES (?, ?, ?, ?, ?, ?)",
-                         [(session_id, start + i, m["role"], m["content"], m.get("stats") or "", m.get("thinking_s"))
+        conn.executemany("INSERT INTO messages (session_id, position, role, content, stats, thinking_s, tools) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         [(session_id, start + i, m["role"], m["content"], m.get("stats") or "", m.get("thinking_s"),
+                           json.dumps(m["tools"], ensure_ascii=False) if m.get("tools") else "")
                           for i, m in enumerate(messages)])
 
     @staticmethod
@@ -243,10 +248,11 @@ def _validate(messages: Sequence[dict]) -> list[dict]:
     for number, message in enumerate(messages, start=1):
         role, content = message.get("role"), message.get("content")
         if role not in ROLES or not isinstance(content, str):
-            raise SessionError(f"Message {number} cannot be saved: it needs a role 'user' or 'assistant' "
+            raise SessionError(f"Message {number} cannot be saved: it needs a role 'user', 'assistant' or 'tool' "
                                "and text content.")
         clean.append({"role": role, "content": content, "stats": str(message.get("stats") or ""),
-                      "thinking_s": thinking_seconds(message.get("thinking_s"))})
+                      "thinking_s": thinking_seconds(message.get("thinking_s")),
+                      "tools": tool_fields(message, number)})  # tool calls and results: JSON in one column
     return clean
 
 
@@ -256,3 +262,6 @@ def _add_missing_columns(conn: sqlite3.Connection) -> None:
     if "thinking_s" not in columns:  # how long a reasoning model thought (the Thinking block's duration)
         with conn:
             conn.execute("ALTER TABLE messages ADD COLUMN thinking_s REAL")
+    if "tools" not in columns:  # an assistant turn's tool calls, a tool result's id/name/status (JSON)
+        with conn:
+            conn.execute("ALTER TABLE messages ADD COLUMN tools TEXT NOT NULL DEFAULT ''")

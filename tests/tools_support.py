@@ -10,7 +10,7 @@ from pathlib import Path
 
 from assist.tools.config import ToolsConfig
 from assist.tools.errors import ToolCancelled
-from assist.tools.registry import ToolInfo, ToolResult, cut_text
+from assist.tools.registry import Catalog, ToolInfo, ToolResult, cut_text
 
 TIME_TOOL = ToolInfo("time", "get_current_time", "Get current time in a specific timezone",
                      {"type": "object", "properties": {"timezone": {"type": "string"}}, "required": ["timezone"]},
@@ -25,12 +25,26 @@ def fenced_call(name: str, arguments: dict) -> str:
 class FakeRegistry:
     """``ToolRegistry.call`` and ``config`` only: scripted results, recorded calls, an optional slow call."""
 
-    def __init__(self, results: dict | None = None, config: ToolsConfig | None = None, slow_s: float = 0.0):
+    def __init__(self, results: dict | None = None, config: ToolsConfig | None = None, slow_s: float = 0.0,
+                 tools: tuple[ToolInfo, ...] | None = None):
+        self.tools = tuple(tools) if tools is not None else (TIME_TOOL,)
         self.config = config or ToolsConfig()
         self.results = results or {}
         self.slow_s = slow_s
         self.calls: list[tuple[str, dict]] = []
         self.started = threading.Event()
+
+    def server_names(self) -> list[str]:
+        return list(dict.fromkeys(t.server for t in self.tools))
+
+    def default_selection(self) -> list[str]:
+        return self.server_names()
+
+    def catalog(self, servers=None) -> Catalog:
+        return Catalog([t for t in self.tools if servers is None or t.server in list(servers)])
+
+    def select(self, specs, strict: bool = True) -> Catalog:
+        return Catalog([t for t in self.tools if t.server in specs or t.qualified in specs])
 
     def call(self, tool: ToolInfo, arguments: dict, cancel=None) -> ToolResult:
         self.calls.append((tool.qualified, arguments))

@@ -169,10 +169,16 @@ def display_history(history: list[dict], lang: str = "en") -> list[dict]:
 
     An answer that starts with a think block shows it first as a collapsible thought (Gradio's
     message ``metadata``: title, ``status`` pending while it streams, ``duration`` once known),
-    then the answer itself.
+    then the answer itself. An answer's tool calls follow it as collapsible blocks, each with its
+    result (``role: "tool"`` messages are shown there, not on their own).
     """
+    from webui.tool_blocks import tool_blocks
+
     shown = []
+    results = {m.get("tool_call_id"): m for m in history or [] if m["role"] == "tool"}
     for message in history or []:
+        if message["role"] == "tool":
+            continue  # shown inside the block of the call it answers
         content = message["content"]
         if message["role"] == "assistant":
             splitter = ReasoningSplitter()
@@ -189,8 +195,11 @@ def display_history(history: list[dict], lang: str = "en") -> list[dict]:
         content = literal_html(content)
         if message.get("stats"):
             content = f"{content}\n\n<sub>{message['stats']}</sub>"
-        if content or message["role"] != "assistant" or not shown or "metadata" not in shown[-1]:
+        calls = message.get("tool_calls")
+        if content or (not calls and (message["role"] != "assistant" or not shown or "metadata" not in shown[-1])):
             shown.append({"role": message["role"], "content": content})
+        if calls:  # each call as a collapsible block with its result (webui.tool_blocks)
+            shown.extend(tool_blocks(message, results, lang))
     return shown
 
 

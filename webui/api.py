@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI
 
 from webui.adapters import install_error_handlers
 from webui.auth import gate_for, install_guards
+from webui.chat_api import include_chat_api
 from webui.code_run_api import include_code_run_api
 from webui.login import include_login_routes
 from webui.metrics_routes import include_metrics_routes
@@ -50,6 +51,7 @@ def build_api(services: Services) -> FastAPI:
     include_metrics_routes(app, services)
     include_usage_api(app, services)
     include_code_run_api(app, services)  # answers 403 unless the server runs with --sandbox
+    include_chat_api(app, services)  # POST /api/chat (the tool loop), GET /api/tools
     if services.store is not None:  # document Q&A routes; absent when the rag package is off
         from webui.rag_api import include_rag_api
 

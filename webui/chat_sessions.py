@@ -96,7 +96,8 @@ class ChatSessions:
     def save(self, request, history: list[dict], system_prompt: str | None = None) -> str | None:
         """Save the whole history of the open conversation, creating it on the first message."""
         messages = list(history or [])
-        if messages and messages[-1]["role"] == "assistant" and not messages[-1]["content"]:
+        last = messages[-1] if messages else {}
+        if last.get("role") == "assistant" and not last.get("content") and not last.get("tool_calls"):
             messages = messages[:-1]  # an answer that never started is not worth keeping
         owner, session_id = owner_of(request), self.current(request)
         if not messages:

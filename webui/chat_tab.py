@@ -19,6 +19,8 @@ import gradio as gr
 from assist.chat_defaults import system_prompt_for
 from assist.errors import QuotaExceeded
 from assist.quotas import metered
+from assist.tools.errors import ToolError
+from assist.tools.transcript import engine_messages
 from engine.config import SamplingParams
 from engine.errors import EngineError
 from engine.models import ModelRegistry
@@ -27,6 +29,7 @@ from engine.stats import GenerationStats
 from webui.adapters import CancelRegistry, display_history, session_key, stats_line, ui_error
 from webui.auth import current_owner
 from webui.chat_sessions import ChatSessions
+from webui.chat_tools import ChatTools, build_tools_selector
 from webui.i18n import register, t, text
 from webui.model_picker import loading_notices, model_picker
 from webui.sessions_panel import build_sessions_panel, wire_sessions_panel
@@ -63,8 +66,7 @@ register(
 
 
 def to_engine_messages(history: list[dict], system_prompt: str) -> list[dict]:
-    messages = [{"role": m["role"], "content": m["content"]} for m in history]
-    return ([{"role": "system", "content": system_prompt.strip()}] if system_prompt.strip() else []) + messages
+    return engine_messages(history, system_prompt)  # earlier tool calls and results included
 
 
 to_display = display_history  # chatbot value: each answer with its stats line in small print
@@ -87,8 +89,9 @@ class ChatHandlers:
     """Event handlers of the Chat tab, independent of the component wiring (tested with fakes)."""
 
     def __init__(self, models, cancels: CancelRegistry | None = None, sessions: ChatSessions | None = None,
-                 quotas=None) -> None:
+                 quotas=None, tools: ChatTools | None = None) -> None:
         self.models = ModelRegistry.of(models)  # the served models (or one engine)
+        self.tools = tools  # MCP servers / built-in tools; answers with tools selected go through the tool loop
         self.quotas = quotas  # assist.quotas.Quotas: each user's answers count against their limits
         self.cancels = cancels or CancelRegistry()
         self.sessions = sessions
@@ -103,13 +106,13 @@ class ChatHandlers:
                 raise ui_error(exc) from exc
 
     def _stream_saved(self, history: list[dict], system_prompt: str, params: SamplingParams,
-                      request, lang: str, model: str | None = None) -> Iterator[list[dict]]:
+                      request, lang: str, model: str | None = None, tools=None) -> Iterator[list[dict]]:
         """``_stream``, saving the history before, periodically during and after the answer."""
         self._save(request, history, system_prompt)
         current, saved_at = history, time.monotonic()
         try:
             for current in self._stream(history, system_prompt, params, session_key(request), lang,
-                                        current_owner(request), model):
+                                        current_owner(request), model, tools):
                 yield current
                 if self.sessions is not None and time.monotonic() - saved_at > SAVE_EVERY_S:
                     self._save(request, current, system_prompt)
@@ -117,8 +120,8 @@ class ChatHandlers:
         finally:  # also when stopped, failed or abandoned: keep what was written so far
             self._save(request, current, system_prompt)
 
-    def _stream(self, history: list[dict], system_prompt: str, params: SamplingParams,
-                key: str, lang: str, user: str | None = None, model: str | None = None) -> Iterator[list[dict]]:
+    def _stream(self, history: list[dict], system_prompt: str, params: SamplingParams, key: str, lang: str,
+                user: str | None = None, model: str | None = None, tools=None) -> Iterator[list[dict]]:
         """Append an answer to ``history`` (a fresh list), yielding it as it grows.
 
         The answer's content is the raw output, a think block included (the display splits it off
@@ -136,8 +139,12 @@ class ChatHandlers:
                 yield history
             answer.pop("stats", None)
             with self.models.use(model) as engine:  # kept in memory until the answer ends
-                yield from self._answer(engine, history, system_prompt, params, key, user, cancel, lang)
-        except (EngineError, QuotaExceeded) as exc:
+                if self.tools is not None and tools:  # calls and results join the history as they happen
+                    yield from self.tools.answer(engine, history, system_prompt, params, key, user, cancel, lang,
+                                                 list(tools), self.quotas)
+                else:
+                    yield from self._answer(engine, history, system_prompt, params, key, user, cancel, lang)
+        except (EngineError, QuotaExceeded, ToolError) as exc:
             raise ui_error(exc) from exc
         finally:
             cancel.set()  # a closed stream (tab closed, event cancelled) frees the model too
@@ -165,7 +172,8 @@ class ChatHandlers:
     def respond(self, message: str, system_prompt: str | None = None, temperature: float = 0.7,
                 top_p: float = 0.9, top_k: int = 50, max_new_tokens: int = 512,
                 repetition_penalty: float = 1.1, seed: int = -1, history: list[dict] | None = None,
-                thinking: bool = True, model: str | None = None, request: gr.Request | None = None):
+                thinking: bool = True, model: str | None = None, tools: list[str] | None = None,
+                request: gr.Request | None = None):
         lang = _lang(request)
         history = list(history or [])
         if not (message or "").strip():
@@ -177,20 +185,21 @@ class ChatHandlers:
         history = [*history, {"role": "user", "content": message}]
         system_prompt = self.default_system_prompt if system_prompt is None else system_prompt
         yield to_display(history, lang), history, ""
-        for current in self._stream_saved(history, system_prompt, params, request, lang, model):
+        for current in self._stream_saved(history, system_prompt, params, request, lang, model, tools):
             yield to_display(current, lang), current, ""
 
     def regenerate(self, system_prompt, temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed,
-                   history, thinking: bool = True, model: str | None = None, request: gr.Request | None = None):
+                   history, thinking: bool = True, model: str | None = None, tools: list[str] | None = None,
+                   request: gr.Request | None = None):
         lang = _lang(request)
         history = list(history or [])
-        while history and history[-1]["role"] == "assistant":
+        while history and history[-1]["role"] in ("assistant", "tool"):  # the whole answer, its calls too
             history = history[:-1]
         if not history:
             raise gr.Error(text("nothing_to_regenerate", lang))
         params = params_from(temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed, thinking)
         yield to_display(history, lang), history
-        for current in self._stream_saved(history, system_prompt, params, request, lang, model):
+        for current in self._stream_saved(history, system_prompt, params, request, lang, model, tools):
             yield to_display(current, lang), current
 
     def edit_last(self, history, request: gr.Request | None = None):
@@ -227,7 +236,8 @@ def build_chat_tab(services, cancels: CancelRegistry | None = None) -> ChatHandl
     if services.sessions is not None:
         sessions = ChatSessions(services.sessions, services.web.session_exports_dir,
                                 audit=services.audit)
-    handlers = ChatHandlers(services.models, cancels, sessions, services.quotas)
+    chat_tools = ChatTools(services.tools) if services.tools is not None and services.tools.enabled else None
+    handlers = ChatHandlers(services.models, cancels, sessions, services.quotas, chat_tools)
     history = gr.State([])
     with gr.Row(equal_height=False):
         if sessions is not None:
@@ -248,6 +258,7 @@ def build_chat_tab(services, cancels: CancelRegistry | None = None) -> ChatHandl
                 regenerate = gr.Button(t("regenerate"), size="sm", elem_id="chat-regenerate")
                 edit_last = gr.Button(t("edit_last"), size="sm", elem_id="chat-edit")
                 clear = gr.Button(t("clear"), size="sm", elem_id="chat-clear")
+            selector = [build_tools_selector(chat_tools)] if chat_tools is not None else []
             with gr.Accordion(t("parameters"), open=False):
                 system_prompt = gr.Textbox(handlers.default_system_prompt, label=t("system_prompt"), lines=2)
                 with gr.Row():
@@ -261,18 +272,20 @@ def build_chat_tab(services, cancels: CancelRegistry | None = None) -> ChatHandl
                 thinking = gr.Checkbox(True, label=t("thinking_switch"), info=t("thinking_info"),
                                        elem_id="chat-thinking")
     sampling = [temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed]
-    chat_inputs = [message, system_prompt, *sampling, history, thinking, model]
+    chat_inputs = [message, system_prompt, *sampling, history, thinking, model, *selector]
     chat_outputs = [chatbot, history, message]
     events = [
         send.click(handlers.respond, chat_inputs, chat_outputs, api_name="chat", concurrency_limit=None),
         message.submit(handlers.respond, chat_inputs, chat_outputs, api_visibility="private",
                        concurrency_limit=None),
-        regenerate.click(handlers.regenerate, [system_prompt, *sampling, history, thinking, model],
+        regenerate.click(handlers.regenerate, [system_prompt, *sampling, history, thinking, model, *selector],
                          [chatbot, history], api_visibility="private", concurrency_limit=None),
         edit_last.click(handlers.edit_last, [history], [chatbot, history, message], api_visibility="private"),
         clear.click(handlers.clear, None, [chatbot, history, message], api_visibility="private"),
     ]
     stop.click(handlers.stop, None, None, queue=False, api_visibility="private")
+    if chat_tools is not None:  # Allow / Deny under a call that waits for approval
+        chatbot.option_select(chat_tools.decide, None, None, queue=False, api_visibility="private")
     if sessions is not None:
         wire_sessions_panel(panel, sessions, [chatbot, history, system_prompt], after=events)
     return handlers

@@ -13,6 +13,7 @@ if TYPE_CHECKING:  # types only: building Services must not import the heavy par
     from assist.quotas import Quotas
     from assist.sandbox import SandboxConfig
     from assist.sessions import SessionStore
+    from assist.tools.registry import ToolRegistry
     from assist.users import UserStore
     from engine.engine import Engine
     from engine.models import ModelRegistry
@@ -84,6 +85,7 @@ class Services:
     collections: UserCollections | None = None  # the store behind ownership checks
     quotas: Quotas | None = None  # per-user limits and token usage (default: none, in memory)
     sandbox: SandboxConfig | None = None  # running users' code (--sandbox); None: off
+    tools: ToolRegistry | None = None  # MCP servers and built-in tools for Chat and /api/chat; None: no tools
 
     def __post_init__(self) -> None:
         if self.models is None and self.engine is not None:

@@ -25,11 +25,16 @@ register(
     en={"sys_models": "Models", "sys_loaded": "loaded", "sys_not_loaded": "not loaded (loads on first use)",
         "sys_loading": "loading…", "sys_default": "default", "sys_model": "Model", "sys_device": "Device", "sys_cpu": "CPU and memory", "sys_engine": "Engine",
         "sys_monitor": "Vendor monitor", "sys_auto_refresh": "Refresh every 3 s", "sys_refresh": "Refresh now",
-        "sys_none": "no accelerator: running on the CPU"},
+        "sys_none": "no accelerator: running on the CPU", "sys_tools": "Tools (MCP servers)",
+        "sys_tool_idle": "not started yet (starts on first use)", "sys_tool_starting": "starting…",
+        "sys_tool_ready": "running", "sys_tool_failed": "FAILED", "sys_tool_crashed": "stopped (restarts on next use)",
+        "sys_tool_stopped": "stopped"},
     zh={"sys_models": "模型列表", "sys_loaded": "已加载", "sys_not_loaded": "未加载（首次使用时加载）",
         "sys_loading": "加载中…", "sys_default": "默认", "sys_model": "模型", "sys_device": "设备", "sys_cpu": "CPU 与内存", "sys_engine": "引擎",
         "sys_monitor": "厂商监控工具", "sys_auto_refresh": "每 3 秒刷新", "sys_refresh": "立即刷新",
-        "sys_none": "没有加速卡：在 CPU 上运行"},
+        "sys_none": "没有加速卡：在 CPU 上运行", "sys_tools": "工具（MCP 服务器）",
+        "sys_tool_idle": "尚未启动（首次使用时启动）", "sys_tool_starting": "启动中…", "sys_tool_ready": "运行中",
+        "sys_tool_failed": "失败", "sys_tool_crashed": "已停止（下次使用时重启）", "sys_tool_stopped": "已停止"},
 )
 
 
@@ -83,6 +88,7 @@ def system_snapshot(services: Services, smi: bool = True) -> dict:
                 "load": os.getloadavg() if hasattr(os, "getloadavg") else None,
                 "ram_used": vm.total - vm.available, "ram_total": vm.total, "process_rss": process.memory_info().rss},
         "engine": _engine_state(status) if status is not None else {},
+        "tools": services.tools.status() if services.tools is not None else [],
     }
 
 
@@ -95,6 +101,23 @@ def _models_lines(rows: list[dict], lang: str) -> list[str]:
         default = f" ({text('sys_default', lang)})" if row["default"] else ""
         size = f" · {row['weights_bytes'] / GIB:.2f} GiB" if row["weights_bytes"] else ""
         lines.append(f"- **{row['id']}**{default}: {state}{where}{size}{busy} — `{row['source']}`")
+    return lines
+
+
+def _tools_lines(rows: list[dict], lang: str) -> list[str]:
+    """Each tool server: how it is reached, its state, its tools, and why it failed (as text, not HTML)."""
+    from webui.adapters import literal_html
+
+    if not rows:
+        return []
+    lines = ["", f"### {text('sys_tools', lang)}"]
+    for row in rows:
+        state = text(f"sys_tool_{row['state']}", lang)
+        trusted = " · trusted" if row["trusted"] else ""
+        tools = f" · {', '.join(row['tools'])}" if row["tools"] else ""
+        lines.append(f"- **{row['name']}** ({row['transport']}{trusted}): {state}{tools}")
+        if row["error"]:
+            lines.append(f"  - ⚠️ {literal_html(row['error'])}")
     return lines
 
 
@@ -135,6 +158,7 @@ def render_markdown(snap: dict, lang: str = "en") -> str:
             kv = engine["kv_cache"]
             lines.append(f"- KV cache: {kv['entries']} conversations, {kv['bytes'] / 1024**2:.0f} / "
                          f"{kv['max_bytes'] / 1024**2:.0f} MiB · {kv['hits']} hits, {kv['misses']} misses")
+    lines += _tools_lines(snap.get("tools") or [], lang)
     for tool, output in snap["monitors"].items():
         lines += ["", f"### {text('sys_monitor', lang)}: `{tool}`", "```", output[-3000:], "```"]
     return "\n".join(lines)

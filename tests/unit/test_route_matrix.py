@@ -96,6 +96,9 @@ EXPECTATIONS: dict[tuple[str, str], Expect] = {
     ("GET", "/api/usage"): Expect(200),  # counts and tokens; all users for admins, one's own row otherwise
     # the code sandbox is off here (no --sandbox): signed-in callers are told so, never run anything
     ("POST", "/api/code/run"): Expect(403, kwargs={"json": {"language": "python", "code": "print(1)"}}),
+    # tools: none configured here; /api/chat still answers (the tool loop with no tools)
+    ("GET", "/api/tools"): Expect(200),
+    ("POST", "/api/chat"): Expect(200, kwargs={"json": {"messages": [{"role": "user", "content": "hi"}]}}),
     # --- Gradio: the page and what it loads
     ("GET", "/"): Expect(200, kwargs={"headers": {"accept": "text/html"}}),
     ("HEAD", "/"): Expect(200),
