@@ -4,7 +4,8 @@
                                    "parameters", "trusted"}],
                         "servers": [{"name", "transport", "trusted", "state", "error", "tools"}]}
     POST /api/chat {"messages": [{"role", "content"}], "tools": ["time" | "time.get_current_time", …],
-                    "session_id"?, "model"?, "stream"?, "max_tokens"?, "temperature"?, "top_p"?, "seed"?}
+                    "session_id"?, "model"?, "stream"?, "max_tokens"?, "temperature"?, "top_p"?, "top_k"?,
+                    "repetition_penalty"?, "seed"?}
       -> {"message": {"role": "assistant", "content"}, "tool_calls": [{"name", "arguments", "result", "status"}],
           "stats": {…, "finish_reason", "tool_steps"}, "session_id"?}
       or, with "stream": true, server-sent events {"type": "tool_call" | "tool_result" | "delta" | "done", …}
@@ -51,9 +52,12 @@ class ApiChatBody(BaseModel):
     session_id: str | None = Field(default=None, max_length=100)
     model: str | None = Field(default=None, max_length=200)
     stream: bool = False
+    # Sampling: the Chat tab's defaults, so an answer here is the answer there.
     max_tokens: int = Field(default=512, ge=1, le=32768)
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     top_p: float = Field(default=0.9, gt=0.0, le=1.0)
+    top_k: int = Field(default=50, ge=0, le=1000)
+    repetition_penalty: float = Field(default=1.1, ge=0.5, le=2.0)
     seed: int | None = None
 
 
@@ -118,8 +122,9 @@ def include_chat_api(app: FastAPI, services: Services) -> None:
             earlier, stored_prompt = saved.messages, saved.system_prompt
         history = [*earlier, *turn]
         messages = engine_messages(history, system_prompt or stored_prompt, tools)
-        params = SamplingParams(temperature=body.temperature, top_p=body.top_p, top_k=0,
-                                max_new_tokens=body.max_tokens, repetition_penalty=1.0, seed=body.seed)
+        params = SamplingParams(temperature=body.temperature, top_p=body.top_p, top_k=body.top_k,
+                                max_new_tokens=body.max_tokens, repetition_penalty=body.repetition_penalty,
+                                seed=body.seed)
         models, quotas = services.models, services.quotas
         model = models.resolve(body.model)
         loop_registry = registry or ToolRegistry()  # without tools: a plain answer, the same events
