@@ -36,13 +36,14 @@ __all__ = ["TextDelta", "ToolCallEvent", "ToolResultEvent", "LoopDone", "run_too
 DENIED = "The user denied this call; it was not made. Answer without it, or say what you would need."
 TIMED_OUT = "Nobody allowed this call in time; it was not made."
 STOPPED = "Stopped by the user."
-# Said to the model only (never shown): small models (Qwen2.5-Coder-0.5B, measured) otherwise answer a
-# tool's result by writing the call again; with both lines they answer from it in plain words (and,
-# told to keep values as written, no longer turned 02:12+09:00 into "2:12 PM UTC").
+# Said to the model only (never shown). Small models (Qwen2.5-Coder-0.5B, measured) otherwise answer a
+# tool's result by writing the call again, or turn 02:12+09:00 into "2:12 PM UTC"; of four wordings of
+# the note tried on three time questions (one and both of mcp-server-time's tools, with the Chat
+# tab's system prompt and with none), this one gave a right one-sentence answer in all six.
 TOOLS_HINT = ("Call a tool only when you need its result. When a tool's result is given to you, answer the "
               "user's question with it in plain words; do not call the tool again.")
-RESULT_NOTE = ("Use this result to answer the user's question in plain words; give times, dates and numbers "
-               "exactly as they are written in it.")
+RESULT_NOTE = ("Answer the user's question in one sentence using this result. Copy times, dates and numbers "
+               "exactly as written in it.")
 
 
 @dataclass(frozen=True)
