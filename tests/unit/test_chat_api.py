@@ -1,0 +1,86 @@
+"""POST /api/chat and GET /api/tools with the real Engine facade over a scripted backend and a fake
+tool registry: the JSON and event shapes, saving to a conversation, refusals; and the System tab's
+tool servers (real servers: tests/integration/test_mcp_servers.py)."""
+
+from __future__ import annotations
+
+import json
+
+from fakes import ScriptedBackend
+from fastapi.testclient import TestClient
+from tools_support import FakeRegistry, fenced_call
+
+from assist.sessions import SessionStore
+from engine.engine import Engine
+from webui.api import build_api
+from webui.services import Services
+from webui.system_tab import render_markdown
+
+TOKYO = {"timezone": "Asia/Tokyo"}
+RESULT = '{"datetime": "2026-12-05T01:50:45+09:00"}'
+ASK = [{"role": "user", "content": "What time is it in Tokyo?"}]
+
+
+def client(*outputs, **services):
+    registry = FakeRegistry({"time.get_current_time": RESULT})
+    return TestClient(build_api(Services(engine=Engine(ScriptedBackend(*outputs)), tools=registry, **services)))
+
+
+def test_json_answer_with_the_calls_and_the_stats():
+    body = client(fenced_call("get_current_time", TOKYO), "01:50.").post(
+        "/api/chat", json={"messages": ASK, "tools": ["time"]}).json()
+    assert body["message"] == {"role": "assistant", "content": "01:50."}
+    assert body["tool_calls"] == [{"name": "time.get_current_time", "arguments": TOKYO, "result": RESULT,
+                                   "status": "ok"}]
+    assert body["stats"]["finish_reason"] == "stop" and body["stats"]["tool_steps"] == 2
+    assert body["stats"]["completion_tokens"] > 0 and "session_id" not in body
+
+
+def test_events():
+    with client(fenced_call("get_current_time", TOKYO), "01:50.").stream(
+            "POST", "/api/chat", json={"messages": ASK, "tools": ["time.get_current_time"], "stream": True}) as r:
+        events = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: ")]
+    assert [e["type"] for e in events][:2] == ["tool_call", "tool_result"] and events[-1]["type"] == "done"
+    assert events[1]["result"] == RESULT and events[-1]["message"]["content"] == "01:50."
+
+
+def test_without_tools_a_plain_answer():
+    body = client("Hello there.").post("/api/chat", json={"messages": ASK}).json()
+    assert body["message"]["content"] == "Hello there." and body["tool_calls"] == []
+
+
+def test_a_saved_conversation_continues_and_keeps_the_calls(tmp_path):
+    store = SessionStore(tmp_path / "sessions.sqlite3")
+    session = store.create("local", messages=[{"role": "user", "content": "hi"},
+                                              {"role": "assistant", "content": "Hello."}])
+    api = client(fenced_call("get_current_time", TOKYO), "01:50.", sessions=store)
+    body = api.post("/api/chat", json={"messages": ASK, "tools": ["time"], "session_id": session.id}).json()
+    assert body["session_id"] == session.id
+    saved = store.get(session.id, "local").messages
+    assert [m["role"] for m in saved] == ["user", "assistant", "user", "assistant", "tool", "assistant"]
+    assert saved[4]["content"] == RESULT and saved[-1]["content"] == "01:50." and "TTFT" in saved[-1]["stats"]
+    missing = api.post("/api/chat", json={"messages": ASK, "session_id": "nope"})
+    assert missing.status_code == 404
+
+
+def test_refusals():
+    api = client("x")
+    assert api.post("/api/chat", json={"messages": [{"role": "tool", "content": "x"}]}).status_code == 400
+    assert api.post("/api/chat", json={"messages": [{"role": "assistant", "content": "x"}]}).status_code == 400
+    assert api.post("/api/chat", json={"messages": []}).status_code == 422
+    none = TestClient(build_api(Services(engine=Engine(ScriptedBackend("x")))))
+    assert none.get("/api/tools").json() == {"tools": [], "servers": []}
+    refused = none.post("/api/chat", json={"messages": ASK, "tools": ["time"]})
+    assert refused.status_code == 400 and "no tools" in refused.json()["error"]["message"]
+
+
+def test_the_system_tab_lists_tool_servers_and_why_one_failed():
+    snap = {"model": None, "accelerators": [], "monitors": {}, "engine": {},
+            "cpu": {"cores": 2, "percent": 1.0, "load": None, "ram_used": 1, "ram_total": 2, "process_rss": 1},
+            "tools": [{"name": "time", "transport": "stdio", "trusted": True, "state": "ready", "error": "",
+                       "tools": ["get_current_time"]},
+                      {"name": "bad", "transport": "http", "trusted": False, "state": "failed",
+                       "error": "ConnectError: <b>refused</b>", "tools": []}]}
+    text = render_markdown(snap)
+    assert "**time** (stdio · trusted): running · get_current_time" in text
+    assert "**bad** (http): FAILED" in text and "ConnectError: &lt;b>refused&lt;/b>" in text
