@@ -9,6 +9,7 @@ without an HF tokenizer (llama.cpp) trims by the same rule.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable
@@ -61,8 +62,21 @@ class TrimmedPrompt:
     dropped: int  # how many older messages did not fit
 
 
+def _arguments(arguments: str | dict) -> str | dict:
+    """Arguments as an object where the JSON text is one: chat templates render them with ``tojson``
+    (Qwen's, Llama 3.1's), so JSON text came out as a quoted string — and a small model then imitated
+    that string in its next call. vLLM hands templates objects too. Text that is no object stays text."""
+    if isinstance(arguments, str):
+        try:
+            parsed = json.loads(arguments or "{}")
+        except ValueError:
+            return arguments
+        return parsed if isinstance(parsed, dict) else arguments
+    return arguments
+
+
 def _tool_calls(calls, i: int) -> list[dict]:
-    """An assistant turn's OpenAI ``tool_calls``, checked; arguments stay JSON text."""
+    """An assistant turn's OpenAI ``tool_calls``, checked; arguments as objects (``_arguments``)."""
     if not isinstance(calls, list) or not all(isinstance(c, dict) for c in calls):
         raise ConfigError(f"Message {i + 1}: tool_calls must be a list of calls.")
     clean = []
@@ -74,7 +88,7 @@ def _tool_calls(calls, i: int) -> list[dict]:
         if not isinstance(arguments, (str, dict)):
             raise ConfigError(f"Message {i + 1}: tool call arguments must be JSON text.")
         clean.append({"id": str(call.get("id") or ""), "type": "function",
-                      "function": {"name": function["name"], "arguments": arguments}})
+                      "function": {"name": function["name"], "arguments": _arguments(arguments)}})
     return clean
 
 

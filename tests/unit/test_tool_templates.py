@@ -96,3 +96,24 @@ def test_openai_call_ids_are_rendered_as_the_nine_characters_mistral_templates_d
             {**history[2], "tool_call_id": "a1B2c3D4e"}]
     assert '"id": "a1B2c3D4e"' in prompt_text(fmt, [history[0], *kept], tools=({"type": "function",
                                                                               "function": {"name": "f"}},))
+
+
+def test_tool_call_arguments_reach_the_template_as_an_object_not_a_quoted_string():
+    """Qwen's template writes ``{{ tool_call.arguments | tojson }}``: JSON text came out quoted."""
+    from engine.history import validate_messages
+
+    qwen_like = ("{%- for m in messages %}{%- if m.tool_calls %}{%- for c in m.tool_calls %}<tool_call>"
+                 "{\"name\": \"{{ c.function.name }}\", \"arguments\": {{ c.function.arguments | tojson }}}</tool_call>"
+                 "{%- endfor %}{%- else %}{{ m.content }}{%- endif %}{%- endfor %}")
+    history = validate_messages([
+        {"role": "user", "content": "Time in Tokyo?"},
+        {"role": "assistant", "content": "", "tool_calls": [
+            {"id": "c1", "type": "function",
+             "function": {"name": "get_current_time", "arguments": '{"timezone": "Asia/Tokyo"}'}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "02:18"}])
+    text = prompt_format(qwen_like, "qwen2").render(history)
+    assert '"arguments": {"timezone": "Asia/Tokyo"}' in text and '\\"' not in text
+    odd = validate_messages([*history[:1], {"role": "assistant", "content": "", "tool_calls": [
+        {"id": "c2", "type": "function", "function": {"name": "f", "arguments": "not json"}}]},
+        {"role": "tool", "tool_call_id": "c2", "content": "x"}])
+    assert odd[1]["tool_calls"][0]["function"]["arguments"] == "not json"  # text that is no object stays text
