@@ -36,8 +36,8 @@ from engine.config import SamplingParams
 from engine.errors import ConfigError
 from webui.adapters import error_body, http_status_of, install_error_handlers, is_domain_error, sse_event
 from webui.auth import current_owner
-from webui.openai_api import ClientGone, _Pump
 from webui.services import Services
+from webui.stream_pump import ClientGone, StreamPump
 
 __all__ = ["ApiChatBody", "include_chat_api"]
 
@@ -143,7 +143,7 @@ def include_chat_api(app: FastAPI, services: Services) -> None:
                 services.sessions.replace_messages(body.session_id, owner, [*history, *transcript.messages],
                                                    system_prompt or None)
 
-        pump = _Pump(events)
+        pump = StreamPump(events)
         try:
             first = await pump.next(request)
         except BaseException:
@@ -167,7 +167,7 @@ def include_chat_api(app: FastAPI, services: Services) -> None:
     install_error_handlers(app)
 
 
-async def _sse(pump: _Pump, first, save, session_id: str | None):
+async def _sse(pump: StreamPump, first, save, session_id: str | None):
     item = first
     try:
         while True:

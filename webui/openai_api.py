@@ -17,12 +17,9 @@ caller's quotas (``assist.quotas``): a refusal is a 429 with ``Retry-After``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import closing
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
@@ -50,6 +47,7 @@ from webui.openai_schema import (
     sampling_params,
 )
 from webui.openai_tools import tool_plan
+from webui.stream_pump import END, ClientGone, StreamPump
 
 __all__ = ["build_openai_router", "include_openai_api", "MODEL_ALIAS"]
 
@@ -57,68 +55,6 @@ log = logging.getLogger(__name__)
 
 MODEL_ALIAS = DEFAULT_ALIAS
 MAX_EMBEDDING_INPUTS = 2048
-_DISCONNECT_POLL_S = 0.5
-_END = object()
-
-
-class _Failure:
-    def __init__(self, exc: Exception) -> None:
-        self.exc = exc
-
-
-class ClientGone(Exception):
-    """The client disconnected before its answer was complete."""
-
-
-class _Pump:
-    """Runs one engine stream in a worker thread and hands its items to the event loop.
-
-    The worker creates, iterates and closes the generator, so closing never races with a
-    ``next`` in flight; the event loop side only sets ``cancel``.
-    """
-
-    def __init__(self, start: Callable[[threading.Event], Iterator]) -> None:
-        self.cancel = threading.Event()
-        self._loop = asyncio.get_running_loop()
-        self._items: asyncio.Queue = asyncio.Queue()
-        self._checked = time.monotonic()  # when we last asked whether the client is still there
-        threading.Thread(target=self._run, args=(start,), name="dcu-chat-api-stream", daemon=True).start()
-
-    def _run(self, start: Callable[[threading.Event], Iterator]) -> None:
-        try:
-            with closing(start(self.cancel)) as stream:
-                for item in stream:
-                    self._put(item)
-                    if self.cancel.is_set():
-                        break
-        except Exception as exc:  # re-raised on the event loop side by next()
-            self._put(_Failure(exc))
-        finally:
-            self._put(_END)
-
-    def _put(self, item) -> None:
-        try:
-            self._loop.call_soon_threadsafe(self._items.put_nowait, item)
-        except RuntimeError:  # the event loop is closed: the server is shutting down
-            self.cancel.set()
-
-    async def next(self, request: Request | None = None):
-        """The next item, ``_END`` at the end; with ``request``, gives up when the client leaves."""
-        while True:
-            if request is not None and time.monotonic() - self._checked > _DISCONNECT_POLL_S:
-                self._checked = time.monotonic()
-                if await request.is_disconnected():
-                    self.cancel.set()
-                    raise ClientGone()
-            try:
-                item = await asyncio.wait_for(self._items.get(), _DISCONNECT_POLL_S if request else None)
-            except TimeoutError:
-                continue
-            if isinstance(item, _Failure):
-                raise item.exc
-            return item
-
-
 def _snake(name: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
 
@@ -146,12 +82,12 @@ def _delta(event) -> dict:
     return {"reasoning_content" if event.kind == "reasoning" else "content": event.text}
 
 
-async def _sse(pump: _Pump, first, model: str, include_usage: bool):
+async def _sse(pump: StreamPump, first, model: str, include_usage: bool):
     chunk_id, created = new_id(), int(time.time())
     try:
         yield sse_event(chunk_body(chunk_id, created, model, {"role": "assistant", "content": ""}))
         stats, item = GenerationStats(), first
-        while item is not _END:
+        while item is not END:
             if isinstance(item, GenerationStats):
                 stats = item
             else:
@@ -172,12 +108,12 @@ async def _sse(pump: _Pump, first, model: str, include_usage: bool):
     yield "data: [DONE]\n\n"
 
 
-async def _collect(pump: _Pump, first, model: str, request: Request) -> JSONResponse:
+async def _collect(pump: StreamPump, first, model: str, request: Request) -> JSONResponse:
     parts = {"content": [], "reasoning": []}
     calls: list[dict] = []
     stats, item = GenerationStats(), first
     try:
-        while item is not _END:
+        while item is not END:
             if isinstance(item, GenerationStats):
                 stats = item
             elif isinstance(item, ToolCallDelta):
@@ -255,7 +191,7 @@ def build_openai_router(services) -> APIRouter:
                     yield from answer_events(metered(quotas, user, engine.stream_chat(messages, params, cancel=cancel)),
                                              tool_schemas(plan.tools), engine.count_tokens, max_calls)
 
-            pump = _Pump(events)
+            pump = StreamPump(events)
             try:  # errors before the first token (busy, prompt too long) get their own status
                 first = await pump.next(request)
             except BaseException:
