@@ -19,6 +19,7 @@ from app_settings import (
     OPTIONS,
     build_config,
     build_configs,
+    build_identity_config,
     build_models,
     build_quota_config,
     build_sandbox_config,
@@ -53,14 +54,15 @@ def exposure_warning(web, gate) -> str | None:
     """Serving beyond loopback with no sign-in at all: everything is open to the network."""
     if web.host in ("127.0.0.1", "localhost", "::1") or gate.enabled:
         return None
-    return (f"WARNING: serving on {web.host} without --api-key or --auth (or users from 'python app.py users "
-            "add'): anyone on the network can use it.")
+    return (f"WARNING: serving on {web.host} without --api-key or --auth (or --ldap-url, --oidc-issuer, or users "
+            "from 'python app.py users add'): anyone on the network can use it.")
 
 
 def serve(settings: dict[str, object]) -> int:
     from assist.access import CollectionAccess
     from assist.audit import AuditLog
     from assist.collections import UserCollections
+    from assist.identity.signin import build_identity
     from assist.quotas import Quotas
     from assist.sessions import SessionStore
     from assist.users import UserStore
@@ -69,6 +71,7 @@ def serve(settings: dict[str, object]) -> int:
     from webui.services import Services
 
     _, web = build_configs(settings)
+    identity_config = build_identity_config(settings)  # a wrong --ldap-* / --oidc-* fails fast too
     models = build_models(settings)  # before the slow load: a wrong --model fails fast
     from assist.sandbox import sandbox_status
 
@@ -81,7 +84,8 @@ def serve(settings: dict[str, object]) -> int:
     if tools.enabled:
         print(f"Tools: {', '.join(tools.server_names())} (MCP servers start on first use).", flush=True)
     users = UserStore(web.users_file, memory_users=web.auth)
-    warning = exposure_warning(web, Gate(users, web.api_key))
+    identity = build_identity(users, identity_config)  # the directory / provider are reached on first use
+    warning = exposure_warning(web, Gate(users, web.api_key, identity=identity))
     if warning:
         print(warning, file=sys.stderr)
     sessions = SessionStore(web.data_dir / "sessions.sqlite3")
@@ -100,8 +104,9 @@ def serve(settings: dict[str, object]) -> int:
     jobs = IngestJobs(store, web.data_dir)  # marks jobs a previous run left unfinished as failed
     try:
         serve_web(Services(models=models, web=web, store=store, embedder=embedder, rag_config=rag_config,
-                           sessions=sessions, users=users, audit=audit, jobs=jobs, quotas=quotas,
-                           collections=UserCollections(store, access, audit.record), sandbox=sandbox,
+                           sessions=sessions, users=users, identity=identity, audit=audit, jobs=jobs, quotas=quotas,
+                           collections=UserCollections(store, access, audit.record, groups=users.groups_of),
+                           sandbox=sandbox,
                            tools=tools if tools.enabled else None))
     finally:
         tools.close()  # MCP server processes end with the app

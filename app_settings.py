@@ -22,7 +22,8 @@ except ImportError:  # Python 3.10 (common on DTK images)
     import tomli as tomllib
 
 __all__ = ["OPTIONS", "Option", "parser", "resolve_settings", "build_config", "build_configs", "build_models",
-           "build_model_specs", "build_quota_config", "build_sandbox_config", "build_tools_config", "parse_env"]
+           "build_model_specs", "build_quota_config", "build_sandbox_config", "build_tools_config",
+           "build_identity_config", "parse_env"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class Option:
 
 def _config_classes() -> tuple[type, ...]:
     """The subsystems' config dataclasses: their fields' ``metadata["help"]`` make the options."""
+    from assist.identity.config import IdentityConfig
     from assist.quotas import QuotaConfig
     from assist.sandbox import SandboxConfig
     from assist.tools.config import ToolsConfig
@@ -45,7 +47,7 @@ def _config_classes() -> tuple[type, ...]:
     from rag.config import RagConfig
     from webui.services import WebConfig
 
-    return EngineConfig, ModelsConfig, RagConfig, WebConfig, QuotaConfig, SandboxConfig, ToolsConfig
+    return EngineConfig, ModelsConfig, RagConfig, WebConfig, QuotaConfig, SandboxConfig, ToolsConfig, IdentityConfig
 
 
 def _kind(annotation: str) -> type:
@@ -258,6 +260,13 @@ def build_sandbox_config(settings: dict[str, object]):
     from assist.sandbox import SandboxConfig
 
     return build_config(SandboxConfig, settings)
+
+
+def build_identity_config(settings: dict[str, object]):
+    """Sign-in through a company directory (--ldap-*) or an OpenID provider (--oidc-*)."""
+    from assist.identity.config import IdentityConfig
+
+    return build_config(IdentityConfig, settings)
 
 
 def build_tools_config(settings: dict[str, object]):

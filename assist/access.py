@@ -3,9 +3,11 @@
 ``rag`` stores collections under storage names and knows nothing of users; this table maps
 ``(owner, name)`` to a storage name and records who else may read or write it. Every user has
 their own namespace (alice's ``manuals`` and bob's ``manuals`` are two collections), so a name
-never tells one user what another has. A collection is shared with named users or with
-everyone (``*``), in mode ``read`` (search, ask, list documents) or ``write`` (also upload and
-delete documents); only the owner deletes or re-shares it. One SQLite file under the data
+never tells one user what another has. A collection is shared with named users, with groups
+(``group:NAME``: every user whose last sign-in through the company directory or OpenID provider
+listed NAME; compared without regard to case) or with everyone (``*``), in mode ``read`` (search,
+ask, list documents) or ``write`` (also upload and delete documents); only the owner deletes or
+re-shares it. One SQLite file under the data
 directory, one connection guarded by a lock, writes in transactions.
 """
 
@@ -13,12 +15,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from assist.db import open_db, write_transaction
 from assist.errors import AccessError, CollectionNameTaken, InvalidSharing
+from assist.identity.groups import grantee, group_of_grantee
 
 __all__ = ["CollectionAccess", "Grant", "Sharing", "EVERYONE", "MODES"]
 
@@ -44,6 +48,26 @@ CREATE INDEX IF NOT EXISTS shares_by_grantee ON shares(grantee);
 """
 
 
+def _grantees(user: str, groups: Iterable[str]) -> tuple[str, ...]:
+    """Whom a share must name to reach ``user``: them, everyone, or one of their groups."""
+    return (user, EVERYONE, *dict.fromkeys(grantee(g.lower()) for g in groups))
+
+
+def _who(count: int) -> str:
+    return f"s.grantee IN ({', '.join('?' * count)})"
+
+
+def _checked_grantee(name: str) -> str:
+    """A user name as given, or ``group:NAME`` with NAME in lower case; ``InvalidSharing`` otherwise."""
+    group = group_of_grantee(name)
+    if group is not None and group.strip() and group.strip() != EVERYONE and len(name) <= 300:
+        return grantee(group.strip().lower())
+    if group is None and name and name != EVERYONE and ":" not in name and len(name) <= 128:
+        return name
+    raise InvalidSharing(f"{name!r} is neither a user name nor group:NAME; list user names or groups "
+                         "(group:engineers), or set \"all\" for everyone.")
+
+
 @dataclass(frozen=True)
 class Grant:
     """One collection as one user may use it."""
@@ -65,7 +89,7 @@ class Grant:
 @dataclass(frozen=True)
 class Sharing:
     everyone: str | None = None  # the mode everyone has, or None
-    users: dict[str, str] = field(default_factory=dict)  # user -> mode
+    users: dict[str, str] = field(default_factory=dict)  # user (or group:NAME) -> mode
 
     def to_dict(self) -> dict:
         return {"all": self.everyone is not None, "all_mode": self.everyone,
@@ -92,26 +116,29 @@ class CollectionAccess:
                                      (owner, name)).fetchone()
         return Grant(row[0], owner, name, "owner") if row else None
 
-    def shared(self, user: str, owner: str, name: str) -> Grant | None:
-        """``owner``'s collection ``name`` as ``user`` may use it, or None when it is not shared with them."""
+    def shared(self, user: str, owner: str, name: str, groups: Iterable[str] = ()) -> Grant | None:
+        """``owner``'s collection ``name`` as ``user`` (in ``groups``) may use it, or None when it is not
+        shared with them."""
         if owner == user:
             return self.own(user, name)
+        who = _grantees(user, groups)
         with self._lock:
             rows = self._conn.execute(
                 "SELECT c.storage, s.mode FROM collections c JOIN shares s ON s.storage = c.storage "
-                "WHERE c.owner = ? AND c.name = ? AND s.grantee IN (?, ?)", (owner, name, user, EVERYONE)).fetchall()
+                f"WHERE c.owner = ? AND c.name = ? AND {_who(len(who))}", (owner, name, *who)).fetchall()
         if not rows:
             return None
         return Grant(rows[0][0], owner, name, max((m for _, m in rows), key=_RANK.__getitem__))
 
-    def visible(self, user: str) -> list[Grant]:
-        """The user's own collections, then those shared with them (by owner, then name)."""
+    def visible(self, user: str, groups: Iterable[str] = ()) -> list[Grant]:
+        """The user's own collections, then those shared with them or their groups (by owner, then name)."""
+        who = _grantees(user, groups)
         with self._lock:
             own = self._conn.execute("SELECT storage, name FROM collections WHERE owner = ? ORDER BY name",
                                      (user,)).fetchall()
             rows = self._conn.execute(
                 "SELECT c.storage, c.owner, c.name, s.mode FROM collections c JOIN shares s ON s.storage = c.storage "
-                "WHERE s.grantee IN (?, ?) AND c.owner != ? ORDER BY c.owner, c.name", (user, EVERYONE, user)).fetchall()
+                f"WHERE {_who(len(who))} AND c.owner != ? ORDER BY c.owner, c.name", (*who, user)).fetchall()
         grants = [Grant(storage, user, name, "owner") for storage, name in own]
         best: dict[str, Grant] = {}
         for storage, owner, name, mode in rows:
@@ -160,13 +187,12 @@ class CollectionAccess:
             conn.execute("DELETE FROM collections WHERE storage = ?", (storage,))
 
     def set_sharing(self, storage: str, everyone: str | None, users: dict[str, str]) -> Sharing:
-        """Replace who else may use ``storage``: ``everyone`` (a mode or None) and named ``users``."""
+        """Replace who else may use ``storage``: ``everyone`` (a mode or None) and named ``users``
+        (user names, or ``group:NAME``)."""
         for mode in [everyone, *users.values()]:
             if mode is not None and mode not in MODES:
                 raise InvalidSharing(f"Unknown sharing mode {mode!r}; use 'read' or 'write'.")
-        bad = next((u for u in users if not u or u == EVERYONE or ":" in u or len(u) > 128), None)
-        if bad is not None:
-            raise InvalidSharing(f"{bad!r} is not a user name; list user names, or set \"all\" for everyone.")
+        users = {_checked_grantee(u): mode for u, mode in users.items()}
         with self._write() as conn:
             conn.execute("DELETE FROM shares WHERE storage = ?", (storage,))
             entries = [*([(EVERYONE, everyone)] if everyone else []), *users.items()]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from assist.access import EVERYONE, CollectionAccess, Grant, Sharing
 from assist.errors import CollectionNameTaken, InvalidSharing, NoSuchCollection, NotAllowed
@@ -29,15 +29,18 @@ _GENERATED = re.compile(r"u-[0-9a-f]{20}")
 _NEEDS = {"read": ("read", "write", "owner"), "write": ("write", "owner"), "owner": ("owner",)}
 
 Audit = Callable[..., object]  # audit(event, actor, **details), e.g. AuditLog.record: sharing and deletion
+Groups = Callable[[str], Iterable[str]]  # a user's groups, e.g. UserStore.groups_of (for group:NAME shares)
 
 
 class UserCollections:
     """``store``'s collections filtered and checked through ``access`` for each user."""
 
-    def __init__(self, store: DocumentStore, access: CollectionAccess, audit: Audit | None = None) -> None:
+    def __init__(self, store: DocumentStore, access: CollectionAccess, audit: Audit | None = None,
+                 groups: Groups | None = None) -> None:
         self.store = store
         self.access = access
         self.audit = audit
+        self._groups = groups or (lambda user: ())
 
     # -- which collection a name means -----------------------------------------------------
 
@@ -48,7 +51,7 @@ class UserCollections:
         owner, sep, name = ref.partition(":")
         if not sep:
             owner, name = user, ref
-        grant = self._own(user, name) if owner == user else self.access.shared(user, owner, name)
+        grant = self._own(user, name) if owner == user else self.access.shared(user, owner, name, self._groups(user))
         if grant is None:
             raise NoSuchCollection(f"There is no collection named {ref!r}.")
         if grant.mode not in _NEEDS[need]:
@@ -104,7 +107,7 @@ class UserCollections:
         if user == LOCAL_OWNER:
             self._adopt()
         out = []
-        for grant in self.access.visible(user):
+        for grant in self.access.visible(user, self._groups(user)):
             try:
                 out.append((grant, len(self.store.list_documents(grant.storage))))
             except CollectionNotFound:

@@ -8,11 +8,17 @@ so removing a user or revoking a token takes effect on the very next request.
 Users given on the command line (``--auth alice:pw1``) live in memory only: their passwords
 are hashed at start-up and never written; their tokens and sign-ins are kept in the file like
 anyone else's and stop working when the user is no longer configured.
+
+Users that come from outside (``assist.identity``: a company directory, an OpenID provider) are
+rows too, with their ``source`` (``ldap`` / ``oidc``; ``local`` for password users), no password,
+and the groups their last sign-in listed. A name belongs to one source: a directory user never
+takes over a local account of the same name, nor the other way round (``SignInConflict``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import secrets
 import sqlite3
@@ -28,15 +34,17 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from assist.db import open_db, write_transaction
 from assist.errors import UnknownUser, UserError
+from assist.identity.errors import SignInConflict
 from assist.sessions import LOCAL_OWNER  # the single user of a server without sign-in
 
 __all__ = ["User", "UserInfo", "TokenInfo", "UserStore", "ROLES", "LOCAL_OWNER", "TOKEN_PREFIX",
-           "MIN_PASSWORD_LENGTH"]
+           "MIN_PASSWORD_LENGTH", "SOURCES", "check_name"]
 
 ROLES = ("admin", "user")
 TOKEN_PREFIX = "dcu_"
 MIN_PASSWORD_LENGTH = 8
 SIGN_IN_SECONDS = 7 * 24 * 3600
+SOURCES = ("local", "ldap", "oidc")  # where a user's password is checked
 _NAME = re.compile(r"^[\w.@-]{1,64}$")
 
 _SCHEMA = """
@@ -49,6 +57,9 @@ CREATE INDEX IF NOT EXISTS tokens_by_user ON tokens(user);
 CREATE TABLE IF NOT EXISTS sign_ins (
     digest TEXT PRIMARY KEY, user TEXT NOT NULL, expires_at REAL NOT NULL);
 """
+# Columns added after the first release: added to older files when they are opened.
+_LATER_COLUMNS = {"source": "TEXT NOT NULL DEFAULT 'local'", "groups": "TEXT NOT NULL DEFAULT '[]'",
+                  "external_id": "TEXT NOT NULL DEFAULT ''"}
 
 
 @dataclass(frozen=True)
@@ -68,8 +79,9 @@ class UserInfo:
     name: str
     role: str
     created_at: str
-    source: str  # "file" (users add) or "command line" (--auth)
+    source: str  # "local" (users add), "command line" (--auth), "ldap" or "oidc"
     tokens: int
+    groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -87,6 +99,11 @@ def _now() -> str:
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def _conflict(name: str, other: str) -> str:
+    return (f"The name {name} belongs to {other} on this server, so this sign-in cannot use it. "
+            "Ask an administrator to rename or remove one of them.")
 
 
 def check_name(name: str) -> str:
@@ -112,11 +129,19 @@ class UserStore:
         except (OSError, sqlite3.DatabaseError) as exc:
             raise UserError(f"Cannot open the users file {self.path} ({exc}). Check that the data directory "
                             "is writable.") from exc
+        self._add_later_columns()
         self._memory = {check_name(name): self._hasher.hash(password) for name, password in memory_users}
         self._dummy = self._hasher.hash(secrets.token_urlsafe(16))  # equal work for unknown names
 
     def _write(self):
         return write_transaction(self._conn, self._lock)
+
+    def _add_later_columns(self) -> None:
+        with self._write() as conn:
+            have = {row[1] for row in conn.execute("PRAGMA table_info(users)")}
+            for column, kind in _LATER_COLUMNS.items():
+                if column not in have:
+                    conn.execute(f"ALTER TABLE users ADD COLUMN {column} {kind}")
 
     def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
         with self._lock:
@@ -136,8 +161,9 @@ class UserStore:
 
     def list(self) -> list[UserInfo]:
         counts = dict(self._query("SELECT user, COUNT(*) FROM tokens GROUP BY user"))
-        listed = [UserInfo(name, role, created, "file", counts.get(name, 0))
-                  for name, role, created in self._query("SELECT name, role, created_at FROM users ORDER BY name")]
+        rows = self._query("SELECT name, role, created_at, source, groups FROM users ORDER BY name")
+        listed = [UserInfo(name, role, created, source, counts.get(name, 0), tuple(json.loads(groups)))
+                  for name, role, created, source, groups in rows]
         listed += [UserInfo(name, "user", "", "command line", counts.get(name, 0)) for name in sorted(self._memory)]
         return listed
 
@@ -151,9 +177,10 @@ class UserStore:
             raise UserError(f"{name} is given with --auth on the command line; remove it there first.")
         hashed = self._hasher.hash(password)
         with self._write() as conn:
-            exists = conn.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone()
-            if exists and not replace:
-                raise UserError(f"A user named {name} exists already.")
+            exists = conn.execute("SELECT source FROM users WHERE name = ?", (name,)).fetchone()
+            if exists and (not replace or exists[0] != "local"):
+                raise UserError(f"A user named {name} exists already" + (
+                    f" (signing in through {exists[0]})." if exists[0] != "local" else "."))
             conn.execute("INSERT OR REPLACE INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)",
                          (name, role, hashed, _now()))
         return User(name, role)
@@ -162,6 +189,9 @@ class UserStore:
         """A new password; the user's browser sign-ins end (API tokens stay: revoke them apart)."""
         if len(password or "") < MIN_PASSWORD_LENGTH:
             raise UserError(f"The password is too short: use at least {MIN_PASSWORD_LENGTH} characters.")
+        source = self.source_of(name)
+        if source not in (None, "local"):
+            raise UserError(f"{name} signs in through {source}; change the password there.")
         hashed = self._hasher.hash(password)
         with self._write() as conn:
             if conn.execute("UPDATE users SET password_hash = ? WHERE name = ?", (hashed, name)).rowcount == 0:
@@ -181,7 +211,7 @@ class UserStore:
         name = (name or "").strip()
         stored = self._memory.get(name)
         if stored is None:
-            rows = self._query("SELECT password_hash FROM users WHERE name = ?", (name,))
+            rows = self._query("SELECT password_hash FROM users WHERE name = ? AND source = 'local'", (name,))
             stored = rows[0][0] if rows else None
         try:
             self._hasher.verify(stored or self._dummy, password or "")
@@ -193,6 +223,48 @@ class UserStore:
             with self._write() as conn:  # parameters were raised since this hash was made
                 conn.execute("UPDATE users SET password_hash = ? WHERE name = ?", (self._hasher.hash(password), name))
         return self.get(name)
+
+    # -- users from outside (assist.identity) -------------------------------------------------
+
+    def source_of(self, name: str) -> str | None:
+        """``local``, ``command line``, ``ldap`` or ``oidc``; None for an unknown name."""
+        if name in self._memory:
+            return "command line"
+        rows = self._query("SELECT source FROM users WHERE name = ?", (name,))
+        return rows[0][0] if rows else None
+
+    def groups_of(self, name: str) -> tuple[str, ...]:
+        """The groups of ``name``'s last sign-in from outside (none for local users)."""
+        rows = self._query("SELECT groups FROM users WHERE name = ?", (name,))
+        return tuple(json.loads(rows[0][0])) if rows else ()
+
+    def sign_in_from_outside(self, name: str, source: str, groups: Iterable[str], role: str,
+                             external_id: str = "") -> User:
+        """Create (first sign-in) or refresh (groups, role) the ``source`` user ``name``.
+
+        Refuses a name that is a local user or comes from another source, and, when both are
+        known, an ``external_id`` (an OpenID subject) other than the one first seen.
+        """
+        name = check_name(name)
+        if source not in SOURCES[1:] or role not in ROLES:
+            raise UserError(f"Unknown source {source!r} or role {role!r}.")
+        if name in self._memory:
+            raise SignInConflict(_conflict(name, "a local account (--auth)"), source)
+        groups_json = json.dumps(sorted(set(groups)), ensure_ascii=False)
+        with self._write() as conn:
+            row = conn.execute("SELECT source, external_id FROM users WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                conn.execute("INSERT INTO users (name, role, password_hash, created_at, source, groups, external_id) "
+                             "VALUES (?, ?, '', ?, ?, ?, ?)", (name, role, _now(), source, groups_json, external_id))
+            elif row[0] != source:
+                raise SignInConflict(_conflict(name, "a local account" if row[0] == "local" else f"an {row[0]} account"),
+                                     source)
+            elif row[1] and external_id and row[1] != external_id:
+                raise SignInConflict(_conflict(name, f"another {source} account"), source)
+            else:
+                conn.execute("UPDATE users SET role = ?, groups = ?, external_id = ? WHERE name = ?",
+                             (role, groups_json, row[1] or external_id, name))
+        return User(name, role)
 
     # -- API tokens --------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """``python app.py users ...``: manage the users file from a terminal.
 
     users add NAME [--role admin]     asks for the password twice (or reads one line from stdin)
-    users list
+    users list                        name, role, tokens, source (local, command line, ldap, oidc), groups
     users passwd NAME                 a new password (asked like 'add'); ends the user's browser sign-ins
     users remove NAME                 also deletes the user's tokens and ends their sign-ins
     users token NAME [--label TEXT]   prints a new API token once (only its hash is kept)
@@ -51,7 +51,9 @@ def run_users_command(words: list[str], store: UserStore, audit: AuditLog | None
     try:
         if action == "list":
             for info in store.list():
-                print(f"{info.name}\t{info.role}\t{info.tokens} token(s)\t{info.source}\t{info.created_at}", file=out)
+                groups = ",".join(info.groups) or "-"
+                print(f"{info.name}\t{info.role}\t{info.tokens} token(s)\t{info.source}\t{groups}\t{info.created_at}",
+                      file=out)
         elif action == "add":
             user = store.add(names[0], read_password(stdin), role=role)
             record("user.added", user=user.name, role=user.role)

@@ -12,6 +12,7 @@ from webui.auth import gate_for, install_guards
 from webui.chat_api import include_chat_api
 from webui.code_run_api import include_code_run_api
 from webui.login import include_login_routes
+from webui.login_oidc import include_oidc_routes
 from webui.metrics_routes import include_metrics_routes
 from webui.openai_api import include_openai_api
 from webui.request_guard import BodyGuardMiddleware
@@ -46,6 +47,7 @@ def build_api(services: Services) -> FastAPI:
     gate = gate_for(services)
     app.state.gate = gate  # the UI mount asks it who is signed in
     include_login_routes(app, gate, services.audit)
+    include_oidc_routes(app, gate, services.audit)  # "Sign in with ..." (404 without --oidc-issuer)
     include_openai_api(app, services)
     include_sessions_api(app, services)
     include_metrics_routes(app, services)

@@ -1,7 +1,9 @@
 """One sign-in rule for every route, and the one way to ask who is calling.
 
-Once any auth is configured (``--auth``, users in the users file, or ``--api-key``), every
-route except ``/api/health`` and the sign-in page (``/login``, ``/logout``) needs credentials:
+Once any auth is configured (``--auth``, users in the users file, ``--api-key``, a company
+directory ``--ldap-url`` or an OpenID provider ``--oidc-issuer``), every route except
+``/api/health`` and the sign-in pages (``/login``, ``/logout``, ``/login/oidc`` and its callback)
+needs credentials:
 the sign-in cookie set by ``/login``, or ``Authorization: Bearer`` with the server's API key
 or a user's API token. That covers ``/v1``, ``/api``, ``/metrics`` (unless ``--metrics-public``)
 and all of Gradio's own routes (page, config, queue, upload, files, the ``chat``/``ask``/``code``
@@ -26,6 +28,7 @@ import logging
 from fastapi import FastAPI
 
 from assist.errors import NotAuthenticated
+from assist.identity.signin import Identity
 from assist.sessions import LOCAL_OWNER
 from assist.throttle import FailureThrottle
 from assist.users import User, UserStore
@@ -37,7 +40,8 @@ __all__ = ["Gate", "AuthMiddleware", "install_guards", "current_user", "current_
 
 log = logging.getLogger(__name__)
 
-OPEN_PATHS = frozenset({"/api/health", "/login", "/logout"})  # probes, and the way to sign in
+# probes, and the ways to sign in
+OPEN_PATHS = frozenset({"/api/health", "/login", "/logout", "/login/oidc", "/login/oidc/callback"})
 SESSION_COOKIE = "dcu_session"
 USER_HEADER = "X-DCU-User"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -77,16 +81,29 @@ class Gate:
     """Who may call: decides once at start-up whether sign-in is on, then checks each request."""
 
     def __init__(self, users: UserStore | None = None, api_key: str | None = None,
-                 metrics_public: bool = False) -> None:
+                 metrics_public: bool = False, identity: Identity | None = None) -> None:
         self.users, self.metrics_public = users, metrics_public
+        # how passwords are checked: the users file, then a company directory when one is configured
+        self.identity = identity if identity is not None else (Identity(users) if users is not None else None)
         self._key = api_key.encode("utf-8") if api_key else None
-        self.enabled = bool(self._key) or bool(users and users.has_users())
+        self.enabled = (bool(self._key) or bool(users and users.has_users())
+                        or bool(self.identity and self.identity.enabled))
         self._key_sign_ins: set[str] = set()  # browser sign-ins with the API key: memory only
         self.throttle = FailureThrottle()  # failed sign-ins per name and per address
 
     @property
     def has_api_key(self) -> bool:
         return self._key is not None
+
+    @property
+    def oidc(self):
+        """The OpenID provider (``assist.identity.oidc.OidcProvider``), or None."""
+        return self.identity.oidc if self.identity is not None else None
+
+    def login_page(self, next_path: str = "/", error: str = "") -> str:
+        from webui.login_page import login_page
+
+        return login_page(next_path, error, self.has_api_key, self.oidc.name if self.oidc is not None else None)
 
     def is_open(self, path: str) -> bool:
         return not self.enabled or path in OPEN_PATHS or (self.metrics_public and path == "/metrics")
@@ -145,26 +162,26 @@ class Gate:
             return ("Sign-in: off: every route is open to whoever can reach this address "
                     "(add users with 'python app.py users add NAME', --auth or --api-key).")
         ways = ["the sign-in cookie from /login"]
-        if self.users is not None and self.users.has_users():
+        if (self.users is not None and self.users.has_users()) or (self.identity and self.identity.enabled):
             ways.append("'Authorization: Bearer <user API token>'")
         if self._key:
             ways.append("'Authorization: Bearer <--api-key>'")
         metrics = " /metrics is public (--metrics-public)." if self.metrics_public else ""
+        outside = self.identity.describe() if self.identity is not None else []
+        sources = f" Passwords: the users file{''.join(', then ' + w for w in outside)}." if outside else ""
         return (f"Sign-in: on: every route (UI, Gradio API, /v1, /api, /metrics) except /api/health and /login "
-                f"needs {', '.join(ways[:-1])} or {ways[-1]}." + metrics)
+                f"needs {', '.join(ways[:-1])} or {ways[-1]}." + sources + metrics)
 
 
-def _refusal(scope, why: str, key_hint: bool):
+def _refusal(scope, why: str, gate: Gate):
     from fastapi.responses import HTMLResponse, JSONResponse
-
-    from webui.login_page import login_page
 
     path, headers = scope["path"], {"WWW-Authenticate": "Bearer"}
     if _under(path, "/v1"):
         return error_response(401, why, code="invalid_api_key", headers=headers)
     wants_page = scope.get("method") == "GET" and b"text/html" in (_header(scope, b"accept") or b"")
     if wants_page and not (_under(path, "/api") or _under(path, "/gradio_api")):
-        return HTMLResponse(login_page(next_path=path, key_hint=key_hint), status_code=401, headers=headers)
+        return HTMLResponse(gate.login_page(next_path=path), status_code=401, headers=headers)
     return JSONResponse(error_body(NotAuthenticated(why)), status_code=401, headers=headers)
 
 
@@ -183,7 +200,7 @@ class AuthMiddleware:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008})
                 return
-            await _refusal(scope, why or "Sign in first.", self.gate.has_api_key)(scope, receive, send)
+            await _refusal(scope, why or "Sign in first.", self.gate)(scope, receive, send)
             return
         scope.setdefault("state", {})["user"] = user
         await self.app(scope, receive, send)
@@ -224,9 +241,10 @@ def audit_event(services, request, event: str, **details) -> None:
 
 def gate_for(services) -> Gate:
     """The gate for ``services``; ``--auth`` users without a store get an in-memory one."""
-    if services.users is None and services.web.auth:
-        services.users = UserStore(":memory:", services.web.auth)
-    return Gate(services.users, services.web.api_key, services.web.metrics_public)
+    identity = getattr(services, "identity", None)
+    if services.users is None and (services.web.auth or identity is not None):
+        services.users = identity.users if identity is not None else UserStore(":memory:", services.web.auth)
+    return Gate(services.users, services.web.api_key, services.web.metrics_public, identity)
 
 
 def install_guards(app: FastAPI, web, gate: Gate) -> None:

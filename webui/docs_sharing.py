@@ -1,4 +1,5 @@
-"""Sharing a collection from the Docs tab: with named users or everyone, read-only or read-write.
+"""Sharing a collection from the Docs tab: with named users, groups (``group:NAME``) or everyone,
+read-only or read-write.
 
 The handler is a plain method over ``assist.collections`` (the same checks as
 ``PUT /api/collections/{c}/sharing``: only the owner may change it); ``build_sharing`` lays out
@@ -19,13 +20,13 @@ from webui.i18n import language_of, register, t, text
 __all__ = ["SharingHandlers", "build_sharing"]
 
 register(
-    en={"docs_share_users": "Share with (user names, comma-separated)", "docs_share_all": "Everyone",
+    en={"docs_share_users": "Share with (user names or group:NAME, comma-separated)", "docs_share_all": "Everyone",
         "docs_share_mode": "Access", "docs_share_read": "Read (search, ask)",
         "docs_share_write": "Read and write (upload, delete documents)", "docs_share_save": "Save sharing",
         "docs_shared": "**{name}** is now shared with: {who} ({mode}).",
         "docs_unshared": "**{name}** is private again: only you can see it.", "docs_share_everyone": "everyone",
         "docs_shared_read": "read-only", "docs_shared_write": "read and write"},
-    zh={"docs_share_users": "共享给（用户名，用逗号分隔）", "docs_share_all": "所有人",
+    zh={"docs_share_users": "共享给（用户名或 group:组名，用逗号分隔）", "docs_share_all": "所有人",
         "docs_share_mode": "权限", "docs_share_read": "只读（搜索、提问）",
         "docs_share_write": "读写（上传、删除文档）", "docs_share_save": "保存共享设置",
         "docs_shared": "**{name}** 现已共享给：{who}（{mode}）。",

@@ -4,6 +4,7 @@ so an anonymous browser needs nothing but ``/login`` to reach it."""
 from __future__ import annotations
 
 from html import escape
+from urllib.parse import quote
 
 __all__ = ["login_page", "safe_next"]
 
@@ -21,11 +22,14 @@ input {{ font: inherit; padding: 0.5rem 0.6rem; border: 1px solid #c8ccd1; borde
 button {{ font: inherit; padding: 0.55rem; border: 0; border-radius: 6px; background: #e8590c; color: #fff;
          cursor: pointer; }}
 .error {{ color: #b42318; margin: 0; }} .hint {{ color: #59636e; font-size: 0.8rem; margin: 0; }}
+.sso {{ display: block; text-align: center; padding: 0.55rem; border: 1px solid #c8ccd1; border-radius: 6px;
+       color: #1f2328; text-decoration: none; }}
+.or {{ text-align: center; color: #59636e; font-size: 0.8rem; margin: 0; }}
 </style></head>
 <body><form method="post" action="/login">
 <h1>dcu-chat</h1>
 {error}
-<label>User name <input name="username" autocomplete="username" autofocus></label>
+{sso}<label>User name <input name="username" autocomplete="username" autofocus></label>
 <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
 <input type="hidden" name="next" value="{next}">
 <button type="submit">Sign in</button>
@@ -43,6 +47,14 @@ def safe_next(path: str | None) -> str:
 _KEY_HINT = '<p class="hint">To sign in with the server\'s API key, leave the name empty.</p>\n'
 
 
-def login_page(next_path: str = "/", error: str = "", key_hint: bool = False) -> str:
+def _sso(provider: str, next_path: str) -> str:
+    """The "Sign in with <provider>" link (``GET /login/oidc?next=...``) above the password form."""
+    href = "/login/oidc?next=" + quote(safe_next(next_path), safe="/")
+    return (f'<a class="sso" id="sign-in-oidc" href="{escape(href, quote=True)}">Sign in with {escape(provider)}</a>\n'
+            '<p class="or">or with a user name and password</p>\n')
+
+
+def login_page(next_path: str = "/", error: str = "", key_hint: bool = False, oidc_name: str | None = None) -> str:
     shown = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
-    return _PAGE.format(error=shown, next=escape(safe_next(next_path), quote=True), hint=_KEY_HINT if key_hint else "")
+    return _PAGE.format(error=shown, next=escape(safe_next(next_path), quote=True), hint=_KEY_HINT if key_hint else "",
+                        sso=_sso(oidc_name, next_path) if oidc_name else "")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # types only: building Services must not import the heavy parts
     from assist.audit import AuditLog
     from assist.collections import UserCollections
+    from assist.identity.signin import Identity
     from assist.ingest_jobs import IngestJobs
     from assist.quotas import Quotas
     from assist.sandbox import SandboxConfig
@@ -79,6 +80,7 @@ class Services:
     sessions: SessionStore | None = None  # persistent chat sessions
     rag_config: RagConfig | None = None
     users: UserStore | None = None  # users, API tokens, sign-ins
+    identity: Identity | None = None  # how passwords are checked: users file, LDAP / AD, OpenID provider
     audit: AuditLog | None = None
     jobs: IngestJobs | None = None  # background uploads
     version: str = VERSION
@@ -86,6 +88,10 @@ class Services:
     quotas: Quotas | None = None  # per-user limits and token usage (default: none, in memory)
     sandbox: SandboxConfig | None = None  # running users' code (--sandbox); None: off
     tools: ToolRegistry | None = None  # MCP servers and built-in tools for Chat and /api/chat; None: no tools
+
+    def _groups_of(self, user: str) -> tuple[str, ...]:
+        """The groups of ``user``'s last sign-in (group shares); looked up each time, users may be set later."""
+        return self.users.groups_of(user) if self.users is not None else ()
 
     def __post_init__(self) -> None:
         if self.models is None and self.engine is not None:
@@ -102,4 +108,5 @@ class Services:
             from assist.collections import UserCollections
 
             access = CollectionAccess(self.store.config.data_dir / "access.sqlite3")
-            self.collections = UserCollections(self.store, access, self.audit.record if self.audit else None)
+            self.collections = UserCollections(self.store, access, self.audit.record if self.audit else None,
+                                               groups=self._groups_of)

@@ -2,7 +2,8 @@
 
 A token is shown once, when it is made (only its hash is kept), and can be revoked here at
 any time; revocation takes effect on the next request. Admins also see the list of users
-(names, roles, token counts: no content). ``SettingsHandlers`` are plain methods returning
+(names, roles, token counts, where they sign in: local, ldap, oidc, and their directory groups; no
+content). ``SettingsHandlers`` are plain methods returning
 ``SettingsView`` values, tested without a browser; ``build_settings_tab`` lays them out.
 """
 
@@ -15,6 +16,7 @@ import gradio as gr
 from assist.errors import AssistError
 from webui.adapters import ui_error
 from webui.auth import audit_event, current_user
+from webui.docs_format import escape_md
 from webui.i18n import language_of, register, t, text
 from webui.services import Services
 
@@ -25,6 +27,7 @@ register(
         "set_token_placeholder": "e.g. laptop script", "set_create": "Create token", "set_revoke": "Revoke",
         "set_new_token": "New token: copy it now, it is not shown again", "set_pick_token": "Token to revoke",
         "set_users": "Users", "set_signed_in": "Signed in as **{name}** ({role})", "set_sign_out": "Sign out",
+        "set_source": " through {source}", "set_groups": " · groups: {groups}",
         "set_off": "Sign-in is off: this server has no users, so everything is open to whoever can reach it. "
                    "Add one with `python app.py users add NAME` and restart.",
         "set_key_holder": "Signed in with the server's API key (admin). API tokens belong "
@@ -35,6 +38,7 @@ register(
         "set_token_placeholder": "例如：笔记本脚本", "set_create": "创建令牌", "set_revoke": "吊销",
         "set_new_token": "新令牌：请立即复制，之后不再显示", "set_pick_token": "要吊销的令牌",
         "set_users": "用户", "set_signed_in": "当前用户 **{name}**（{role}）", "set_sign_out": "退出登录",
+        "set_source": "，通过 {source} 登录", "set_groups": " · 组：{groups}",
         "set_off": "未启用登录：服务器没有用户，任何能访问它的人都可以使用。"
                    "用 `python app.py users add NAME` 添加用户后重启。",
         "set_key_holder": "已用服务器 API 密钥登录（管理员）。API 令牌属于用户，密钥持有者没有令牌。",
@@ -43,7 +47,7 @@ register(
 )
 
 TOKEN_COLUMNS = ["id", "label", "created", "last used"]
-USER_COLUMNS = ["name", "role", "tokens", "source"]
+USER_COLUMNS = ["name", "role", "tokens", "source", "groups"]
 
 
 @dataclass
@@ -75,13 +79,24 @@ class SettingsHandlers:
                                 users=self._user_rows() if user.is_admin else None)
         tokens = self._users.tokens(user.name)
         return SettingsView(
-            text("set_signed_in", lang, name=user.name, role=known.role), signed_in=True, can_have_tokens=True,
+            text("set_signed_in", lang, name=user.name, role=known.role) + self._outside(user.name, lang),
+            signed_in=True, can_have_tokens=True,
             tokens=[[tk.id, tk.label or "-", tk.created_at, tk.last_used_at or "never"] for tk in tokens],
             token_choices=[(f"{tk.id} · {tk.label or '-'}", tk.id) for tk in tokens],
             users=self._user_rows() if known.is_admin else None)
 
+    def _outside(self, name: str, lang: str) -> str:
+        """" through ldap · groups: a, b" for a user from a directory or provider; "" for local users."""
+        source = self._users.source_of(name)
+        if source not in ("ldap", "oidc"):
+            return ""
+        groups = self._users.groups_of(name)
+        return (text("set_source", lang, source=source)
+                + (text("set_groups", lang, groups=escape_md(", ".join(groups))) if groups else ""))
+
     def _user_rows(self) -> list[list[str]]:
-        return [[u.name, u.role, str(u.tokens), u.source] for u in self._users.list()] if self._users else []
+        return ([[u.name, u.role, str(u.tokens), u.source, ", ".join(u.groups)] for u in self._users.list()]
+                if self._users else [])
 
     def create_token(self, label: str = "", request=None) -> SettingsView:
         user = current_user(request)

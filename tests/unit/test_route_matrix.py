@@ -3,8 +3,11 @@
 The route table is read from the app itself, so a new route without an expectation here fails
 ``test_every_route_has_an_expectation``; an expectation for a route that no longer exists fails
 too. Callers: anonymous, a wrong token, a stale sign-in cookie, alice (API token), bob (sign-in
-cookie from /login), root (an admin's token) and the shared API key. With sign-in on, only
-/api/health and the sign-in page answer anonymous callers; everything else is 401.
+cookie from /login), root (an admin's token), the shared API key, dana (a company-directory user,
+admin by her LDAP group, with a sign-in cookie) and carol (a user from the OpenID provider, with an
+API token). The server has a directory and a provider configured (both unreachable here: the
+local users still sign in). With sign-in on, only /api/health and the sign-in pages answer
+anonymous callers; everything else is 401.
 """
 
 from __future__ import annotations
@@ -21,8 +24,11 @@ from fastapi.testclient import TestClient
 from starlette.routing import Mount
 
 from assist.audit import AuditLog
+from assist.identity.config import IdentityConfig
+from assist.identity.signin import build_identity
 from assist.sessions import SessionStore
 from assist.users import UserStore
+from bench.live_app import free_port
 from webui.server import create_asgi_app
 
 API_KEY = "sk-matrix-key"
@@ -30,7 +36,7 @@ FAST_HASH = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)  # real
 ANY = "any"  # the route ran (its own answer, whatever it is), but it was not refused for lack of credentials
 STREAMS = "streams"  # an endless event stream: only the refusals are checked (TestClient waits for the end)
 REFUSED = ("anonymous", "wrong token", "stale cookie")
-SIGNED_IN = ("alice", "bob", "root", "api key")
+SIGNED_IN = ("alice", "bob", "root", "api key", "dana (ldap)", "carol (oidc)")
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,9 @@ EXPECTATIONS: dict[tuple[str, str], Expect] = {
     ("POST", "/login"): Expect(200, anonymous=200, kwargs={"data": {"username": "alice", "password": "pw-alice-1"}}),
     ("GET", "/logout"): Expect(303, anonymous=303),
     ("POST", "/logout"): Expect(303, anonymous=303),
+    # the provider is unreachable here: starting says so (503, the sign-in page), a made-up callback is refused
+    ("GET", "/login/oidc"): Expect(503, anonymous=503),
+    ("GET", "/login/oidc/callback"): Expect(400, anonymous=400, url="/login/oidc/callback?state=made-up&code=x"),
     # --- the API: ours
     ("GET", "/api/openapi.json"): Expect(200),
     ("GET", "/api/docs"): Expect(200),
@@ -210,13 +219,19 @@ def world(tmp_path_factory):
     users = UserStore(data / "users.sqlite3", memory_users=[("alice", "pw-alice-1")], hasher=FAST_HASH)
     users.add("bob", "pw-bob-12345")
     users.add("root", "pw-root-12345", role="admin")
+    users.sign_in_from_outside("dana", "ldap", ["dcu-admins"], "admin")  # as after her first directory sign-in
+    users.sign_in_from_outside("carol", "oidc", ["staff"], "user", external_id="sub-carol")
+    nowhere = f"127.0.0.1:{free_port()}"  # nothing listens there
     services = make_services(data, FakeEngine())
+    services.identity = build_identity(users, IdentityConfig(
+        ldap_url=f"ldap://{nowhere}", ldap_user_dn="uid={username},dc=example,dc=org", ldap_admin_group="dcu-admins",
+        oidc_issuer=f"http://{nowhere}", oidc_client_id="dcu-chat", oidc_client_secret="s"))
     services.sessions = SessionStore(data / "sessions.sqlite3")
     services.users, services.audit = users, AuditLog(data / "audit.jsonl")
     services.web = type(services.web)(data_dir=data, api_key=API_KEY, auth=(("alice", "pw-alice-1"),))
     app = create_asgi_app(services)
     session = services.sessions.create("alice", messages=[{"role": "user", "content": "alice's secret"}])
-    tokens = {name: users.create_token(name, "matrix")[1] for name in ("alice", "root")}
+    tokens = {name: users.create_token(name, "matrix")[1] for name in ("alice", "root", "carol")}
     with TestClient(app, follow_redirects=False) as client:
         yield {"app": app, "client": client, "users": users, "tokens": tokens, "session": session.id}
 
@@ -237,7 +252,9 @@ def caller_headers(world, caller: str) -> dict:
         cookie = response.cookies["dcu_session"]
         client.cookies.clear()
         return {"Cookie": f"dcu_session={cookie}"}
-    return {"Authorization": f"Bearer {tokens[caller]}"}
+    if caller == "dana (ldap)":  # her browser sign-in (the directory itself is tested with slapd)
+        return {"Cookie": f"dcu_session={world['users'].start_sign_in('dana')}"}
+    return {"Authorization": f"Bearer {tokens[caller.split()[0]]}"}
 
 
 def call(world, method: str, path: str, expect: Expect, caller: str):

@@ -237,7 +237,7 @@ def test_users_cli_end_to_end(tmp_path):
     token = app("token", "erin", "--label", "script")
     assert token.returncode == 0 and token.stdout.strip().startswith("dcu_") and "shown only now" in token.stderr
     listed = app("list")
-    assert "erin\tadmin\t1 token(s)\tfile" in listed.stdout
+    assert "erin\tadmin\t1 token(s)\tlocal\t-\t" in listed.stdout
     assert PASSWORD.encode() not in (tmp_path / "users.sqlite3").read_bytes()
     removed = app("remove", "erin")
     assert removed.returncode == 0 and app("list").stdout == ""
