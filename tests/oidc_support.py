@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from contextlib import contextmanager
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -25,13 +26,14 @@ ADMIN_GROUP = "dcu-admins"
 
 
 @contextmanager
-def running_provider():
-    """The provider on a free loopback port: yields its issuer URL; stopped (bounded) on exit."""
+def running_provider(token_max_age: timedelta = timedelta(hours=1)):
+    """The provider on a free loopback port: yields its issuer URL; stopped (bounded) on exit.
+    A negative ``token_max_age`` makes it issue ID tokens that have expired already."""
     import werkzeug.serving
     from oidc_provider_mock import app as provider_app
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request is noise in test output
-    server = werkzeug.serving.make_server("127.0.0.1", 0, provider_app(require_nonce=True), threaded=True)
+    server = werkzeug.serving.make_server("127.0.0.1", 0, provider_app(require_nonce=True, access_token_max_age=token_max_age), threaded=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
     issuer = f"http://127.0.0.1:{server.server_port}"
@@ -53,6 +55,17 @@ def authorize(authorization_url: str, sub: str) -> str:
     answer = httpx.post(authorization_url, data={"sub": sub}, timeout=10)
     assert answer.status_code in (302, 303), answer.text[:500]
     return answer.headers["location"]
+
+
+def deny(authorization_url: str) -> str:
+    """The person presses Deny at the provider's page: the callback URL with ``error``."""
+    answer = httpx.post(authorization_url, data={"action": "deny"}, timeout=10)
+    assert answer.status_code in (302, 303), answer.text[:500]
+    return answer.headers["location"]
+
+
+def set_claims(issuer: str, sub: str, claims: dict) -> None:
+    httpx.put(f"{issuer}/users/{sub}", json=claims, timeout=10).raise_for_status()
 
 
 def query_of(url: str) -> dict[str, str]:

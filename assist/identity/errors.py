@@ -44,9 +44,9 @@ class InvalidToken(SignInFailed):
 
     http_status = 400
 
-    def __init__(self, detail: str) -> None:
-        super().__init__("invalid token", "The sign-in with your company account could not be verified "
-                                          f"({detail}); please sign in again.", source="oidc")
+    def __init__(self, detail: str, reason: str = "invalid token") -> None:
+        super().__init__(reason, "The sign-in with your company account could not be verified "
+                                 f"({detail}); please sign in again.", source="oidc")
         self.detail = detail
 
 

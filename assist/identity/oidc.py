@@ -120,9 +120,10 @@ class OidcProvider:
         return url
 
     def finish(self, state: str, code: str, browser_secret: str | None, error: str | None = None) -> ProviderIdentity:
+        if error:  # Deny at the provider, or its own failure (some providers leave the state out)
+            self.flows.discard(state)
+            raise InvalidToken(f"the provider answered {error[:80]!r}", reason="refused by the provider")
         flow = self.flows.take(state, browser_secret)  # whatever happens next, this state is spent
-        if error:
-            raise InvalidToken(f"the provider answered {error[:80]!r}")
         if not code:
             raise InvalidToken("the provider sent no code")
         token = self._exchange(flow, code)

@@ -73,6 +73,10 @@ class PendingFlows:
             raise InvalidToken("the sign-in was started in another browser")
         return flow
 
+    def discard(self, state: str | None) -> None:
+        with self._lock:
+            self._flows.pop(state or "", None)
+
     def __len__(self) -> int:
         return len(self._flows)
 
