@@ -29,8 +29,14 @@ ADMIN_GROUP = "dcu-admins"
 def running_provider(token_max_age: timedelta = timedelta(hours=1)):
     """The provider on a free loopback port: yields its issuer URL; stopped (bounded) on exit.
     A negative ``token_max_age`` makes it issue ID tokens that have expired already."""
+    import warnings
+
+    import authlib.deprecate  # noqa: F401  (its import adds an "always" filter: before ours, not after)
     import werkzeug.serving
-    from oidc_provider_mock import app as provider_app
+
+    with warnings.catch_warnings():  # the mock still imports authlib.jose, which authlib now deprecates
+        warnings.simplefilter("ignore")
+        from oidc_provider_mock import app as provider_app
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request is noise in test output
     server = werkzeug.serving.make_server("127.0.0.1", 0, provider_app(require_nonce=True, access_token_max_age=token_max_age), threaded=True)
