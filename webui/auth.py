@@ -167,8 +167,9 @@ class Gate:
         if self._key:
             ways.append("'Authorization: Bearer <--api-key>'")
         metrics = " /metrics is public (--metrics-public)." if self.metrics_public else ""
-        outside = self.identity.describe() if self.identity is not None else []
-        sources = f" Passwords: the users file{''.join(', then ' + w for w in outside)}." if outside else ""
+        ldap, oidc = (self.identity.ldap, self.identity.oidc) if self.identity is not None else (None, None)
+        sources = f" Passwords: the users file, then {ldap.describe()}." if ldap is not None else ""
+        sources += f" Also {oidc.describe()}." if oidc is not None else ""
         return (f"Sign-in: on: every route (UI, Gradio API, /v1, /api, /metrics) except /api/health and /login "
                 f"needs {', '.join(ways[:-1])} or {ways[-1]}." + sources + metrics)
 

@@ -42,12 +42,6 @@ class Identity:
         """A directory or a provider is configured: that alone turns sign-in on."""
         return self.ldap is not None or self.oidc is not None
 
-    def describe(self) -> list[str]:
-        ways = [self.ldap.describe()] if self.ldap is not None else []
-        if self.oidc is not None:
-            ways.append(self.oidc.describe())
-        return ways
-
     def password_sign_in(self, name: str, password: str) -> SignIn:
         """The user for ``name`` / ``password`` (see module doc); raises ``SignInFailed`` and the like."""
         name = (name or "").strip()

@@ -245,3 +245,26 @@ def test_directory_sign_ins_through_post_login_are_audited_with_source_and_reaso
                     ("login.failed", "ldap", "directory down"), ("login.ok", "local", None)]
     assert "dana-pw" not in (tmp_path / "audit.jsonl").read_text()
     assert client.get("/login/oidc").status_code == 404  # no provider configured
+
+
+def test_every_identity_option_is_a_flag_an_environment_variable_and_a_toml_key(tmp_path, capsys):
+    import app
+    import app_settings
+
+    toml = tmp_path / "c.toml"
+    toml.write_text('[identity]\nldap_url = "ldaps://dc1.example.org"\nldap_bind_dn = "cn=svc,dc=example,dc=org"\n'
+                    'ldap_user_base = "ou=people,dc=example,dc=org"\n'
+                    'ldap_user_filter = "(sAMAccountName={username})"\n')
+    args = app_settings.parser().parse_args(["--config", str(toml), "--oidc-issuer", "https://sso.example.org",
+                                             "--oidc-client-id", "dcu", "--ldap-admin-group", "dcu-admins"])
+    settings = app_settings.resolve_settings(args, environ={"DCU_CHAT_LDAP_BIND_PASSWORD": "svc-secret",
+                                                            "DCU_CHAT_OIDC_CLIENT_SECRET": "oidc-secret"})
+    config = app_settings.build_identity_config(settings)
+    assert (config.ldap_url, config.ldap_user_filter, config.ldap_bind_password, config.ldap_admin_group) == \
+        ("ldaps://dc1.example.org", "(sAMAccountName={username})", "svc-secret", "dcu-admins")
+    assert (config.oidc_issuer, config.oidc_client_secret, config.oidc_scopes) == \
+        ("https://sso.example.org", "oidc-secret", "openid email profile")
+    app.show_config(settings)
+    shown = capsys.readouterr().out
+    assert "ldap_bind_password = '***'" in shown and "oidc_client_secret = '***'" in shown
+    assert "svc-secret" not in shown and "oidc-secret" not in shown
