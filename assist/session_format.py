@@ -1,8 +1,10 @@
 """Saved conversations as files: Markdown and JSON export, validated JSON import, titles.
 
 The JSON export is also the import format, so a conversation moves between servers (or back
-after a reinstall) unchanged. Import accepts that file, a bare list of messages, or an
-OpenAI-style ``{"messages": [...]}`` body, and explains exactly what is wrong otherwise.
+after a reinstall) unchanged: every message of every branch with its ``id`` and ``parent_id``,
+and the ``active_leaf`` (version 2; version-1 files, a bare list of messages and OpenAI-style
+``{"messages": [...]}`` bodies import as one branch). Markdown is for reading: the branch shown.
+Import explains exactly what is wrong with a file it refuses.
 """
 
 from __future__ import annotations
@@ -13,24 +15,24 @@ from dataclasses import dataclass, field
 
 from assist.errors import InvalidImport
 
-__all__ = ["SessionData", "thinking_seconds", "tool_fields", "auto_title", "to_markdown", "to_json", "parse_import",
-           "file_stem", "FORMAT_NAME", "MAX_TITLE_CHARS"]
+__all__ = ["SessionData", "thinking_seconds", "tool_fields", "attachment_fields", "auto_title", "to_markdown",
+           "to_json", "file_stem", "FORMAT_NAME", "MAX_TITLE_CHARS"]
 
 FORMAT_NAME = "dcu-chat.session"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the message tree (id, parent_id, active_leaf)
 MAX_TITLE_CHARS = 60
-MAX_IMPORT_MESSAGES = 10_000
-MAX_IMPORT_CHARS = 20_000_000
 ROLES = ("user", "assistant", "tool")  # tool: a tool's result, after the assistant turn that called it
 _TOOL_KEYS = ("tool_call_id", "name", "status")
+MAX_ATTACHMENTS = 20
 
 
 @dataclass
 class SessionData:
-    """A conversation as stored: ``messages`` are ``{"role", "content", optional "stats"}``; an assistant
-    turn that called tools has ``tool_calls`` (``[{"id", "name", "arguments"}]``, ``name`` as
-    ``server.tool``, arguments JSON text), each followed by a ``tool`` message (``tool_call_id``,
-    ``name``, ``status``; the result as content)."""
+    """A conversation as stored: ``messages`` (the branch shown) are ``{"id", "parent_id", "role",
+    "content", optional "stats"}``; an assistant turn that called tools has ``tool_calls``
+    (``[{"id", "name", "arguments"}]``, ``name`` as ``server.tool``, arguments JSON text), each
+    followed by a ``tool`` message (``tool_call_id``, ``name``, ``status``; the result as content).
+    ``tree`` holds every message of every branch, oldest first; ``active_leaf`` ends the branch shown."""
 
     id: str
     owner: str
@@ -40,6 +42,8 @@ class SessionData:
     system_prompt: str = ""
     messages: list[dict] = field(default_factory=list)
     message_count: int = 0
+    active_leaf: str | None = None
+    tree: list[dict] = field(default_factory=list)
 
     def summary(self) -> dict:
         return {"id": self.id, "title": self.title, "created_at": self.created_at,
@@ -47,7 +51,8 @@ class SessionData:
 
     def to_dict(self) -> dict:
         return {**self.summary(), "system_prompt": self.system_prompt,
-                "messages": [dict(m) for m in self.messages]}
+                "messages": [dict(m) for m in self.messages], "active_leaf": self.active_leaf,
+                "tree": [dict(m) for m in self.tree]}
 
 
 def auto_title(text: str) -> str:
@@ -100,17 +105,21 @@ def _quote(text: str) -> str:
 def to_json(session: SessionData) -> str:
     data = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "title": session.title,
             "created_at": session.created_at, "updated_at": session.updated_at,
-            "system_prompt": session.system_prompt, "messages": [_clean(m) for m in session.messages]}
+            "system_prompt": session.system_prompt, "active_leaf": session.active_leaf,
+            "messages": [_clean(m) for m in session.tree or session.messages]}
     return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
 
 
 def _clean(message: dict) -> dict:
-    out = {"role": message["role"], "content": message["content"]}
+    out = {"id": message.get("id"), "parent_id": message.get("parent_id"), "role": message["role"],
+           "content": message["content"]}
     if message.get("stats"):
         out["stats"] = message["stats"]
     if message.get("thinking_s") is not None:
         out["thinking_s"] = message["thinking_s"]
     out.update(tool_fields(message, 0))
+    if message.get("attachments"):
+        out["attachments"] = message["attachments"]
     return out
 
 
@@ -154,84 +163,16 @@ def thinking_seconds(value) -> float | None:
     return round(float(value), 1)
 
 
-def parse_import(raw: str | bytes | dict | list) -> dict:
-    """Validate an imported conversation; returns ``{"title", "system_prompt", "messages"}``.
-
-    Raises ``InvalidImport`` naming the first problem (and where it is) in plain words.
-    """
-    data = _load(raw)
-    if isinstance(data, list):
-        data = {"messages": data}
-    if not isinstance(data, dict):
-        raise InvalidImport("The file must contain a JSON object with a \"messages\" list "
-                            "(as written by Export JSON).")
-    if data.get("format", FORMAT_NAME) != FORMAT_NAME:
-        raise InvalidImport(f"This file has format {data['format']!r}; only {FORMAT_NAME!r} files "
-                            "(made by Export JSON) can be imported.")
-    messages = data.get("messages")
-    if not isinstance(messages, list):
-        raise InvalidImport("The file has no \"messages\" list, so it holds no conversation to import.")
-    if len(messages) > MAX_IMPORT_MESSAGES:
-        raise InvalidImport(f"The conversation has {len(messages)} messages; at most "
-                            f"{MAX_IMPORT_MESSAGES} can be imported.")
-    system_prompt = _text_field(data, "system_prompt")
-    title = auto_title(_text_field(data, "title"))
-    clean: list[dict] = []
-    for number, message in enumerate(messages, start=1):
-        role, content, stats = _message(message, number)
-        if role == "system":
-            system_prompt = system_prompt or content  # OpenAI-style bodies carry it as a message
-            continue
-        thinking = thinking_seconds(message.get("thinking_s"))
-        clean.append({"role": role, "content": content, **({"stats": stats} if stats else {}),
-                      **({"thinking_s": thinking} if thinking is not None else {}),
-                      **tool_fields({**message, "role": role}, number)})
-    if not clean:
-        raise InvalidImport("The conversation has no user or assistant messages to import.")
-    return {"title": title, "system_prompt": system_prompt, "messages": clean}
-
-
-def _load(raw):
-    if isinstance(raw, (dict, list)):
-        return raw
-    if isinstance(raw, bytes):
-        if len(raw) > MAX_IMPORT_CHARS:
-            raise InvalidImport(f"The file is larger than {MAX_IMPORT_CHARS // 1_000_000} MB; "
-                                "split the conversation or export it again.")
-        try:
-            raw = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise InvalidImport("The file is not UTF-8 text; export the conversation as JSON again.") from exc
-    if not isinstance(raw, str) or not raw.strip():
-        raise InvalidImport("The file is empty; choose a JSON file made by Export JSON.")
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidImport(f"The file is not valid JSON (line {exc.lineno}, column {exc.colno}: "
-                            f"{exc.msg}).") from exc
-
-
-def _text_field(data: dict, name: str) -> str:
-    value = data.get(name) or ""
-    if not isinstance(value, str):
-        raise InvalidImport(f"\"{name}\" must be text (got {type(value).__name__}).")
-    return value
-
-
-def _message(message, number: int) -> tuple[str, str, str]:
-    if not isinstance(message, dict):
-        raise InvalidImport(f"Message {number} must be an object with \"role\" and \"content\".")
-    role = message.get("role")
-    if role not in (*ROLES, "system"):
-        raise InvalidImport(f"Message {number} has role {role!r}; use \"user\", \"assistant\" or \"tool\".")
-    content = message.get("content")
-    if isinstance(content, list):  # OpenAI content parts: keep the text parts
-        content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    if content is None and (role == "tool" or message.get("tool_calls")):
-        content = ""
-    if not isinstance(content, str):
-        raise InvalidImport(f"Message {number} has no text \"content\".")
-    stats = message.get("stats") or ""
-    if not isinstance(stats, str):
-        raise InvalidImport(f"Message {number}: \"stats\" must be text.")
-    return role, content, stats
+def attachment_fields(message: dict, number: int) -> list[dict]:
+    """A message's attachments, checked: at most ``MAX_ATTACHMENTS`` objects of text, numbers and flags."""
+    items = message.get("attachments") or []
+    where = f"Message {number}" if number else "A message"
+    if not isinstance(items, list) or len(items) > MAX_ATTACHMENTS:
+        raise InvalidImport(f"{where}: \"attachments\" must be a list of at most {MAX_ATTACHMENTS} files.")
+    clean = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not all(
+                isinstance(k, str) and (v is None or isinstance(v, str | int | float | bool)) for k, v in item.items()):
+            raise InvalidImport(f"{where}: each attachment needs a \"name\" and plain values.")
+        clean.append(dict(item))
+    return clean

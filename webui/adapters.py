@@ -21,7 +21,7 @@ from webui.i18n import register, text
 
 __all__ = ["domain_error_types", "is_domain_error", "http_status_of", "http_headers_of", "error_body",
            "error_response_for", "validation_message", "install_error_handlers", "ui_error", "session_key",
-           "CancelRegistry", "stats_line", "sse_event", "display_history", "literal_html"]
+           "CancelRegistry", "stats_line", "sse_event", "display_history", "display_with_origins", "literal_html"]
 
 log = logging.getLogger(__name__)
 
@@ -164,19 +164,27 @@ def literal_html(text: str) -> str:
     return "".join(out)
 
 
-def display_history(history: list[dict], lang: str = "en") -> list[dict]:
+def display_history(history: list[dict], lang: str = "en", footers: dict[int, str] | None = None) -> list[dict]:
     """Chatbot value of a chat history: each answer with its stats line in small print under it.
 
     An answer that starts with a think block shows it first as a collapsible thought (Gradio's
     message ``metadata``: title, ``status`` pending while it streams, ``duration`` once known),
     then the answer itself. An answer's tool calls follow it as collapsible blocks, each with its
-    result (``role: "tool"`` messages are shown there, not on their own).
+    result (``role: "tool"`` messages are shown there, not on their own). ``footers`` maps a
+    history index to HTML put at the end of that message (the branch arrows of ``webui.chat_branches``).
     """
+    return display_with_origins(history, lang, footers)[0]
+
+
+def display_with_origins(history: list[dict], lang: str = "en",
+                         footers: dict[int, str] | None = None) -> tuple[list[dict], list[int]]:
+    """``display_history`` and, for each Chatbot message, the index of the history message it shows
+    (a Chatbot event names the shown message; the handler needs the history's)."""
     from webui.tool_blocks import tool_blocks
 
-    shown = []
+    shown, origins, footers = [], [], footers or {}
     results = {m.get("tool_call_id"): m for m in history or [] if m["role"] == "tool"}
-    for message in history or []:
+    for index, message in enumerate(history or []):
         if message["role"] == "tool":
             continue  # shown inside the block of the call it answers
         content = message["content"]
@@ -191,16 +199,22 @@ def display_history(history: list[dict], lang: str = "en") -> list[dict]:
                     metadata["duration"] = float(message["thinking_s"])
                 shown.append({"role": "assistant", "content": literal_html(splitter.reasoning.strip()),
                               "metadata": metadata})
+                origins.append(index)
                 content = splitter.content
         content = literal_html(content)
         if message.get("stats"):
             content = f"{content}\n\n<sub>{message['stats']}</sub>"
+        if footers.get(index):
+            content = f"{content}\n\n{footers[index]}" if content else footers[index]
         calls = message.get("tool_calls")
         if content or (not calls and (message["role"] != "assistant" or not shown or "metadata" not in shown[-1])):
             shown.append({"role": message["role"], "content": content})
+            origins.append(index)
         if calls:  # each call as a collapsible block with its result (webui.tool_blocks)
-            shown.extend(tool_blocks(message, results, lang))
-    return shown
+            blocks = tool_blocks(message, results, lang)
+            shown.extend(blocks)
+            origins.extend([index] * len(blocks))
+    return shown, origins
 
 
 def session_key(request) -> str:

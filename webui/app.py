@@ -6,6 +6,8 @@ import html
 
 import gradio as gr
 
+from webui.chat_branches import CSS as BRANCH_CSS
+from webui.chat_branches import HEAD as BRANCH_HEAD
 from webui.chat_tab import build_chat_tab
 from webui.code_tab import build_code_tab
 from webui.i18n import t
@@ -14,14 +16,15 @@ from webui.sessions_panel import CSS as SESSIONS_CSS
 from webui.settings_tab import build_settings_tab
 from webui.system_tab import build_system_tab
 
-__all__ = ["build_app", "CSS"]
+__all__ = ["build_app", "CSS", "HEAD"]
 
 CSS = """
 #chatbot sub { opacity: 0.65; }
 .dcu-header { display: flex; align-items: baseline; gap: 0.8rem; }
 .dcu-header h1 { margin: 0; }
 footer { visibility: hidden; }
-""" + SESSIONS_CSS
+""" + SESSIONS_CSS + BRANCH_CSS
+HEAD = BRANCH_HEAD  # page scripts (``mount_gradio_app(head=…)``)
 
 
 def _header(services: Services) -> None:

@@ -1,9 +1,11 @@
 """The Chat tab: streaming answers with stop, regenerate, edit-last and clear, beside a
-sidebar of saved conversations.
+sidebar of saved conversations; every edited question and regenerated answer is kept as a
+branch (``webui.chat_branches``).
 
 Handlers are plain generators over a per-browser-session history (``gr.State``), so several
 users never see each other's messages; the engine's queue orders their turns. The history
-holds engine messages plus an optional ``stats`` line per answer, shown under the reply only.
+holds engine messages plus an optional ``stats`` line per answer, shown under the reply only, and
+an ``id`` per message (given when it is written), by which the saved tree knows it.
 With a session store, each history is saved (``webui.chat_sessions``): the user's message
 before the answer starts, the answer every few seconds while it streams, and the final (or
 stopped, partial) answer at the end, so a crash or a closed tab loses at most seconds.
@@ -19,6 +21,7 @@ import gradio as gr
 from assist.chat_defaults import system_prompt_for
 from assist.errors import QuotaExceeded
 from assist.quotas import metered
+from assist.session_tree import new_message_id
 from assist.tools.errors import ToolError
 from assist.tools.transcript import engine_messages
 from engine.config import SamplingParams
@@ -28,11 +31,11 @@ from engine.reasoning import ReasoningSplitter
 from engine.stats import GenerationStats
 from webui.adapters import CancelRegistry, display_history, session_key, stats_line, ui_error
 from webui.auth import current_owner
+from webui.chat_branches import footers
 from webui.chat_sessions import ChatSessions
-from webui.chat_tools import ChatTools, build_tools_selector
-from webui.i18n import register, t, text
-from webui.model_picker import loading_notices, model_picker
-from webui.sessions_panel import build_sessions_panel, wire_sessions_panel
+from webui.chat_tools import ChatTools
+from webui.i18n import register, text
+from webui.model_picker import loading_notices
 
 __all__ = ["ChatHandlers", "build_chat_tab"]
 
@@ -98,6 +101,14 @@ class ChatHandlers:
         # The default model's own system text plus our language rule (assist.chat_defaults).
         self.default_system_prompt = system_prompt_for(self.models.engine())
 
+    def display(self, history: list[dict], request=None, lang: str | None = None, streaming: bool = False,
+                focus: str | None = None):
+        """The Chatbot value of ``history``, with the branch arrows of the saved conversation
+        (and ``focus``, the message a search hit opened, marked)."""
+        lang = lang or _lang(request)
+        positions = self.sessions.positions(request) if self.sessions is not None else {}
+        return display_history(history, lang, footers(history, positions, lang, streaming, focus))
+
     def _save(self, request, history: list[dict], system_prompt: str) -> None:
         if self.sessions is not None:
             try:
@@ -131,7 +142,10 @@ class ChatHandlers:
         first, its progress shown where the answer's stats go.
         """
         cancel = self.cancels.start(key)
-        answer = {"role": "assistant", "content": ""}
+        # The engine's KV cache is kept per branch (the message answered), so switching back to a
+        # branch finds its cache again instead of the other branch's.
+        cache_key = f"{key}/{history[-1].get('id') or ''}" if history else key
+        answer = {"id": new_message_id(), "role": "assistant", "content": ""}
         history = [*history, answer]
         try:
             for notice in loading_notices(self.models, model, lang):
@@ -143,7 +157,7 @@ class ChatHandlers:
                     yield from self.tools.answer(engine, history, system_prompt, params, key, user, cancel, lang,
                                                  list(tools), self.quotas)
                 else:
-                    yield from self._answer(engine, history, system_prompt, params, key, user, cancel, lang)
+                    yield from self._answer(engine, history, system_prompt, params, cache_key, user, cancel, lang)
         except (EngineError, QuotaExceeded, ToolError) as exc:
             raise ui_error(exc) from exc
         finally:
@@ -182,36 +196,52 @@ class ChatHandlers:
             params = params_from(temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed, thinking)
         except EngineError as exc:
             raise ui_error(exc) from exc
-        history = [*history, {"role": "user", "content": message}]
+        history = [*history, {"id": new_message_id(), "role": "user", "content": message}]
         system_prompt = self.default_system_prompt if system_prompt is None else system_prompt
-        yield to_display(history, lang), history, ""
+        for shown, current in self._answer_from(history, system_prompt, params, model, tools, request, lang):
+            yield shown, current, ""
+
+    def _answer_from(self, history: list[dict], system_prompt: str, params: SamplingParams, model, tools, request,
+                     lang: str) -> Iterator[tuple[list[dict], list[dict]]]:
+        """(display, history) while an answer to ``history`` (ending with a question) streams and is saved."""
+        yield self.display(history, request, lang, streaming=True), history
+        current = history
         for current in self._stream_saved(history, system_prompt, params, request, lang, model, tools):
-            yield to_display(current, lang), current, ""
+            yield self.display(current, request, lang, streaming=True), current
+        yield self.display(current, request, lang), current  # saved: its ids and arrows are final
+
+    def answer_from(self, history, system_prompt, temperature, top_p, top_k, max_new_tokens, repetition_penalty,
+                    seed, thinking=True, model=None, tools=None, request=None) -> Iterator[tuple]:
+        """A new answer to ``history`` (cut after a question): a new version beside the old answer."""
+        lang = _lang(request)
+        if not history or history[-1]["role"] != "user":
+            raise gr.Error(text("nothing_to_regenerate", lang))
+        try:
+            params = params_from(temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed, thinking)
+        except EngineError as exc:
+            raise ui_error(exc) from exc
+        yield from self._answer_from(list(history), system_prompt, params, model, tools, request, lang)
 
     def regenerate(self, system_prompt, temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed,
                    history, thinking: bool = True, model: str | None = None, tools: list[str] | None = None,
                    request: gr.Request | None = None):
-        lang = _lang(request)
         history = list(history or [])
         while history and history[-1]["role"] in ("assistant", "tool"):  # the whole answer, its calls too
             history = history[:-1]
-        if not history:
-            raise gr.Error(text("nothing_to_regenerate", lang))
-        params = params_from(temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed, thinking)
-        yield to_display(history, lang), history
-        for current in self._stream_saved(history, system_prompt, params, request, lang, model, tools):
-            yield to_display(current, lang), current
+        yield from self.answer_from(history, system_prompt, temperature, top_p, top_k, max_new_tokens,
+                                    repetition_penalty, seed, thinking, model, tools, request)
 
     def edit_last(self, history, request: gr.Request | None = None):
-        """Put the last user message back in the input box and remove that turn."""
+        """Put the last user message back in the input box and show the branch without that turn.
+
+        Nothing is deleted: sending the edited text makes a new version beside the old question."""
         history = list(history or [])
         users = [i for i, m in enumerate(history) if m["role"] == "user"]
         if not users:
             raise gr.Error(text("nothing_to_edit", _lang(request)))
         last = users[-1]
         kept = history[:last]
-        self._save(request, kept, None)
-        return to_display(kept), kept, history[last]["content"]
+        return self.display(kept, request), kept, history[last]["content"]
 
     def stop(self, request: gr.Request | None = None) -> None:
         self.cancels.cancel(session_key(request))
@@ -231,61 +261,7 @@ def _lang(request) -> str:
 
 
 def build_chat_tab(services, cancels: CancelRegistry | None = None) -> ChatHandlers:
-    """Lay out the Chat tab (conversations sidebar + chat) in the current Blocks context and wire it."""
-    sessions = None
-    if services.sessions is not None:
-        sessions = ChatSessions(services.sessions, services.web.session_exports_dir,
-                                audit=services.audit)
-    chat_tools = ChatTools(services.tools) if services.tools is not None and services.tools.enabled else None
-    handlers = ChatHandlers(services.models, cancels, sessions, services.quotas, chat_tools)
-    history = gr.State([])
-    with gr.Row(equal_height=False):
-        if sessions is not None:
-            with gr.Column(scale=1, min_width=240, elem_id="session-sidebar"):
-                panel = build_sessions_panel()
-        with gr.Column(scale=4):
-            model = model_picker(services.models, "chat-model")
-            chatbot = gr.Chatbot(show_label=False, height=520,
-                                 placeholder=text("chat_empty", "en") + "<br>" + text("chat_empty", "zh"),
-                                 buttons=["copy", "copy_all"], sanitize_html=True, elem_id="chatbot")
-            with gr.Row(equal_height=True):
-                message = gr.Textbox(label=t("chat_input"), placeholder=t("chat_placeholder"), lines=1,
-                                     max_lines=10, scale=8, autofocus=True, elem_id="chat-input", submit_btn=False)
-                with gr.Column(scale=1, min_width=120):
-                    send = gr.Button(t("send"), variant="primary", elem_id="chat-send")
-                    stop = gr.Button(t("stop"), variant="stop", elem_id="chat-stop")
-            with gr.Row():
-                regenerate = gr.Button(t("regenerate"), size="sm", elem_id="chat-regenerate")
-                edit_last = gr.Button(t("edit_last"), size="sm", elem_id="chat-edit")
-                clear = gr.Button(t("clear"), size="sm", elem_id="chat-clear")
-            selector = [build_tools_selector(chat_tools)] if chat_tools is not None else []
-            with gr.Accordion(t("parameters"), open=False):
-                system_prompt = gr.Textbox(handlers.default_system_prompt, label=t("system_prompt"), lines=2)
-                with gr.Row():
-                    temperature = gr.Slider(0.0, 2.0, value=0.7, step=0.05, label=t("temperature"))
-                    top_p = gr.Slider(0.05, 1.0, value=0.9, step=0.05, label=t("top_p"))
-                    top_k = gr.Slider(0, 200, value=50, step=1, label=t("top_k"))
-                with gr.Row():
-                    max_new_tokens = gr.Slider(16, 4096, value=512, step=16, label=t("max_new_tokens"))
-                    repetition_penalty = gr.Slider(1.0, 2.0, value=1.1, step=0.05, label=t("repetition_penalty"))
-                    seed = gr.Number(-1, label=t("seed"), precision=0)
-                thinking = gr.Checkbox(True, label=t("thinking_switch"), info=t("thinking_info"),
-                                       elem_id="chat-thinking")
-    sampling = [temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed]
-    chat_inputs = [message, system_prompt, *sampling, history, thinking, model, *selector]
-    chat_outputs = [chatbot, history, message]
-    events = [
-        send.click(handlers.respond, chat_inputs, chat_outputs, api_name="chat", concurrency_limit=None),
-        message.submit(handlers.respond, chat_inputs, chat_outputs, api_visibility="private",
-                       concurrency_limit=None),
-        regenerate.click(handlers.regenerate, [system_prompt, *sampling, history, thinking, model, *selector],
-                         [chatbot, history], api_visibility="private", concurrency_limit=None),
-        edit_last.click(handlers.edit_last, [history], [chatbot, history, message], api_visibility="private"),
-        clear.click(handlers.clear, None, [chatbot, history, message], api_visibility="private"),
-    ]
-    stop.click(handlers.stop, None, None, queue=False, api_visibility="private")
-    if chat_tools is not None:  # Allow / Deny under a call that waits for approval
-        chatbot.option_select(chat_tools.decide, None, None, queue=False, api_visibility="private")
-    if sessions is not None:
-        wire_sessions_panel(panel, sessions, [chatbot, history, system_prompt], after=events)
-    return handlers
+    """Lay out the Chat tab in the current Blocks context and wire it (``webui.chat_layout``)."""
+    from webui.chat_layout import build_chat_layout
+
+    return build_chat_layout(services, cancels)

@@ -8,7 +8,7 @@ import gradio as gr
 import uvicorn
 
 from webui.api import build_api
-from webui.app import CSS, build_app
+from webui.app import CSS, HEAD, build_app
 from webui.auth import current_owner
 from webui.i18n import build_i18n
 from webui.services import Services
@@ -28,7 +28,7 @@ def create_asgi_app(services: Services):
     # Our AuthMiddleware has refused anonymous callers already; Gradio only learns the name.
     signed_in = (lambda request: current_owner(request)) if gate.enabled else None
     return gr.mount_gradio_app(
-        api, blocks, path="/", auth_dependency=signed_in, css=CSS, i18n=build_i18n(), footer_links=["api", "settings"],
+        api, blocks, path="/", auth_dependency=signed_in, css=CSS, head=HEAD, i18n=build_i18n(), footer_links=["api", "settings"],
         max_file_size=services.web.max_upload_bytes, ssr_mode=False,
         run_history=False,  # it would offer to save runs to Hugging Face buckets: not for an offline server
         allowed_paths=[str(services.web.data_dir / "exports")],

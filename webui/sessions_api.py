@@ -1,7 +1,10 @@
 """``/api/sessions``: saved chat conversations over HTTP (see ARCHITECTURE.md's contract).
 
     GET    /api/sessions?q=TITLE_WORDS       -> {"sessions": [{"id","title","created_at","updated_at","messages"}]}
-    GET    /api/sessions/{id}                -> {... , "system_prompt", "messages": [{"role","content","stats"?}]}
+    GET    /api/sessions/search?q=WORDS      -> {"hits": [{"session_id","message_id","title","snippet"}]}
+    GET    /api/sessions/{id}                -> {... , "system_prompt", "messages": [{"id","parent_id","role",
+                                                 "content","stats"?}] (the branch shown), "active_leaf",
+                                                 "tree": [every message of every branch]}
     DELETE /api/sessions/{id}                -> {"deleted": id}
     GET    /api/sessions/{id}/export?format=md|json   (a file: Content-Disposition attachment)
     POST   /api/sessions/import              body: a JSON export (or {"messages": [...]}) -> 201, the new session
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import Response
 
 from assist.errors import SessionNotFound
@@ -52,6 +55,12 @@ def build_sessions_router(services: Services) -> APIRouter:
     @router.get("/api/sessions")
     def list_sessions(request: Request, q: str | None = None) -> dict:
         return {"sessions": [s.summary() for s in store().list(rest_owner(request, services), query=q)]}
+
+    @router.get("/api/sessions/search")  # before /api/sessions/{session_id}, which would take "search"
+    def search_sessions(request: Request, q: str = Query("", max_length=500),
+                        limit: int = Query(50, ge=1, le=200)) -> dict:
+        """Messages (every branch) and titles of the caller's conversations containing every word of ``q``."""
+        return {"hits": [h.to_dict() for h in store().search(rest_owner(request, services), q, limit)]}
 
     @router.post("/api/sessions/import", status_code=201)
     async def import_session(request: Request) -> dict:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from webui.adapters import display_history
+from webui.chat_branches import SCROLL_TO_HIT
 from webui.chat_sessions import ChatSessions, PanelView
 from webui.i18n import t
 
@@ -26,7 +27,9 @@ _BROWSER_SECRET = "dcu-chat-open-session"
 CSS = """
 #session-sidebar { gap: 0.5rem; }
 #session-list .wrap { flex-direction: column; gap: 0.25rem; max-height: 420px; overflow-y: auto; flex-wrap: nowrap; }
-#session-list label { width: 100%; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+#session-list label { width: 100%; overflow: hidden; }
+#session-list label span { display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical;
+                           overflow: hidden; overflow-wrap: anywhere; }
 #session-empty { opacity: 0.75; font-size: 0.9em; }
 """
 
@@ -99,27 +102,39 @@ def sidebar_updates(view: PanelView) -> tuple:
     )
 
 
-def full_updates(view: PanelView) -> tuple:
-    """Chat (chatbot, history, system prompt) then sidebar updates; None parts stay as they are."""
-    chat = (gr.skip(), gr.skip()) if view.history is None else (display_history(view.history), view.history)
+def full_updates(view: PanelView, display=None, request=None) -> tuple:
+    """Chat (chatbot, history, system prompt) then sidebar updates; None parts stay as they are.
+
+    ``display(history, request)`` makes the Chatbot value (the Chat tab's, with branch arrows)."""
+    if view.history is None:
+        chat = (gr.skip(), gr.skip())
+    else:
+        shown = display(view.history, request, focus=view.focus) if display is not None \
+            else display_history(view.history)
+        chat = (shown, view.history)
     prompt = gr.skip() if view.system_prompt is None else view.system_prompt
     return (*chat, prompt, *sidebar_updates(view))
 
 
-def wire_sessions_panel(panel: SessionPanel, sessions: ChatSessions, chat_outputs: list, after: list) -> None:
+def wire_sessions_panel(panel: SessionPanel, sessions: ChatSessions, chat_outputs: list, after: list,
+                        display=None) -> None:
     """Events of the sidebar; ``chat_outputs`` are (chatbot, history, system prompt); ``after``
-    are chat events (their ``.then``) after which the list and exports are refreshed."""
+    are chat events (their ``.then``) after which the list and exports are refreshed; ``display``
+    makes the Chatbot value of a history (``ChatHandlers.display``)."""
     full = [*chat_outputs, *panel.sidebar_outputs]
     hide_confirm = gr.update(visible=False)
 
+    def updates(view: PanelView, request) -> tuple:
+        return full_updates(view, display, request)
+
     def on_restore(saved_id, query, request: gr.Request):
-        return full_updates(sessions.restore(saved_id, query, request))
+        return updates(sessions.restore(saved_id, query, request), request)
 
     def on_new(query, request: gr.Request):
-        return full_updates(sessions.new(query, request))
+        return updates(sessions.new(query, request), request)
 
     def on_open(session_id, query, request: gr.Request):
-        return full_updates(sessions.open(session_id, query, request))
+        return updates(sessions.open(session_id, query, request), request)
 
     def on_refresh(query, request: gr.Request):
         return sidebar_updates(sessions.refresh(query, request))
@@ -128,17 +143,18 @@ def wire_sessions_panel(panel: SessionPanel, sessions: ChatSessions, chat_output
         return sidebar_updates(sessions.rename(title, query, request))
 
     def on_delete(query, request: gr.Request):
-        return (*full_updates(sessions.delete(query, request)), hide_confirm)
+        return (*updates(sessions.delete(query, request), request), hide_confirm)
 
     def on_import(path, query, request: gr.Request):
-        return full_updates(sessions.import_file(path, query, request))
+        return updates(sessions.import_file(path, query, request), request)
 
     private = {"api_visibility": "private"}
     root = gr.context.Context.root_block
     if root is not None:
         root.load(on_restore, [panel.browser_state, panel.search], full, **private)
     panel.new.click(on_new, [panel.search], full, **private)
-    panel.session_list.input(on_open, [panel.session_list, panel.search], full, **private)
+    panel.session_list.input(on_open, [panel.session_list, panel.search], full, **private).then(
+        None, js=SCROLL_TO_HIT, **private)
     panel.search.change(on_refresh, [panel.search], panel.sidebar_outputs, trigger_mode="always_last", **private)
     panel.rename.click(on_rename, [panel.title, panel.search], panel.sidebar_outputs, **private)
     panel.title.submit(on_rename, [panel.title, panel.search], panel.sidebar_outputs, **private)

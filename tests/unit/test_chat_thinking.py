@@ -65,7 +65,7 @@ def test_answers_without_thinking_display_as_before_and_titles_follow_the_langua
 def test_the_thinking_duration_is_saved_and_shown_again_after_a_reload(tmp_path):
     import sqlite3
 
-    from assist.session_format import parse_import
+    from assist.session_import import parse_import
     from assist.sessions import SessionStore
     from webui.chat_sessions import ChatSessions, owner_of
 

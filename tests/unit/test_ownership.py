@@ -84,7 +84,8 @@ def test_sessions_of_one_user_are_404_for_another(client):
                         ("DELETE", f"/api/sessions/{alice['id']}")]:
         response = client.request(method, url, headers=as_("bob"))
         assert response.status_code == 404 and response.json() == missing.json()  # nothing tells them apart
-    assert client.get(f"/api/sessions/{alice['id']}", headers=as_("alice")).json()["messages"] == TURN
+    messages = client.get(f"/api/sessions/{alice['id']}", headers=as_("alice")).json()["messages"]
+    assert [{"role": m["role"], "content": m["content"]} for m in messages] == TURN
 
 
 def test_each_user_has_their_own_default_and_private_collections(client):

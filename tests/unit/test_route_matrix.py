@@ -76,6 +76,7 @@ EXPECTATIONS: dict[tuple[str, str], Expect] = {
     ("POST", "/v1/chat/completions"): Expect(200, kwargs=CHAT),
     ("POST", "/v1/embeddings"): Expect(200, kwargs={"json": {"model": "default", "input": ["hello"]}}),
     ("GET", "/api/sessions"): Expect(200),
+    ("GET", "/api/sessions/search"): Expect(200, url="/api/sessions/search?q=hello"),  # the caller's own only
     ("POST", "/api/sessions/import"): Expect(201, kwargs=IMPORT),
     # alice's conversation: another user's id answers 404, also for admins (usage, not content)
     ("GET", "/api/sessions/{session_id}"): Expect(404, url="/api/sessions/{session}", by_caller={"alice": 200}),

@@ -16,6 +16,10 @@ from webui.services import Services, WebConfig
 TURN = [{"role": "user", "content": "你好，面包怎么做？"}, {"role": "assistant", "content": "面粉、水、盐。"}]
 
 
+def plain(messages: list[dict]) -> list[dict]:
+    return [{k: v for k, v in m.items() if k not in ("id", "parent_id")} for m in messages]
+
+
 @pytest.fixture
 def store(tmp_path):
     store = SessionStore(tmp_path / "sessions.sqlite3")
@@ -41,7 +45,8 @@ def test_list_get_and_search(client, store):
     assert set(data["sessions"][0]) == {"id", "title", "created_at", "updated_at", "messages"}
     assert [s["id"] for s in client.get("/api/sessions", params={"q": "面包"}).json()["sessions"]] == [session.id]
     one = client.get(f"/api/sessions/{session.id}").json()
-    assert one["messages"] == TURN and one["messages"] and one["id"] == session.id
+    assert plain(one["messages"]) == TURN and one["id"] == session.id
+    assert one["tree"] == one["messages"] and one["active_leaf"] == one["messages"][-1]["id"]
 
 
 def test_missing_sessions_are_404_with_a_message(client):
@@ -69,7 +74,7 @@ def test_export_markdown_and_json_as_attachments(client, store):
     assert "## User\n\n你好，面包怎么做？" in md.text
     js = client.get(f"/api/sessions/{session.id}/export?format=json")
     assert js.headers["content-type"].startswith("application/json")
-    assert json.loads(js.content)["messages"] == TURN
+    assert plain(json.loads(js.content)["messages"]) == TURN
     bad = client.get(f"/api/sessions/{session.id}/export?format=pdf")
     assert bad.status_code == 400 and "use 'md'" in bad.json()["error"]["message"]
 
@@ -80,7 +85,7 @@ def test_import_round_trip_and_errors(client, store):
     response = client.post("/api/sessions/import", content=exported, headers={"content-type": "application/json"})
     assert response.status_code == 201
     copy = response.json()
-    assert copy["id"] != session.id and copy["title"] == "Original" and copy["messages"] == TURN
+    assert copy["id"] != session.id and copy["title"] == "Original" and plain(copy["messages"]) == TURN
     assert len(client.get("/api/sessions").json()["sessions"]) == 2
     bad = client.post("/api/sessions/import", content=b"{nope")
     assert bad.status_code == 400 and bad.json()["error"]["type"] == "InvalidImport"
@@ -116,3 +121,28 @@ def test_without_a_store_the_routes_say_so(tmp_path):
                         raise_server_exceptions=False)
     response = client.get("/api/sessions")
     assert response.status_code == 404 and "not enabled" in response.json()["error"]["message"]
+
+
+def test_get_returns_the_branch_shown_and_the_whole_tree(client, store):
+    session = store.create(LOCAL_OWNER, messages=TURN)
+    first = session.messages[0]
+    store.save_branch(session.id, LOCAL_OWNER, [first, {"role": "assistant", "content": "面粉和酵母。"}])
+    body = client.get(f"/api/sessions/{session.id}").json()
+    assert [m["content"] for m in body["messages"]] == ["你好，面包怎么做？", "面粉和酵母。"]
+    assert [m["content"] for m in body["tree"]] == ["你好，面包怎么做？", "面粉、水、盐。", "面粉和酵母。"]
+    assert {m["parent_id"] for m in body["tree"][1:]} == {first["id"]}
+    assert body["active_leaf"] == body["messages"][-1]["id"]
+
+
+def test_search_finds_answers_in_english_and_chinese_for_their_owner_only(client, store):
+    bread = store.create(LOCAL_OWNER, messages=TURN)
+    store.create(LOCAL_OWNER, messages=[{"role": "user", "content": "pump?"},
+                                        {"role": "assistant", "content": "The warranty lasts two years."}])
+    store.create("alice", messages=[{"role": "user", "content": "面粉 warranty"}])
+    hits = client.get("/api/sessions/search", params={"q": "面粉"}).json()["hits"]
+    assert hits == [{"session_id": bread.id, "message_id": bread.messages[1]["id"], "title": "你好，面包怎么做？",
+                     "snippet": "面粉、水、盐。"}]
+    [hit] = client.get("/api/sessions/search", params={"q": "WARRANTY"}).json()["hits"]
+    assert hit["title"] == "pump?" and "warranty lasts" in hit["snippet"]
+    assert client.get("/api/sessions/search", params={"q": ""}).json() == {"hits": []}
+    assert client.get("/api/sessions/search", params={"q": "x" * 501}).status_code == 422

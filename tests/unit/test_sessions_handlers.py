@@ -48,7 +48,8 @@ def test_the_user_message_is_saved_before_the_answer_starts(sessions, store):
     next(stream)  # the user's message is shown
     next(stream)  # generation has started
     [saved] = store.list(LOCAL_OWNER)
-    assert store.get(saved.id, LOCAL_OWNER).messages[0] == {"role": "user", "content": "What is DCU?"}
+    first = store.get(saved.id, LOCAL_OWNER).messages[0]
+    assert (first["role"], first["content"], first["parent_id"]) == ("user", "What is DCU?", None)
     assert saved.title == "What is DCU?"
     stream.close()
 
@@ -90,18 +91,25 @@ def test_an_engine_error_keeps_the_question_but_no_empty_answer(sessions, store)
     with pytest.raises(gr.Error):
         last(handlers.respond("hi", history=[], request=request()))
     [saved] = store.list(LOCAL_OWNER)
-    assert store.get(saved.id, LOCAL_OWNER).messages == [{"role": "user", "content": "hi"}]
+    assert [(m["role"], m["content"]) for m in store.get(saved.id, LOCAL_OWNER).messages] == [("user", "hi")]
 
 
-def test_regenerate_and_edit_last_update_the_saved_history(sessions, store):
+def test_regenerate_and_edit_last_keep_every_version(sessions, store):
     handlers = chat(sessions, "answer")
     _, history, _ = last(handlers.respond("q1", history=[], request=request()))
     _, history, _ = last(handlers.respond("q2", history=history, request=request()))
-    _, history = last(handlers.regenerate("", 0.7, 0.9, 50, 64, 1.1, -1, history, request()))
+    _, history = last(handlers.regenerate("", 0.7, 0.9, 50, 64, 1.1, -1, history, request=request()))
     session_id = sessions.current(request())
-    assert len(store.get(session_id, LOCAL_OWNER).messages) == 4
-    handlers.edit_last(history, request())
-    assert [m["content"] for m in store.get(session_id, LOCAL_OWNER).messages] == ["q1", "answer"]
+    saved = store.get(session_id, LOCAL_OWNER)
+    assert len(saved.messages) == 4 and len(saved.tree) == 5  # the first answer to q2 is kept
+    assert sessions.positions(request()) == {history[3]["id"]: (2, 2)}
+    display, kept, box = handlers.edit_last(history, request())
+    assert box == "q2" and [m["content"] for m in kept] == ["q1", "answer"]
+    assert len(store.get(session_id, LOCAL_OWNER).messages) == 4  # nothing changes until it is sent
+    _, history, _ = last(handlers.respond("q2 better", history=kept, request=request()))
+    saved = store.get(session_id, LOCAL_OWNER)
+    assert [m["content"] for m in saved.messages] == ["q1", "answer", "q2 better", "answer"]
+    assert len(saved.tree) == 7 and sessions.positions(request())[history[2]["id"]] == (2, 2)
 
 
 def test_clear_starts_a_new_conversation_and_keeps_the_old_one(sessions, store):
@@ -228,3 +236,25 @@ def test_component_updates(sessions):
     updates = full_updates(sessions.open(view.current, "", request()))
     assert len(updates) == 9 and updates[1][0]["content"] == "topic"
     assert full_updates(sessions.refresh("", request()))[0] is not None  # skipped chat parts
+
+
+def test_the_search_box_finds_words_of_answers_and_opens_the_conversation_there(sessions, store):
+    handlers = chat(sessions, "Knead the dough well.")
+    last(handlers.respond("How do I bake bread?", history=[], request=request()))
+    bread = sessions.current(request())
+    handlers = chat(sessions, "保修期为两年。")
+    last(handlers.respond("这台水泵的保修期是多久？", history=[], request=request("tab2")))
+    view = sessions.refresh("dough", request())
+    saved = store.get(bread, LOCAL_OWNER)
+    assert view.choices == [("How do I bake bread? · Knead the dough well.", f"{bread}#{saved.messages[1]['id']}")]
+    [(label, value)] = sessions.refresh("保修期", request()).choices  # both messages match: one entry
+    assert label.startswith("这台水泵的保修期是多久？ · ")
+    opened = sessions.open(value, "保修期", request())
+    assert opened.current == value.split("#")[0] and opened.focus == value.split("#")[1]
+    shown = handlers.display(opened.history, request(), focus=opened.focus)
+    marked = [m["content"] for m in opened.history if m["id"] == opened.focus]
+    assert [("dcu-hit" in m["content"]) for m in shown] == [m["id"] == opened.focus for m in opened.history]
+    assert marked == ["保修期为两年。"]  # the shorter message ranks first (BM25)
+    assert sessions.refresh("bread", request()).choices[0][1].startswith(bread)
+    stale = sessions.open(f"{bread}#no-such-message", "", request())  # a deleted message: open the rest
+    assert stale.current == bread and stale.focus is None and len(stale.history) == 2

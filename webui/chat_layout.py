@@ -1,0 +1,86 @@
+"""The Chat tab's layout and wiring: the conversations sidebar, the chat, its parameters.
+
+Handlers live in ``webui.chat_tab`` (answers), ``webui.chat_branches`` (versions of messages) and
+``webui.chat_sessions`` (the sidebar); here they are only placed and connected.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from webui.adapters import CancelRegistry
+from webui.chat_branches import ACTION_JS, BranchHandlers, build_branch_controls
+from webui.chat_sessions import ChatSessions
+from webui.chat_tab import ChatHandlers
+from webui.chat_tools import ChatTools, build_tools_selector
+from webui.i18n import t, text
+from webui.model_picker import model_picker
+from webui.sessions_panel import build_sessions_panel, wire_sessions_panel
+
+__all__ = ["build_chat_layout"]
+
+
+def build_chat_layout(services, cancels: CancelRegistry | None = None) -> ChatHandlers:
+    """Lay out the Chat tab (conversations sidebar + chat) in the current Blocks context and wire it."""
+    sessions = None
+    if services.sessions is not None:
+        sessions = ChatSessions(services.sessions, services.web.session_exports_dir,
+                                audit=services.audit)
+    chat_tools = ChatTools(services.tools) if services.tools is not None and services.tools.enabled else None
+    handlers = ChatHandlers(services.models, cancels, sessions, services.quotas, chat_tools)
+    branches = BranchHandlers(handlers)
+    history = gr.State([])
+    with gr.Row(equal_height=False, elem_id="chat-row"):
+        if sessions is not None:
+            with gr.Column(scale=1, min_width=240, elem_id="session-sidebar"):
+                panel = build_sessions_panel()
+        with gr.Column(scale=4, min_width=300):
+            model = model_picker(services.models, "chat-model")
+            chatbot = gr.Chatbot(show_label=False, height=520,
+                                 placeholder=text("chat_empty", "en") + "<br>" + text("chat_empty", "zh"),
+                                 buttons=["copy", "copy_all"], sanitize_html=True, elem_id="chatbot",
+                                 editable="user")
+            with gr.Row(equal_height=True):
+                message = gr.Textbox(label=t("chat_input"), placeholder=t("chat_placeholder"), lines=1,
+                                     max_lines=10, scale=8, autofocus=True, elem_id="chat-input", submit_btn=False)
+                with gr.Column(scale=1, min_width=120):
+                    send = gr.Button(t("send"), variant="primary", elem_id="chat-send")
+                    stop = gr.Button(t("stop"), variant="stop", elem_id="chat-stop")
+            with gr.Row():
+                regenerate = gr.Button(t("regenerate"), size="sm", elem_id="chat-regenerate")
+                edit_last = gr.Button(t("edit_last"), size="sm", elem_id="chat-edit")
+                clear = gr.Button(t("clear"), size="sm", elem_id="chat-clear")
+            selector = [build_tools_selector(chat_tools)] if chat_tools is not None else []
+            with gr.Accordion(t("parameters"), open=False):
+                system_prompt = gr.Textbox(handlers.default_system_prompt, label=t("system_prompt"), lines=2)
+                with gr.Row():
+                    temperature = gr.Slider(0.0, 2.0, value=0.7, step=0.05, label=t("temperature"))
+                    top_p = gr.Slider(0.05, 1.0, value=0.9, step=0.05, label=t("top_p"))
+                    top_k = gr.Slider(0, 200, value=50, step=1, label=t("top_k"))
+                with gr.Row():
+                    max_new_tokens = gr.Slider(16, 4096, value=512, step=16, label=t("max_new_tokens"))
+                    repetition_penalty = gr.Slider(1.0, 2.0, value=1.1, step=0.05, label=t("repetition_penalty"))
+                    seed = gr.Number(-1, label=t("seed"), precision=0)
+                thinking = gr.Checkbox(True, label=t("thinking_switch"), info=t("thinking_info"),
+                                       elem_id="chat-thinking")
+            branch_action, branch_go = build_branch_controls()
+    sampling = [temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed]
+    answer_inputs = [system_prompt, *sampling, history, thinking, model, *selector]
+    chat_inputs = [message, *answer_inputs]
+    chat_outputs = [chatbot, history, message]
+    streaming = {"api_visibility": "private", "concurrency_limit": None}
+    events = [
+        send.click(handlers.respond, chat_inputs, chat_outputs, api_name="chat", concurrency_limit=None),
+        message.submit(handlers.respond, chat_inputs, chat_outputs, **streaming),
+        regenerate.click(handlers.regenerate, answer_inputs, [chatbot, history], **streaming),
+        edit_last.click(handlers.edit_last, [history], [chatbot, history, message], api_visibility="private"),
+        clear.click(handlers.clear, None, [chatbot, history, message], api_visibility="private"),
+        chatbot.edit(branches.edit, answer_inputs, [chatbot, history], **streaming),
+        branch_go.click(branches.act, [branch_action, *answer_inputs], [chatbot, history], js=ACTION_JS, **streaming),
+    ]
+    stop.click(handlers.stop, None, None, queue=False, api_visibility="private")
+    if chat_tools is not None:  # Allow / Deny under a call that waits for approval
+        chatbot.option_select(chat_tools.decide, None, None, queue=False, api_visibility="private")
+    if sessions is not None:
+        wire_sessions_panel(panel, sessions, [chatbot, history, system_prompt], after=events, display=handlers.display)
+    return handlers
