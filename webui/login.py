@@ -102,7 +102,8 @@ def include_login_routes(app: FastAPI, gate: Gate, audit=None) -> None:
             gate.sign_out(secret)
             record("logout", request, user.name if user else None)
         where = "/login" if gate.enabled else "/"
-        if user is not None and gate.oidc is not None and gate.users.source_of(user.name) == "oidc":
+        if user is not None and gate.oidc is not None and gate.users is not None \
+                and gate.users.source_of(user.name) == "oidc":
             where = gate.oidc.logout_url(str(request.base_url).rstrip("/") + "/login") or where
         response = RedirectResponse(where, status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax",
