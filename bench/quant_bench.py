@@ -134,9 +134,9 @@ def _llama_cpp(quick: bool) -> dict:
     except ImportError:
         return {"skipped": "llama-cpp-python is not installed (optional: pip install llama-cpp-python)"}
     from engine.config import EngineConfig
-    from engine.loader import embedded_default_path
+    from engine.embedded import embedded_gguf
 
-    llm = Llama(model_path=str(embedded_default_path(EngineConfig().cache_dir)), n_ctx=2048,
+    llm = Llama(model_path=str(embedded_gguf(EngineConfig().cache_dir)), n_ctx=2048,
                 n_threads=os.cpu_count(), verbose=False)
     started, first, count = time.perf_counter(), None, 0
     for _ in llm.create_completion(STORY[0]["content"], max_tokens=16 if quick else 64, temperature=0.0,

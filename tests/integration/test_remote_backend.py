@@ -64,10 +64,10 @@ def llamacpp_url():
 
     xllamacpp = pytest.importorskip("xllamacpp")
     from engine.config import default_cache_dir
-    from engine.loader import embedded_default_path
+    from engine.embedded import embedded_gguf
 
     params = xllamacpp.CommonParams()
-    params.model.path = str(embedded_default_path(default_cache_dir()))
+    params.model.path = str(embedded_gguf(default_cache_dir()))
     params.n_ctx = 2048
     params.n_parallel = 2
     params.verbosity = 0
