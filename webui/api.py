@@ -15,6 +15,7 @@ from webui.login import include_login_routes
 from webui.login_oidc import include_oidc_routes
 from webui.metrics_routes import include_metrics_routes
 from webui.openai_api import include_openai_api
+from webui.presets_api import include_presets_api
 from webui.request_guard import BodyGuardMiddleware
 from webui.services import Services
 from webui.sessions_api import include_sessions_api
@@ -50,6 +51,7 @@ def build_api(services: Services) -> FastAPI:
     include_oidc_routes(app, gate, services.audit)  # "Sign in with ..." (404 without --oidc-issuer)
     include_openai_api(app, services)
     include_sessions_api(app, services)
+    include_presets_api(app, services)  # GET/POST/DELETE /api/presets
     include_metrics_routes(app, services)
     include_usage_api(app, services)
     include_code_run_api(app, services)  # answers 403 unless the server runs with --sandbox

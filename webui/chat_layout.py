@@ -15,6 +15,7 @@ from webui.chat_tab import ChatHandlers
 from webui.chat_tools import ChatTools, build_tools_selector
 from webui.i18n import t, text
 from webui.model_picker import model_picker
+from webui.presets import DEFAULTS, PARAMS, PresetHandlers, build_preset_picker, wire_preset_picker
 from webui.sessions_panel import build_sessions_panel, wire_sessions_panel
 
 __all__ = ["build_chat_layout"]
@@ -35,7 +36,10 @@ def build_chat_layout(services, cancels: CancelRegistry | None = None) -> ChatHa
             with gr.Column(scale=1, min_width=240, elem_id="session-sidebar"):
                 panel = build_sessions_panel()
         with gr.Column(scale=4, min_width=300):
-            model = model_picker(services.models, "chat-model")
+            with gr.Row(equal_height=True, elem_id="chat-pickers"):
+                preset = build_preset_picker() if services.presets is not None else None
+                with gr.Column(scale=3, min_width=200):
+                    model = model_picker(services.models, "chat-model")
             chatbot = gr.Chatbot(show_label=False, height=520,
                                  placeholder=text("chat_empty", "en") + "<br>" + text("chat_empty", "zh"),
                                  buttons=["copy", "copy_all"], sanitize_html=True, elem_id="chatbot",
@@ -52,19 +56,26 @@ def build_chat_layout(services, cancels: CancelRegistry | None = None) -> ChatHa
                 clear = gr.Button(t("clear"), size="sm", elem_id="chat-clear")
             selector = [build_tools_selector(chat_tools)] if chat_tools is not None else []
             with gr.Accordion(t("parameters"), open=False):
-                system_prompt = gr.Textbox(handlers.default_system_prompt, label=t("system_prompt"), lines=2)
+                system_prompt = gr.Textbox(handlers.default_system_prompt, label=t("system_prompt"), lines=2,
+                                           elem_id="chat-system-prompt")
                 with gr.Row():
-                    temperature = gr.Slider(0.0, 2.0, value=0.7, step=0.05, label=t("temperature"))
-                    top_p = gr.Slider(0.05, 1.0, value=0.9, step=0.05, label=t("top_p"))
-                    top_k = gr.Slider(0, 200, value=50, step=1, label=t("top_k"))
+                    temperature = gr.Slider(0.0, 2.0, value=DEFAULTS["temperature"], step=0.05, label=t("temperature"))
+                    top_p = gr.Slider(0.05, 1.0, value=DEFAULTS["top_p"], step=0.05, label=t("top_p"))
+                    top_k = gr.Slider(0, 200, value=DEFAULTS["top_k"], step=1, label=t("top_k"))
                 with gr.Row():
-                    max_new_tokens = gr.Slider(16, 4096, value=512, step=16, label=t("max_new_tokens"))
-                    repetition_penalty = gr.Slider(1.0, 2.0, value=1.1, step=0.05, label=t("repetition_penalty"))
+                    max_new_tokens = gr.Slider(16, 4096, value=DEFAULTS["max_new_tokens"], step=16,
+                                               label=t("max_new_tokens"))
+                    repetition_penalty = gr.Slider(1.0, 2.0, value=DEFAULTS["repetition_penalty"], step=0.05,
+                                                   label=t("repetition_penalty"))
                     seed = gr.Number(-1, label=t("seed"), precision=0)
                 thinking = gr.Checkbox(True, label=t("thinking_switch"), info=t("thinking_info"),
                                        elem_id="chat-thinking")
             branch_action, branch_go = build_branch_controls()
     sampling = [temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed]
+    if preset is not None:  # the Preset dropdown sets the system prompt and the sliders it keeps
+        tuned = dict(zip(PARAMS, sampling, strict=False))
+        wire_preset_picker(preset, PresetHandlers(services.presets, handlers.default_system_prompt),
+                           [system_prompt, *(tuned[p] for p in PARAMS)])
     answer_inputs = [system_prompt, *sampling, history, thinking, model, *selector]
     chat_inputs = [message, *answer_inputs]
     chat_outputs = [chatbot, history, message]

@@ -11,6 +11,7 @@ if TYPE_CHECKING:  # types only: building Services must not import the heavy par
     from assist.collections import UserCollections
     from assist.identity.signin import Identity
     from assist.ingest_jobs import IngestJobs
+    from assist.presets import PresetStore
     from assist.quotas import Quotas
     from assist.sandbox import SandboxConfig
     from assist.sessions import SessionStore
@@ -88,6 +89,7 @@ class Services:
     quotas: Quotas | None = None  # per-user limits and token usage (default: none, in memory)
     sandbox: SandboxConfig | None = None  # running users' code (--sandbox); None: off
     tools: ToolRegistry | None = None  # MCP servers and built-in tools for Chat and /api/chat; None: no tools
+    presets: PresetStore | None = None  # Chat presets (default: beside the conversations, presets.sqlite3)
 
     def _groups_of(self, user: str) -> tuple[str, ...]:
         """The groups of ``user``'s last sign-in (group shares); looked up each time, users may be set later."""
@@ -98,6 +100,10 @@ class Services:
             from engine.models import ModelRegistry
 
             self.models = ModelRegistry.of(self.engine)
+        if self.presets is None and self.sessions is not None and str(self.sessions.path) != ":memory:":
+            from assist.presets import PresetStore
+
+            self.presets = PresetStore(self.sessions.path.parent / "presets.sqlite3")
         if self.quotas is None:
             from assist.quotas import Quotas
 

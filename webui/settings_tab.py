@@ -146,6 +146,10 @@ def build_settings_tab(services: Services, blocks: gr.Blocks) -> SettingsHandler
                 revoke = gr.Button(t("set_revoke"), variant="stop", scale=1, elem_id="settings-revoke")
         users = gr.Dataframe(headers=USER_COLUMNS, interactive=False, label=t("set_users"), visible=False,
                              elem_id="settings-users")
+        if services.presets is not None:  # Chat presets: make, change, delete (webui.presets)
+            from webui.presets import PresetHandlers, build_preset_settings
+
+            build_preset_settings(PresetHandlers(services.presets), blocks)
     outputs = [account, sign_out, token_box, table, pick, users, new_token]
 
     def show(view: SettingsView):

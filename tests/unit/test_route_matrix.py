@@ -26,6 +26,7 @@ from starlette.routing import Mount
 from assist.audit import AuditLog
 from assist.identity.config import IdentityConfig
 from assist.identity.signin import build_identity
+from assist.presets import PresetStore
 from assist.sessions import SessionStore
 from assist.users import UserStore
 from bench.live_app import free_port
@@ -77,6 +78,9 @@ EXPECTATIONS: dict[tuple[str, str], Expect] = {
     ("POST", "/v1/embeddings"): Expect(200, kwargs={"json": {"model": "default", "input": ["hello"]}}),
     ("GET", "/api/sessions"): Expect(200),
     ("GET", "/api/sessions/search"): Expect(200, url="/api/sessions/search?q=hello"),  # the caller's own only
+    ("GET", "/api/presets"): Expect(200),  # the built-in ones and the caller's own
+    ("POST", "/api/presets"): Expect(ANY, kwargs={"json": {"name": "Terse", "params": {"temperature": 0.2}}}),
+    ("DELETE", "/api/presets/{preset_id}"): Expect(404, url="/api/presets/p-no-such-preset"),
     ("POST", "/api/sessions/import"): Expect(201, kwargs=IMPORT),
     # alice's conversation: another user's id answers 404, also for admins (usage, not content)
     ("GET", "/api/sessions/{session_id}"): Expect(404, url="/api/sessions/{session}", by_caller={"alice": 200}),
@@ -228,6 +232,7 @@ def world(tmp_path_factory):
         ldap_url=f"ldap://{nowhere}", ldap_user_dn="uid={username},dc=example,dc=org", ldap_admin_group="dcu-admins",
         oidc_issuer=f"http://{nowhere}", oidc_client_id="dcu-chat", oidc_client_secret="s"))
     services.sessions = SessionStore(data / "sessions.sqlite3")
+    services.presets = PresetStore(data / "presets.sqlite3")
     services.users, services.audit = users, AuditLog(data / "audit.jsonl")
     services.web = type(services.web)(data_dir=data, api_key=API_KEY, auth=(("alice", "pw-alice-1"),))
     app = create_asgi_app(services)
