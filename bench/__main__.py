@@ -23,7 +23,10 @@ Measures, on the default configuration of this machine (the embedded model unles
   the same GGUF, and 4 streams vs 1 over ``/v1``, on the default and on Gemma 3 270M
   (``bench/api_speed_bench.py``; targets 0.95x and 1.5x);
 * ``rag_quality``: retrieval hit@1 / hit@5 per stage on the generated and the real question sets
-  (``bench/rag_quality.py``; ``--reranker-model DIR`` adds the cross-encoder stage).
+  (``bench/rag_quality.py``; ``--reranker-model DIR`` adds the cross-encoder stage);
+* ``docs_answers``: document answers over real manuals (29 checkable questions, half Chinese; ``--quick``
+  12), the prompt before issue 19 beside the selected passages: share right, prompt tokens, TTFT per
+  stage (``bench/docs_answer_bench.py``; targets: median prompt <= 450 tokens, no fewer right).
 
 The engine sections (overhead, turns, concurrency, prompt_lookup) measure the transformers backend
 (``--backend transformers``); ``llamacpp`` measures llama.cpp.
@@ -47,7 +50,7 @@ from bench.common import environment, load_avg, load_engine, peak_rss_bytes, sec
 from bench.report import render_markdown
 
 SECTIONS = ("overhead", "turns", "concurrency", "prompt_lookup", "quantization", "rag", "ingest", "llamacpp",
-            "quality", "rag_quality", "first_start", "api_speed")
+            "quality", "rag_quality", "first_start", "api_speed", "docs_answers")
 _TRANSFORMERS_SECTIONS = ("overhead", "turns", "concurrency", "prompt_lookup")
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -108,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         "rag_quality": lambda: __import__("bench.rag_quality", fromlist=["run"]).run(args.quick, args.reranker_model),
         "first_start": lambda: __import__("bench.first_start", fromlist=["run"]).run(args.quick),
         "api_speed": lambda: __import__("bench.api_speed_bench", fromlist=["run"]).run(args.quick),
+        "docs_answers": lambda: __import__("bench.docs_answer_bench", fromlist=["run"]).run(args.quick,
+                                                                                            model=args.model),
     }
     for name in SECTIONS:
         if name in wanted:

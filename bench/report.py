@@ -40,6 +40,10 @@ def goals(results: dict) -> list[tuple[str, str, bool | None]]:
         from bench.api_speed_bench import goals as api_speed_goals
 
         out.extend(api_speed_goals(results["api_speed"]))
+    if results.get("docs_answers", {}).get("summary"):
+        from bench.docs_answer_bench import goals as docs_answer_goals
+
+        out.extend(docs_answer_goals(results["docs_answers"]))
     cold = results.get("first_start", {}).get("cold_cache", {})
     if "healthy_s" in cold:
         out.append(("first start (empty model cache): serving within 30 s", f"{cold['healthy_s']} s",
@@ -242,6 +246,13 @@ def render_markdown(results: dict) -> str:
         lines += ["", "| over /v1 | workload | ours (tok/s) | bare xllamacpp (tok/s) | ratio | notes |",
                   "|---|---|---|---|---|---|"]
         lines += ["| " + " | ".join(row) + " |" for row in api_speed_rows(api_speed)]
+    docs_answers = results.get("docs_answers")
+    if docs_answers and docs_answers.get("summary"):
+        from bench.docs_answer_bench import HEADER as DOCS_HEADER
+        from bench.docs_answer_bench import markdown_rows as docs_answer_rows
+
+        lines += ["", *DOCS_HEADER]
+        lines += ["| " + " | ".join(row) + " |" for row in docs_answer_rows(docs_answers)]
     first_start = results.get("first_start")
     if first_start and "cold_cache" in first_start:
         from bench.first_start import markdown_rows as first_start_rows

@@ -1,41 +1,53 @@
 """Grounded prompts for document Q&A, and the "not found in the documents" behaviour.
 
 ``build_grounded_messages`` returns a ``GroundedPrompt``: plain ``{"role", "content"}`` messages
-(the engine applies the chat template) and the hits that made it in. The messages are a system
-message with instructions and numbered sources
-(``[1] report.pdf p.3: …``), the recent history, and the question. Under a token budget the
-question and instructions are always kept (the caller gives the budget and the model's token
-counter: the engine alone decides what a prompt may cost); history is limited to the most recent turns that
-fit in half of what remains; sources fill the rest in rank order — the lowest-ranked are
-dropped first, and the last one that partly fits is truncated.
+(the engine applies the chat template) and the hits numbered in them (``[1] report.pdf p.3: …``).
 
-The sources come first and the instructions last, right above the question, with a worked
-example of a cited answer. ``missing_citation`` is for models that answer from the sources but
-do not cite them (small base models rarely write "[n]"): it names the source the answer quotes
-(the longest run of words, or CJK characters, shared with it), so the caller can add "[n]".
+Layout. By default the part that never changes comes first: a system message with the rule —
+the same text for every question of a language and strictness — then the recent history, then
+one user message with the numbered sources and the question. llama.cpp's prompt cache (and our
+transformers KV reuse) then skip everything up to the sources on every question after the
+first; with the sources first, nothing after the template header was reusable. The rule is one
+short sentence: the embedded instruction-tuned model answers far better without being told to
+cite or to reply "not covered" (see ``_CHAT_RULES``); the citation numbers are added from what
+the answer quotes (``missing_citation``). ``sources_first=True`` is the layout before issue 19
+(sources, then rules and a worked example right above the question, all in the system
+message): base models in the completion format keep it (a small base model copies the example
+just above the question far better than it follows a rule; see docs/performance.md), and the
+answer bench compares against it.
 
-``no_relevant_hits`` lets the caller answer ``NOT_FOUND_MESSAGE`` without calling the model.
+Sources. With ``source_tokens`` (``DEFAULT_SOURCE_TOKENS`` for document answers) the sources are
+passages picked by ``rag.passages`` (the sentences that answer the question, within that many
+tokens); without it, whole hits in rank order as before. Under a token budget the question and
+instructions are always kept (the caller gives the budget and the model's token counter: the
+engine alone decides what a prompt may cost); history is limited to the most recent turns that
+fit in half of what remains; sources fill the rest — passages within ``source_tokens``, or whole
+hits lowest-ranked dropped first, the last one that partly fits truncated.
+
+``no_relevant_hits`` lets the caller answer ``NOT_FOUND_MESSAGE`` without calling the model;
+``missing_citation`` (``rag.citations``) finds the source an uncited answer quotes.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from rag import citations
+from rag.passages import select_passages
 from rag.retrieval import Hit, detect_language
 
-__all__ = ["NOT_FOUND_MESSAGE", "GroundedPrompt", "build_grounded_messages", "detect_language", "format_source",
-           "no_relevant_hits", "missing_citation"]
+__all__ = ["DEFAULT_SOURCE_TOKENS", "NOT_FOUND_MESSAGE", "GroundedPrompt", "build_grounded_messages",
+           "detect_language", "format_source", "instructions", "no_relevant_hits", "missing_citation"]
 
 NOT_FOUND_MESSAGE = {
     "en": "The documents do not cover this question.",
     "zh": "文档中没有涉及这个问题的内容。",
 }
 
-# The instructions come after the sources, right above the question, and end with a worked
-# example of a cited answer: a small base model copies the shape of an example far better than
-# it follows a rule (measured on the embedded Gemma 3 270M; see docs/performance.md).
+# The layout before issue 19, kept for base models: rules and a worked example right above the
+# question, after the sources. A small base model copies the shape of an example far better than
+# it follows a rule (measured on Gemma 3 270M; see docs/performance.md).
 _INSTRUCTIONS = {
     ("en", True): (
         "Answer the question in one or two sentences using only the sources above. After each fact, write the "
@@ -52,23 +64,40 @@ _INSTRUCTIONS = {
         "请根据上面的资料，用一两句话回答问题，并在每个事实后用方括号写出资料的编号。"
         "如果资料中没有答案，请先说明这一点，再根据常识回答，并说明这部分内容不是来自文档。"),
 }
+# Models with a chat template get one short rule instead. The embedded Qwen2.5-Coder-0.5B answers
+# 7-9 of 12 checkable questions with it and 0-2 with the rules above: told to cite and to reply
+# "not covered" exactly, it replies "not covered" to nearly everything (bench/docs_answer_bench.py).
+# The numbers are added afterwards from what the answer quotes (rag.citations); strict answers
+# still say "not covered" without the model when no hit is relevant (assist.answers).
+_CHAT_RULES = {
+    ("en", True): "You are a helpful assistant. Answer the question from the sources given with it.",
+    ("en", False): ("You are a helpful assistant. Answer the question from the sources given with it. If they do "
+                    "not cover it, say so, then answer from general knowledge."),
+    ("zh", True): "你是一个乐于助人的助手。请根据问题附带的资料回答问题。",
+    ("zh", False): "你是一个乐于助人的助手。请根据问题附带的资料回答问题。如果资料没有涉及，请先说明，再根据常识回答。",
+}
 _EXAMPLE = {
     "en": "For example, if a source said \"[4] shop.txt: The shop opens at 9:00.\", then:\n"
           "Question: When does the shop open?\nAnswer: The shop opens at 9:00 [4].",
     "zh": "例如，如果资料是“[4] shop.txt: 商店九点开门。”，那么：\n问题：商店几点开门？\n回答：商店九点开门 [4]。",
 }
 _SOURCES_TITLE = {"en": "Sources:", "zh": "资料："}
+_QUESTION_LABEL = {"en": "Question: ", "zh": "问题："}  # as in the worked example
 _NO_SOURCES = {"en": "(no sources were found)", "zh": "（没有找到相关资料）"}
+#: Tokens of selected passages a document answer reads: with the rule, the question and the chat
+#: template, the embedded model's grounded prompt is then ~290 tokens at the median (goal: <= 450;
+#: every token is ~7 ms of waiting on 2 CPU cores). Measured in bench/docs_answer_bench.py.
+DEFAULT_SOURCE_TOKENS = 260
 _MESSAGE_OVERHEAD = 4  # role markers and separators that the chat template adds per message
 _MIN_TRUNCATED = 32  # a truncated source shorter than this is not worth its citation number
 
 CountTokens = Callable[[str], int]
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
 @dataclass(frozen=True)
 class GroundedPrompt:
-    """The messages to send, and the hits numbered in them (``[1]`` is ``hits[0]``)."""
+    """The messages to send, and the hits numbered in them (``[1]`` is ``hits[0]``); each hit's
+    ``text`` is what the model reads (the selected passage, or the hit as given)."""
 
     messages: list[dict]
     hits: list[Hit]
@@ -79,10 +108,24 @@ def no_relevant_hits(hits: Sequence[Hit], threshold: float = 0.0) -> bool:
     return not any(hit.score >= threshold for hit in hits)
 
 
+def missing_citation(answer: str, hits: Sequence[Hit], question: str = "") -> int | None:
+    """The number of the source an uncited answer quotes, or None (see ``rag.citations``)."""
+    return citations.missing_citation(answer, hits, NOT_FOUND_MESSAGE.values(), question)
+
+
 def format_source(number: int, hit: Hit, language: str = "en", text: str | None = None) -> str:
     """``[1] report.pdf p.3: text`` (``第3页`` in Chinese; no page part for unpaged files)."""
     page = "" if hit.page is None else (f" 第{hit.page}页" if language == "zh" else f" p.{hit.page}")
     return f"[{number}] {hit.source}{page}: {hit.text if text is None else text}"
+
+
+def instructions(language: str = "en", strict: bool = True, sources_first: bool = False) -> str:
+    """The fixed part of a grounded prompt: the short rule (stable-first layout), or the rules and
+    the worked example that follow the sources (``sources_first``)."""
+    language = language if language in ("en", "zh") else "en"
+    if not sources_first:
+        return _CHAT_RULES[(language, bool(strict))]
+    return f"{_INSTRUCTIONS[(language, bool(strict))]}\n\n{_EXAMPLE[language]}"
 
 
 def build_grounded_messages(
@@ -93,91 +136,48 @@ def build_grounded_messages(
     language: str = "en",
     count_tokens: CountTokens | None = None,
     budget_tokens: int | None = None,
+    *,
+    source_tokens: int | None = None,
+    sources_first: bool = False,
+    embedder=None,
 ) -> GroundedPrompt:
     """Messages for a grounded answer, within ``budget_tokens`` (counted by the model's
-    ``count_tokens``) when one is given; ``history`` is never mutated."""
-    if budget_tokens is not None and count_tokens is None:
+    ``count_tokens``) when one is given; ``source_tokens`` selects passages (``rag.passages``)
+    within that many tokens (asking ``embedder`` where the words match weakly); ``history`` is
+    never mutated."""
+    if (budget_tokens is not None or source_tokens is not None) and count_tokens is None:
         raise ValueError("A token budget needs the model's count_tokens.")
     language = language if language in ("en", "zh") else "en"
-    count = count_tokens
-    instructions = _INSTRUCTIONS[(language, bool(strict))]
+    fixed_text = instructions(language, strict, sources_first)
     history = [dict(m) for m in (history or []) if m.get("role") in ("user", "assistant")]
-    if budget_tokens is None:
-        kept_history, sources = history, [format_source(n, h, language) for n, h in enumerate(hits, 1)]
-    else:
-        fixed = count(instructions) + count(_EXAMPLE[language]) + count(_SOURCES_TITLE[language]) + count(question) + 2 * _MESSAGE_OVERHEAD
+    kept_history, room = history, None
+    if budget_tokens is not None:
+        fixed = (count_tokens(fixed_text) + count_tokens(_SOURCES_TITLE[language])
+                 + count_tokens(_QUESTION_LABEL[language] + question) + 2 * _MESSAGE_OVERHEAD)
         room = max(0, budget_tokens - fixed)
-        kept_history = _recent_history(history, room // 2, count)
-        room -= sum(count(m["content"]) + _MESSAGE_OVERHEAD for m in kept_history)
-        sources = _fit_sources(hits, room, count, language)
-    body = "\n".join(sources) if sources else _NO_SOURCES[language]
-    system = f"{_SOURCES_TITLE[language]}\n{body}\n\n{instructions}\n\n{_EXAMPLE[language]}"
-    messages = [{"role": "system", "content": system}, *kept_history, {"role": "user", "content": question}]
-    return GroundedPrompt(messages, list(hits[:len(sources)]))
+        kept_history = _recent_history(history, room // 2, count_tokens)
+        room -= sum(count_tokens(m["content"]) + _MESSAGE_OVERHEAD for m in kept_history)
+    given = _sources(question, hits, language, count_tokens, room, source_tokens, embedder)
+    lines = [format_source(n, hit, language) for n, hit in enumerate(given, 1)]
+    body = f"{_SOURCES_TITLE[language]}\n" + ("\n".join(lines) if lines else _NO_SOURCES[language])
+    if sources_first:
+        system, last = f"{body}\n\n{fixed_text}", question
+    else:
+        system, last = fixed_text, f"{body}\n\n{_QUESTION_LABEL[language]}{question}"
+    messages = [{"role": "system", "content": system}, *kept_history, {"role": "user", "content": last}]
+    return GroundedPrompt(messages, given)
 
 
-_WORD = re.compile(r"[^\W_]+|[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_CITATION = re.compile(r"\[\d+\]")
-_MIN_QUOTED = 3  # shared words (or CJK characters) in a row before an answer counts as quoting a source
-
-
-_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
-_CN_UNITS = {"十": 10, "百": 100, "千": 1000, "万": 10000}
-_CN_NUMBER = re.compile(f"[{''.join(_CN_DIGITS)}{''.join(_CN_UNITS)}]+")
-
-
-def _cn_number(numeral: str) -> str:
-    """A Chinese numeral as digits ("三十六" -> "36", "两千零五" -> "2005"), so that an answer writing
-    "36个月" is seen quoting a source that says "三十六个月" (and the other way round)."""
-    total, section, digit = 0, 0, None
-    for char in numeral:
-        if char in _CN_DIGITS:
-            digit = _CN_DIGITS[char]
-            continue
-        unit = _CN_UNITS[char]
-        if unit == 10000:
-            total, section = (total + section + (digit or 0)) * unit, 0
-        else:
-            section += (1 if digit is None else digit) * unit  # "十五": one ten
-        digit = None
-    return str(total + section + (digit or 0))
-
-
-def _words(text: str) -> list[str]:
-    # CJK characters one by one (no spaces to split on), other scripts by word; numbers as digits.
-    out: list[str] = []
-    text = _CN_NUMBER.sub(lambda m: _cn_number(m.group()), text)
-    chinese = bool(_CJK.search(text))  # there "36 个月" and "36个月" must read alike: digits one by one
-    for match in _WORD.finditer(text.lower()):
-        word = match.group()
-        out.extend(list(word) if _CJK.search(word) or (chinese and word.isdigit()) else [word])
-    return out
-
-
-def _longest_shared_run(a: list[str], b: list[str]) -> int:
-    best, previous = 0, [0] * (len(b) + 1)
-    for x in a:
-        current = [0] * (len(b) + 1)
-        for j, y in enumerate(b, 1):
-            if x == y:
-                current[j] = previous[j - 1] + 1
-                best = max(best, current[j])
-        previous = current
-    return best
-
-
-def missing_citation(answer: str, hits: Sequence[Hit]) -> int | None:
-    """The number of the source an uncited answer quotes, or None (already cited, or quotes none).
-
-    ``hits`` are the numbered sources as given to the model (``[1]`` is ``hits[0]``). Ties go to
-    the higher-ranked source; "not covered" answers quote nothing and get no number.
-    """
-    if not answer.strip() or _CITATION.search(answer) or any(m in answer for m in NOT_FOUND_MESSAGE.values()):
-        return None
-    said = _words(answer)
-    runs = [_longest_shared_run(said, _words(hit.text)) for hit in hits]
-    best = max(runs, default=0)
-    return runs.index(best) + 1 if best >= _MIN_QUOTED else None
+def _sources(question: str, hits: Sequence[Hit], language: str, count: CountTokens | None, room: int | None,
+             source_tokens: int | None, embedder) -> list[Hit]:
+    """The numbered sources: selected passages, or whole hits (all, or those that fit ``room``)."""
+    if source_tokens is not None:
+        budget = source_tokens if room is None else min(source_tokens, room)
+        return select_passages(question, hits, count, budget, embedder=embedder,
+                               label_tokens=lambda hit: count(format_source(len(hits), hit, language, text="")))
+    if room is None:
+        return list(hits)
+    return _fit_sources(hits, room, count, language)
 
 
 def _recent_history(history: list[dict], room: int, count: CountTokens) -> list[dict]:
@@ -193,20 +193,20 @@ def _recent_history(history: list[dict], room: int, count: CountTokens) -> list[
     return kept
 
 
-def _fit_sources(hits: Sequence[Hit], room: int, count: CountTokens, language: str) -> list[str]:
-    lines: list[str] = []
+def _fit_sources(hits: Sequence[Hit], room: int, count: CountTokens, language: str) -> list[Hit]:
+    """Whole hits in rank order while they fit; the last one that partly fits truncated."""
+    kept: list[Hit] = []
     for number, hit in enumerate(hits, 1):
-        line = format_source(number, hit, language)
-        cost = count(line) + 1  # +1 for the newline
+        cost = count(format_source(number, hit, language)) + 1  # +1 for the newline
         if cost <= room:
-            lines.append(line)
+            kept.append(hit)
             room -= cost
             continue
         label_cost = count(format_source(number, hit, language, text="")) + 2
-        if room - label_cost >= _MIN_TRUNCATED or (not lines and room > label_cost):
-            lines.append(format_source(number, hit, language, text=_truncate(hit.text, room - label_cost, count)))
+        if room - label_cost >= _MIN_TRUNCATED or (not kept and room > label_cost):
+            kept.append(replace(hit, text=_truncate(hit.text, room - label_cost, count)))
         break
-    return lines
+    return kept
 
 
 def _truncate(text: str, max_tokens: int, count: CountTokens) -> str:

@@ -27,7 +27,7 @@ def test_labels_follow_the_browser_language(live_app, new_page, locale):
     expect(page.get_by_label(labels["input"], exact=True)).to_be_visible()
     expect(page.get_by_text(labels["parameters"], exact=True).first).to_be_visible()
     if locale == "zh-CN":
-        shoot(page, "chat-zh", asset="chat-zh.png")
+        shoot(page, "chat-zh")  # the README's Chinese screenshot shows an answer: test_answers.py
     tab(page, "docs").click()
     expect(page.locator("#docs-ask")).to_have_text(labels["ask"])
     expect(page.get_by_text(labels["sources"], exact=True).first).to_be_visible()

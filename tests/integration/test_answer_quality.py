@@ -17,7 +17,7 @@ from assist.code import CodeRequest, build_messages, check_code, extract_code, p
 from bench.quality_grading import is_parroted
 from engine.config import SamplingParams
 from engine.models import ModelRegistry
-from rag.prompts import NOT_FOUND_MESSAGE, build_grounded_messages
+from rag.prompts import NOT_FOUND_MESSAGE, instructions
 
 CHAT_SYSTEM = "You are a helpful assistant. Answer in the same language as the user's question."
 GREEDY = SamplingParams(temperature=0.0, max_new_tokens=64)
@@ -47,10 +47,10 @@ def test_docs_answer_quotes_the_source_and_cites_its_number(engine, corpus_store
     assert cited, result.answer
     assert all((result.hits[n - 1].source, result.hits[n - 1].page) == ("helix7_manual.pdf", 1) for n in cited)
     assert NOT_FOUND_MESSAGE["en"] not in result.answer
-    # Quoting the sources is the point; repeating the instructions (every line but the sources) is not.
-    system = build_grounded_messages(QUESTION, result.hits).messages[0]["content"]
-    instructions = "\n".join(line for line in system.split("\n") if not line.startswith("["))
-    assert not is_parroted(result.answer, instructions, QUESTION), result.answer
+    # Quoting the sources is the point; repeating the instructions (either layout's) is not.
+    rules = "\n".join(instructions("en", strict=True, sources_first=first) for first in (False, True))
+    assert not is_parroted(result.answer, rules, QUESTION), result.answer
+    assert result.stats.prompt_tokens <= 450, result.stats  # passages, not whole hits (issue 19)
 
 
 def test_code_generate_writes_one_block_that_passes_the_syntax_check(engine):

@@ -72,10 +72,16 @@ def test_grounded_prompt_fits_a_budget_measured_with_the_real_tokenizer(corpus_s
     question = "How long is the warranty on the Helix-7?"
     hits = corpus_store.search("corpus", question)
     messages = build_grounded_messages(question, hits, count_tokens=real_embedder.count_tokens, budget_tokens=500).messages
-    system = messages[0]["content"]
-    assert messages[-1]["content"] == question and "helix7_manual.pdf p.4:" in system
-    assert f"[{len(hits)}]" not in system.split("Sources:")[1]  # the lowest-ranked did not fit
+    sources = messages[-1]["content"]
+    assert sources.endswith("Question: " + question) and "helix7_manual.pdf p.4:" in sources
+    assert f"[{len(hits)}]" not in sources.split("Sources:")[1]  # the lowest-ranked did not fit
     assert sum(real_embedder.count_tokens(m["content"]) + 4 for m in messages) <= 500
+    # Passages instead of whole hits: the warranty sentence stays, within the sources' own budget.
+    prompt = build_grounded_messages(question, hits, count_tokens=real_embedder.count_tokens, budget_tokens=500,
+                                     source_tokens=80)
+    assert any((h.source, h.page) == ("helix7_manual.pdf", 4) and "warranty" in h.text.lower() for h in prompt.hits)
+    count = real_embedder.count_tokens
+    assert sum(count(h.text) + count(f"[{n}] {h.source} p.{h.page}: ") + 1 for n, h in enumerate(prompt.hits, 1)) <= 80
 
 
 def test_reopening_the_store_uses_the_saved_index(corpus_store, real_embedder):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 from docs_support import MANUAL_PAGES, REPORT_PAGES, encrypt_pdf, make_pdf, make_services
@@ -157,6 +158,39 @@ def test_ask_streams_server_sent_events(client):
     assert response.status_code == 404 and "no collection" in error_of(response)
     response = client.post("/api/collections/default/ask", json={"question": " ", "stream": True})
     assert response.status_code == 400 and "Type a question" in error_of(response)
+
+
+class HoldingEngine(FakeEngine):
+    """Holds its stream before any model work (queue, prefill) until the test lets it go."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.release = threading.Event()
+        self.released_before_start: bool | None = None
+
+    def stream_chat(self, messages, params=None, session_id=None, cancel=None):
+        self.released_before_start = self.release.wait(30)  # a guard against a hang, not a timing
+        yield from super().stream_chat(messages, params, session_id, cancel)
+
+
+def test_the_hits_event_reaches_the_client_before_the_model_starts(tmp_path):
+    services = make_services(tmp_path / "data", HoldingEngine("It is 36 months [1]."))
+    app = FastAPI()
+    include_rag_api(app, services)
+    try:
+        with TestClient(app) as client:
+            upload(client, ("report.pdf", REPORT))
+            types = []
+            with client.stream("POST", "/api/collections/default/ask",
+                               json={"question": "What is the warranty period of the X200 pump?", "stream": True}) as r:
+                for line in r.iter_lines():
+                    if line.startswith("data: "):
+                        types.append(json.loads(line[len("data: "):])["type"])
+                        services.engine.release.set()  # the client has the hits: now the model may start
+        assert types[0] == "hits" and types[-1] == "done" and "delta" in types
+        assert services.engine.released_before_start is True
+    finally:
+        services.store.close()
 
 
 def test_engine_errors_become_json_errors(client, services):

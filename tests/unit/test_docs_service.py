@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from types import SimpleNamespace
 
 import pytest
 from docs_support import MANUAL_PAGES, REPORT_PAGES, make_pdf, make_services
@@ -18,7 +19,7 @@ from assist.answers import (
 )
 from engine.stats import GenerationStats
 from rag.errors import CollectionNotFound
-from rag.prompts import NOT_FOUND_MESSAGE
+from rag.prompts import NOT_FOUND_MESSAGE, instructions
 
 
 @pytest.fixture()
@@ -39,10 +40,50 @@ def test_hits_come_first_then_deltas_then_stats(services):
     assert (hits[0].source, hits[0].page) == ("report.pdf", 2)
     assert isinstance(items[-1], GenerationStats)
     assert "".join(i for i in items[1:-1]) == "The warranty is 36 months [1]."
-    sent = services.engine.calls[0]["messages"]
-    assert sent[-1] == {"role": "user", "content": "What is the warranty period of the X200 pump?"}
-    assert "[1] report.pdf p.2: Warranty terms." in sent[0]["content"]
+    system, user = services.engine.calls[0]["messages"]
+    assert system["role"] == "system" and system["content"] == instructions("en", strict=True)
+    assert user["role"] == "user"
+    assert user["content"].endswith("Question: What is the warranty period of the X200 pump?")
+    assert "[1] report.pdf p.2: Warranty terms. The warranty period for the X200 pump is 36 months" in user["content"]
     assert services.engine.calls[0]["params"].temperature == DEFAULT_TEMPERATURE
+    extra = items[-1].extra
+    assert extra["search_s"] >= 0 and extra["prompt_s"] >= 0  # the stages before the engine's queue and TTFT
+
+
+def test_the_hits_reach_the_caller_before_the_model_is_asked(services):
+    stream = answer_stream(services, "default", "What is the warranty period of the X200 pump?")
+    kind, hits = next(stream)
+    assert kind == "hits" and hits
+    assert services.engine.calls == []  # no queue, no tokenizing of the prompt, no prefill yet
+    rest = list(stream)
+    assert len(services.engine.calls) == 1 and isinstance(rest[-1], GenerationStats)
+
+
+def test_the_model_reads_passages_while_the_caller_gets_the_hits(tmp_path):
+    services = make_services(tmp_path / "pumps", FakeEngine("24 months."), relevance_threshold=0.05)
+    filler = " ".join(f"Crate {n} holds spare seals, gaskets and bolts." for n in range(60))
+    services.store.add_files("default", [("pumps.pdf", make_pdf([
+        f"Catalogue page. {filler} The X300 pump warranty period is 24 months. {filler}"]))])
+    question = "What is the warranty period of the X300 pump?"
+    hits = next(answer_stream(services, "default", question))[1]
+    pumps = next(h for h in hits if h.source == "pumps.pdf")
+    assert "Crate" in pumps.text  # the Sources panel shows the chunk as found
+    list(answer_stream(services, "default", question))
+    sent = services.engine.calls[-1]["messages"][-1]["content"]
+    assert "The X300 pump warranty period is 24 months." in sent and pumps.text not in sent  # the model: a passage
+    services.store.close()
+
+
+def test_the_old_prompt_and_base_models_put_the_sources_first(services):
+    question = "What is the warranty period of the X200 pump?"
+    ask(services, "default", question, layout="before_issue_19")
+    system, user = services.engine.calls[-1]["messages"]
+    assert system["content"].startswith("Sources:\n[1] report.pdf p.2: Warranty terms.") and user["content"] == question
+    assert "Quarterly report" in system["content"] or "Maintenance schedule" in system["content"]  # whole hits
+    services.engine.backend = SimpleNamespace(prompt_format=SimpleNamespace(completion=True))  # a base model
+    ask(services, "default", question)
+    system, user = services.engine.calls[-1]["messages"]
+    assert system["content"].startswith("Sources:\n[1] report.pdf p.2:") and user["content"] == question
 
 
 def test_an_answer_that_quotes_a_source_without_citing_it_gets_the_number(services):
@@ -66,7 +107,7 @@ def test_strict_without_relevant_hits_answers_not_found_without_the_model(servic
 def test_not_strict_asks_the_model_even_without_sources(services):
     result = ask(services, "default", "How tall is Mount Everest?", strict=False)
     assert not result.not_found and result.answer.startswith("The warranty")
-    assert "no sources were found" in services.engine.calls[0]["messages"][0]["content"]
+    assert "no sources were found" in services.engine.calls[0]["messages"][-1]["content"]
 
 
 def test_chinese_question_finds_the_chinese_document(services):
@@ -87,15 +128,15 @@ def test_budget_keeps_the_question_and_trims_history_and_sources(services):
     items = list(answer_stream(services, "default", question, top_k=10, strict=True, history=history,
                                params=params))
     sent = engine.calls[0]["messages"]
-    assert sent[-1]["content"] == question.strip()
+    assert sent[-1]["content"].endswith("Question: " + question.strip())
     assert "old question" not in str(sent) and "recent question" in str(sent)
     total = sum(engine.count_tokens(m["content"]) + 4 for m in sent)
     assert total <= engine.prompt_budget(params)
     given = items[0][1]
     retrieved = services.store.search("default", question, top_k=10)
     assert 1 <= len(given) < len(retrieved)
-    assert given == retrieved[:len(given)]  # the lowest-ranked are dropped, numbering kept
-    assert f"\n[{len(given) + 1}] " not in sent[0]["content"]
+    assert given == [h for h in retrieved if h in given]  # passages of some hits, in rank order
+    assert f"\n[{len(given) + 1}] " not in sent[-1]["content"]
 
 
 def test_history_is_not_mutated_and_only_chat_roles_pass(services):

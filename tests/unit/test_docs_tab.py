@@ -212,6 +212,16 @@ def test_ask_streams_the_answer_with_numbered_sources(handlers, services, files)
     assert all(set(m) == {"role", "content"} for m in sent)
 
 
+def test_the_sources_panel_is_filled_before_the_model_is_asked(handlers, services, files):
+    upload(handlers, [files["report.pdf"]])
+    shown_before_the_model = None
+    for _chat, sources, _history, _box in handlers.ask("What is the warranty period of the X200 pump?", "default",
+                                                       3, True, 128, [], None, request()):
+        if sources.startswith("**[1] report\\.pdf p\\.2**") and shown_before_the_model is None:
+            shown_before_the_model = services.engine.calls == []  # no queue, tokenizing or prefill yet
+    assert shown_before_the_model is True and len(services.engine.calls) == 1
+
+
 def test_ask_without_relevant_passages_says_not_found_without_the_model(handlers, services, files):
     upload(handlers, [files["report.pdf"]])
     chat, sources, history, _ = last(handlers.ask("How tall is Mount Everest?", "default", 5, True, 128, [],

@@ -1,8 +1,9 @@
-"""rag.prompts (grounded messages, shared budget, not-found) and rag.config validation."""
+"""rag.prompts (layout, grounded messages, shared budget, not-found) and rag.config validation."""
 
 from __future__ import annotations
 
 import copy
+import os
 
 import pytest
 
@@ -12,6 +13,7 @@ from rag.prompts import (
     NOT_FOUND_MESSAGE,
     build_grounded_messages,
     detect_language,
+    instructions,
     missing_citation,
     no_relevant_hits,
 )
@@ -31,20 +33,47 @@ def words(text: str) -> int:
     return len(text.split())
 
 
-def test_messages_have_numbered_sources_and_the_question_last():
+def test_the_fixed_instructions_come_first_then_the_sources_with_the_question():
     messages = build_grounded_messages("How long is the warranty?", HITS).messages
     assert [m["role"] for m in messages] == ["system", "user"]
+    system, user = messages[0]["content"], messages[1]["content"]
+    assert system == instructions("en", strict=True)
+    assert system == "You are a helpful assistant. Answer the question from the sources given with it."
+    assert user.startswith("Sources:\n[1] file1.pdf p.3: The warranty lasts three years.\n")
+    assert "[2] notes2.md: Filters are cleaned monthly." in user
+    assert user.endswith("\n\nQuestion: How long is the warranty?")
+
+
+@pytest.mark.parametrize("language, strict", [("en", True), ("en", False), ("zh", True), ("zh", False)])
+def test_the_system_message_is_the_same_for_every_question(language, strict):
+    history = [{"role": "user", "content": "earlier"}, {"role": "assistant", "content": "answer"}]
+    prompts = [build_grounded_messages(question, hits, history, strict=strict, language=language,
+                                       count_tokens=words, budget_tokens=budget, source_tokens=tokens).messages
+               for question, hits, budget, tokens in [("How long is the warranty?", HITS, None, None),
+                                                       ("保修期多久？", HITS[1:], 300, 40),
+                                                       ("Who cleans the filters, and how often?", [], 120, 80)]]
+    assert len({p[0]["content"] for p in prompts}) == 1
+    assert all(p[1:3] == history for p in prompts)  # then the history: a session's prefix grows, never changes
+
+
+def test_the_rendered_prompts_of_two_questions_share_the_whole_instruction_block():
+    from engine.templates import prompt_format
+
+    chatml = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+              "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    fmt = prompt_format(chatml)
+    texts = [fmt.render(build_grounded_messages(q, HITS[i:], count_tokens=words, source_tokens=60).messages)
+             for i, q in enumerate(["How long is the warranty?", "When are filters cleaned?"])]
+    shared = len(os.path.commonprefix(texts))
+    assert texts[0][:shared] == f"<|im_start|>system\n{instructions('en')}<|im_end|>\n<|im_start|>user\nSources:\n[1] "
+
+
+def test_sources_first_is_the_layout_before_issue_19():
+    messages = build_grounded_messages("How long is the warranty?", HITS, sources_first=True).messages
     system = messages[0]["content"]
-    assert "[1] file1.pdf p.3: The warranty lasts three years." in system
-    assert "[2] notes2.md: Filters are cleaned monthly." in system
-    assert "[n]" not in system and "[1]" in system and NOT_FOUND_MESSAGE["en"] in system
+    assert system.startswith("Sources:\n[1] file1.pdf p.3: The warranty lasts three years.\n")
+    assert system.index("[3] file3.pdf") < system.index("sources above") < system.index("opens at 9:00 [4].")
     assert messages[-1] == {"role": "user", "content": "How long is the warranty?"}
-
-
-def test_sources_come_first_and_the_instructions_end_with_a_cited_example():
-    system = build_grounded_messages("How long is the warranty?", HITS).messages[0]["content"]
-    assert system.startswith("Sources:\n[1] ")
-    assert system.index("[3] file3.pdf") < system.index("square brackets") < system.index("opens at 9:00 [4].")
 
 
 def test_an_uncited_answer_gets_the_number_of_the_source_it_quotes():
@@ -59,6 +88,18 @@ def test_an_uncited_answer_gets_the_number_of_the_source_it_quotes():
     assert missing_citation("十八℃", pump) is None  # "18℃" is only two characters: too short to be a quote
 
 
+def test_an_answer_that_names_a_fact_gets_the_source_stating_it():
+    jq = [hit(1, "You can pass a shell variable into a jq program in several ways; see below."),
+          hit(2, "--argjson name text: passes a JSON-encoded value."),
+          hit(3, "--arg name value: This option passes a value to the jq program as a predefined variable.")]
+    question = "How do I pass a shell variable into a jq program?"
+    # Repeating the question quotes nothing; the option it names is stated by source 3 only.
+    assert missing_citation("To pass a shell variable into a jq program, use the `--arg` option.", jq, question) == 3
+    psql = [hit(1, "HISTFILE 保存命令历史的文件名。"), hit(2, "HISTSIZE存在命令历史里的命令的个数。缺省值是 500。")]
+    assert missing_citation("psql 的命令历史默认保存 500条。", psql, "psql 的命令历史默认保存多少条？") == 2
+    assert missing_citation("Use the --tab option.", jq, "How do I indent with tabs?") is None  # stated nowhere
+
+
 @pytest.mark.parametrize("answer", [" 12.", "It lasts three years [1].", NOT_FOUND_MESSAGE["en"], "  "])
 def test_no_number_for_answers_that_cite_quote_nothing_or_are_not_covered(answer):
     assert missing_citation(answer, HITS) is None
@@ -67,9 +108,14 @@ def test_no_number_for_answers_that_cite_quote_nothing_or_are_not_covered(answer
 def test_strict_and_language_change_the_instructions():
     lenient = build_grounded_messages("q", HITS, strict=False).messages[0]["content"]
     assert "general knowledge" in lenient and "reply exactly" not in lenient
-    zh = build_grounded_messages("保修期多久？", HITS, language="zh").messages[0]["content"]
-    assert NOT_FOUND_MESSAGE["zh"] in zh and "[1] file1.pdf 第3页:" in zh and "资料" in zh
-    assert "no sources" in build_grounded_messages("q", []).messages[0]["content"]
+    old = build_grounded_messages("q", HITS, strict=True, sources_first=True).messages[0]["content"]
+    assert "[n]" not in old and "square brackets" in old and NOT_FOUND_MESSAGE["en"] in old
+    assert old.endswith("The shop opens at 9:00 [4].")  # the worked example right above the question
+    zh = build_grounded_messages("保修期多久？", HITS, language="zh").messages
+    assert "资料" in zh[0]["content"] and "常识" not in zh[0]["content"]
+    assert "[1] file1.pdf 第3页:" in zh[1]["content"] and zh[1]["content"].endswith("问题：保修期多久？")
+    assert "no sources" in build_grounded_messages("q", []).messages[-1]["content"]
+    assert "no sources" in build_grounded_messages("q", [], sources_first=True).messages[0]["content"]
 
 
 def test_history_is_kept_copied_and_never_mutated():
@@ -81,15 +127,19 @@ def test_history_is_kept_copied_and_never_mutated():
 
 
 @pytest.mark.parametrize("budget", [0, 5, 40, 80, 120, 400])
-def test_budget_never_drops_the_question(budget):
+@pytest.mark.parametrize("source_tokens", [None, 50])
+def test_budget_never_drops_the_question(budget, source_tokens):
     question = "What exactly does the warranty cover and for how long does it last? " * 3
-    messages = build_grounded_messages(question, HITS, count_tokens=words, budget_tokens=budget).messages
-    assert messages[-1]["content"] == question
+    messages = build_grounded_messages(question, HITS, count_tokens=words, budget_tokens=budget,
+                                       source_tokens=source_tokens).messages
+    assert messages[-1]["content"].endswith("Question: " + question)
+    old = build_grounded_messages(question, HITS, count_tokens=words, budget_tokens=budget, sources_first=True)
+    assert old.messages[-1]["content"] == question
 
 
 def sources(messages: list[dict]) -> str:
-    """The numbered source lines (the instructions follow them after a blank line)."""
-    return messages[0]["content"].split("Sources:\n")[1].split("\n\n")[0]
+    """The numbered source lines (the question follows them after a blank line)."""
+    return messages[-1]["content"].split("Sources:\n")[1].split("\n\n")[0]
 
 
 def test_budget_drops_lowest_ranked_sources_first_then_truncates():
@@ -100,7 +150,8 @@ def test_budget_drops_lowest_ranked_sources_first_then_truncates():
     prompt = build_grounded_messages(question, HITS, count_tokens=words, budget_tokens=total - 40)
     messages, system = prompt.messages, sources(prompt.messages)
     assert "[1]" in system and "[2]" in system and "[3]" in system and system.endswith("…")
-    assert prompt.hits == list(HITS[:3])
+    assert prompt.hits[:2] == list(HITS[:2]) and prompt.hits[2].chunk_id == 3  # the third as truncated
+    assert prompt.hits[2].text.endswith("…") and prompt.hits[2].text in system
     assert sum(words(m["content"]) + 4 for m in messages) <= total - 40
     # too little for source 3 to be worth truncating: dropped whole, the top ones stay
     prompt = build_grounded_messages(question, HITS, count_tokens=words, budget_tokens=total - 110)
