@@ -1,4 +1,4 @@
-"""Turn uploaded bytes into text pages: PDF (pypdf), images (OCR), TXT, Markdown, HTML (bs4), DOCX.
+"""Turn uploaded bytes into text pages: PDF (pypdf), images (OCR), TXT, Markdown, HTML (bs4), DOCX, source code.
 
 A ``ParsedDocument`` is a display name plus a list of ``Page`` values. Page numbers are 1-based
 for PDFs and images (a TIFF may hold several pages) and ``None`` for formats without pages. PDF
@@ -29,8 +29,8 @@ from rag.errors import (
 )
 from rag.ocr import OcrOptions, ocr_image_file, ocr_pdf_pages, pages_with_images
 
-__all__ = ["Page", "ParsedDocument", "parse_document", "sanitize_name", "SUPPORTED_EXTENSIONS", "HEADING_FORMATS",
-           "PAGED_FORMATS"]
+__all__ = ["Page", "ParsedDocument", "parse_document", "sanitize_name", "SUPPORTED_EXTENSIONS", "CODE_EXTENSIONS",
+           "HEADING_FORMATS", "PAGED_FORMATS"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,11 @@ SUPPORTED_EXTENSIONS: dict[str, str] = {
     ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".docx": "docx",
     ".png": "image", ".jpg": "image", ".jpeg": "image", ".tif": "image", ".tiff": "image",
 }
+# Source code is read as text (format "code", the extension kept as its language for fences).
+CODE_EXTENSIONS = (".py", ".js", ".ts", ".tsx", ".jsx", ".java", ".c", ".h", ".cc", ".cpp", ".hpp", ".cs", ".go",
+                   ".rs", ".rb", ".php", ".sh", ".bash", ".sql", ".kt", ".swift", ".scala", ".lua", ".r", ".m",
+                   ".json", ".yaml", ".yml", ".toml", ".ini", ".cfg", ".xml", ".css", ".tex", ".rst")
+SUPPORTED_EXTENSIONS.update({ext: "code" for ext in CODE_EXTENSIONS})
 # Formats whose text carries Markdown-style heading lines (see module docstring).
 HEADING_FORMATS = frozenset({"md", "html", "docx"})
 # Formats whose pages are numbered (citations say "p.N").

@@ -38,7 +38,8 @@ from rag.passages import select_passages
 from rag.retrieval import Hit, detect_language
 
 __all__ = ["DEFAULT_SOURCE_TOKENS", "NOT_FOUND_MESSAGE", "GroundedPrompt", "build_grounded_messages",
-           "detect_language", "format_source", "instructions", "no_relevant_hits", "missing_citation"]
+           "detect_language", "format_source", "instructions", "sources_block", "sources_message", "no_relevant_hits",
+           "missing_citation"]
 
 NOT_FOUND_MESSAGE = {
     "en": "The documents do not cover this question.",
@@ -119,6 +120,19 @@ def format_source(number: int, hit: Hit, language: str = "en", text: str | None 
     return f"[{number}] {hit.source}{page}: {hit.text if text is None else text}"
 
 
+def sources_block(hits: Sequence[Hit], language: str = "en", first: int = 1) -> str:
+    """``Sources:`` and one numbered line per hit (``[first]`` for the first)."""
+    language = language if language in ("en", "zh") else "en"
+    lines = [format_source(n, hit, language) for n, hit in enumerate(hits, first)]
+    return f"{_SOURCES_TITLE[language]}\n" + ("\n".join(lines) if lines else _NO_SOURCES[language])
+
+
+def sources_message(question: str, hits: Sequence[Hit], language: str = "en", first: int = 1) -> str:
+    """The user message of a grounded prompt: the numbered sources, then the question (Chat's files too)."""
+    language = language if language in ("en", "zh") else "en"
+    return f"{sources_block(hits, language, first)}\n\n{_QUESTION_LABEL[language]}{question}"
+
+
 def instructions(language: str = "en", strict: bool = True, sources_first: bool = False) -> str:
     """The fixed part of a grounded prompt: the short rule (stable-first layout), or the rules and
     the worked example that follow the sources (``sources_first``)."""
@@ -158,12 +172,10 @@ def build_grounded_messages(
         kept_history = _recent_history(history, room // 2, count_tokens)
         room -= sum(count_tokens(m["content"]) + _MESSAGE_OVERHEAD for m in kept_history)
     given = _sources(question, hits, language, count_tokens, room, source_tokens, embedder)
-    lines = [format_source(n, hit, language) for n, hit in enumerate(given, 1)]
-    body = f"{_SOURCES_TITLE[language]}\n" + ("\n".join(lines) if lines else _NO_SOURCES[language])
     if sources_first:
-        system, last = f"{body}\n\n{fixed_text}", question
+        system, last = f"{sources_block(given, language)}\n\n{fixed_text}", question
     else:
-        system, last = fixed_text, f"{body}\n\n{_QUESTION_LABEL[language]}{question}"
+        system, last = fixed_text, sources_message(question, given, language)
     messages = [{"role": "system", "content": system}, *kept_history, {"role": "user", "content": last}]
     return GroundedPrompt(messages, given)
 

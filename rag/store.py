@@ -43,7 +43,7 @@ from rag.errors import (
 from rag.index import CollectionIndex
 from rag.metadata import DocumentInfo, MetadataDB, NewDocument
 from rag.ocr import OcrOptions
-from rag.parsing import parse_document, sanitize_name
+from rag.parsing import ParsedDocument, parse_document, sanitize_name
 from rag.rerank import Reranker
 from rag.retrieval import Hit, detect_language, hybrid_search, join_overlapping, rerank_hits
 from rag.tokenizer import tokenize
@@ -248,6 +248,28 @@ class DocumentStore:
         ocr = OcrOptions(config.ocr_langs, config.ocr_dpi) if config.ocr_langs else None
         parsed = parse_document(data, filename, max_bytes=config.max_file_bytes, max_pages=config.max_pages,
                                 ocr=ocr, progress=lambda f, m: report(0.3 * f, m))
+        return self._embedded(parsed, sha, report)
+
+    def add_parsed(self, collection: str, documents: Sequence[tuple[ParsedDocument, str]]) -> AddResult:
+        """``add_files`` for documents read already: ``(parsed, sha256 hex)`` each, the id being its first
+        16 characters (Chat attachments keep their text, not their bytes)."""
+        col = self._get(collection)
+        outcomes: list[DocumentInfo | FileError | _Prepared] = []
+        for parsed, sha in documents:
+            with col.lock:
+                existing = col.db.find_by_sha(sha)
+            try:
+                outcomes.append(existing or self._embedded(parsed, sha, lambda fraction, message: None))
+            except RagError as exc:
+                outcomes.append(FileError(parsed.name, str(exc)))
+        if any(isinstance(o, _Prepared) for o in outcomes):
+            with col.lock:
+                outcomes = self._commit(col, outcomes)
+        return AddResult(documents=[o for o in outcomes if isinstance(o, DocumentInfo)],
+                         errors=[o for o in outcomes if isinstance(o, FileError)])
+
+    def _embedded(self, parsed: ParsedDocument, sha: str, report: Progress) -> _Prepared:
+        """A parsed document chunked, embedded and tokenized, not yet written."""
         limit = min(self.config.chunk_tokens, self.embedder.max_tokens)
         chunks = chunk_document(parsed, sha[:16], self.embedder.count_tokens, limit,
                                 min(self.config.chunk_overlap, limit // 2), titles=self.config.chunk_titles)
