@@ -19,7 +19,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from assist.db import open_db, write_transaction
@@ -55,6 +55,9 @@ class SessionStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
+        # Called with the id of each deleted conversation, after the delete: what was kept for it
+        # elsewhere goes too (the index of its attached files, ``assist.attachments``).
+        self.on_delete: list[Callable[[str], None]] = []
         try:
             self._conn = open_db(self.path, TABLES)
             prepare(self._conn, new_message_id)  # earlier versions' files are converted, without loss
@@ -156,6 +159,8 @@ class SessionStore:
             self._check(conn, session_id, owner)
             conn.execute("DELETE FROM messages WHERE session_id = ?", (session_id,))
             conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+        for forget in list(self.on_delete):
+            forget(session_id)
 
     def save_branch(self, session_id: str, owner: str, messages: Sequence[dict],
                     system_prompt: str | None = None) -> list[str]:

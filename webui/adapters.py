@@ -202,6 +202,10 @@ def display_with_origins(history: list[dict], lang: str = "en",
                 origins.append(index)
                 content = splitter.content
         content = literal_html(content)
+        if message["role"] == "user" and message.get("attachments"):  # its files as chips under the text
+            from webui.chat_files import chips_html
+
+            content = f"{content}\n\n{chips_html(message['attachments'], lang)}"
         if message.get("stats"):
             content = f"{content}\n\n<sub>{message['stats']}</sub>"
         if footers.get(index):

@@ -52,12 +52,12 @@ SCROLL_TO_HIT = """() => { setTimeout(() => {
 }, 500); }"""
 
 # Capture phase: the link's default (Gradio opens links in a new tab) never happens.
-# The Chatbot's edit box starts from the message as displayed: drop the arrows and show "<" again.
+# The Chatbot's edit box starts from the message as displayed: drop the chips and arrows, show "<" again.
 HEAD = """<script>
 new MutationObserver(() => {
   document.querySelectorAll("#chatbot textarea.edit-textarea:not([data-dcu-clean])").forEach((box) => {
     box.dataset.dcuClean = "1";
-    const clean = box.value.replace(/\\s*<span class="dcu-branch">[\\s\\S]*$/, "").replaceAll("&lt;", "<");
+    const clean = box.value.replace(/\\s*<span class="dcu-(files|branch)">[\\s\\S]*$/, "").replaceAll("&lt;", "<");
     if (clean !== box.value) {
       box.value = clean;
       box.dispatchEvent(new Event("input", {bubbles: true}));
@@ -132,7 +132,7 @@ def footers(history: list[dict], positions: dict[str, tuple[int, int]], lang: st
     return out
 
 
-_FOOTER = re.compile(r'\s*<span class="dcu-branch">[\s\S]*$')
+_FOOTER = re.compile(r'\s*<span class="dcu-(files|branch)">[\s\S]*$')  # the files' chips, then the arrows
 
 
 def edited_text(value) -> str:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import gradio as gr
 
+from rag.parsing import SUPPORTED_EXTENSIONS
 from webui.adapters import CancelRegistry
 from webui.chat_branches import ACTION_JS, BranchHandlers, build_branch_controls
+from webui.chat_files import ChatFiles
 from webui.chat_sessions import ChatSessions
 from webui.chat_tab import ChatHandlers
 from webui.chat_tools import ChatTools, build_tools_selector
@@ -28,7 +30,9 @@ def build_chat_layout(services, cancels: CancelRegistry | None = None) -> ChatHa
         sessions = ChatSessions(services.sessions, services.web.session_exports_dir,
                                 audit=services.audit)
     chat_tools = ChatTools(services.tools) if services.tools is not None and services.tools.enabled else None
-    handlers = ChatHandlers(services.models, cancels, sessions, services.quotas, chat_tools)
+    attachments = getattr(services, "attachments", None)
+    files = ChatFiles(attachments) if attachments is not None else None
+    handlers = ChatHandlers(services.models, cancels, sessions, services.quotas, chat_tools, files)
     branches = BranchHandlers(handlers)
     history = gr.State([])
     with gr.Row(equal_height=False, elem_id="chat-row"):
@@ -50,6 +54,13 @@ def build_chat_layout(services, cancels: CancelRegistry | None = None) -> ChatHa
                 with gr.Column(scale=1, min_width=120):
                     send = gr.Button(t("send"), variant="primary", elem_id="chat-send")
                     stop = gr.Button(t("stop"), variant="stop", elem_id="chat-stop")
+                    if files is not None:  # files go with the next message (webui.chat_files)
+                        attach = gr.UploadButton(t("attach"), file_count="multiple", size="sm", elem_id="chat-attach",
+                                                 file_types=sorted(SUPPORTED_EXTENSIONS))
+            if files is not None:
+                with gr.Row(equal_height=True):
+                    waiting = gr.HTML("", elem_id="chat-files-waiting")
+                    drop = gr.Button(t("attach_clear"), size="sm", scale=0, min_width=90, elem_id="chat-attach-clear")
             with gr.Row():
                 regenerate = gr.Button(t("regenerate"), size="sm", elem_id="chat-regenerate")
                 edit_last = gr.Button(t("edit_last"), size="sm", elem_id="chat-edit")
@@ -90,6 +101,13 @@ def build_chat_layout(services, cancels: CancelRegistry | None = None) -> ChatHa
         branch_go.click(branches.act, [branch_action, *answer_inputs], [chatbot, history], js=ACTION_JS, **streaming),
     ]
     stop.click(handlers.stop, None, None, queue=False, api_visibility="private")
+    if files is not None:
+        private = {"api_visibility": "private"}
+        attach.upload(files.add, [attach], [waiting], **private)
+        drop.click(files.clear, None, [waiting], queue=False, **private)
+        send.click(files.sent, [message], [waiting], queue=False, **private)
+        message.submit(files.sent, [message], [waiting], queue=False, **private)
+        events[2].then(files.chips, None, [waiting], **private)  # Edit last: its files wait again
     if chat_tools is not None:  # Allow / Deny under a call that waits for approval
         chatbot.option_select(chat_tools.decide, None, None, queue=False, api_visibility="private")
     if sessions is not None:

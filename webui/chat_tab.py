@@ -18,8 +18,9 @@ from collections.abc import Iterator
 
 import gradio as gr
 
+from assist.attachments import AttachedPrompt, ChatAttachments, has_attachments
 from assist.chat_defaults import system_prompt_for
-from assist.errors import QuotaExceeded
+from assist.errors import AssistError, QuotaExceeded
 from assist.quotas import metered
 from assist.session_tree import new_message_id
 from assist.tools.errors import ToolError
@@ -29,11 +30,14 @@ from engine.errors import EngineError
 from engine.models import ModelRegistry
 from engine.reasoning import ReasoningSplitter
 from engine.stats import GenerationStats
+from rag.errors import RagError
 from webui.adapters import CancelRegistry, display_history, session_key, stats_line, ui_error
 from webui.auth import current_owner
 from webui.chat_branches import footers
+from webui.chat_files import ChatFiles
 from webui.chat_sessions import ChatSessions
 from webui.chat_tools import ChatTools
+from webui.docs_format import escape_md, source_label
 from webui.i18n import register, text
 from webui.model_picker import loading_notices
 
@@ -92,8 +96,9 @@ class ChatHandlers:
     """Event handlers of the Chat tab, independent of the component wiring (tested with fakes)."""
 
     def __init__(self, models, cancels: CancelRegistry | None = None, sessions: ChatSessions | None = None,
-                 quotas=None, tools: ChatTools | None = None) -> None:
+                 quotas=None, tools: ChatTools | None = None, files: ChatFiles | None = None) -> None:
         self.models = ModelRegistry.of(models)  # the served models (or one engine)
+        self.files = files  # files attached to messages: waiting per tab, read into the prompt
         self.tools = tools  # MCP servers / built-in tools; answers with tools selected go through the tool loop
         self.quotas = quotas  # assist.quotas.Quotas: each user's answers count against their limits
         self.cancels = cancels or CancelRegistry()
@@ -120,10 +125,12 @@ class ChatHandlers:
                       request, lang: str, model: str | None = None, tools=None) -> Iterator[list[dict]]:
         """``_stream``, saving the history before, periodically during and after the answer."""
         self._save(request, history, system_prompt)
+        # Saved now: a first message has made its conversation, whose files get their index there.
+        conversation = (self.sessions.current(request) if self.sessions is not None else None) or session_key(request)
         current, saved_at = history, time.monotonic()
         try:
             for current in self._stream(history, system_prompt, params, session_key(request), lang,
-                                        current_owner(request), model, tools):
+                                        current_owner(request), model, tools, conversation):
                 yield current
                 if self.sessions is not None and time.monotonic() - saved_at > SAVE_EVERY_S:
                     self._save(request, current, system_prompt)
@@ -132,14 +139,16 @@ class ChatHandlers:
             self._save(request, current, system_prompt)
 
     def _stream(self, history: list[dict], system_prompt: str, params: SamplingParams, key: str, lang: str,
-                user: str | None = None, model: str | None = None, tools=None) -> Iterator[list[dict]]:
+                user: str | None = None, model: str | None = None, tools=None,
+                conversation: str | None = None) -> Iterator[list[dict]]:
         """Append an answer to ``history`` (a fresh list), yielding it as it grows.
 
         The answer's content is the raw output, a think block included (the display splits it off
         and the engine drops it from later prompts); ``thinking_s`` is how long the thinking took.
         With ``user``, the answer counts against their quotas (``QuotaExceeded`` becomes a gr.Error).
         ``model`` names one of the served models (default: the first); one not in memory loads
-        first, its progress shown where the answer's stats go.
+        first, its progress shown where the answer's stats go. Files attached to the branch's
+        questions are read into the prompt (``assist.attachments``; ``conversation`` names their index).
         """
         cancel = self.cancels.start(key)
         # The engine's KV cache is kept per branch (the message answered), so switching back to a
@@ -153,27 +162,40 @@ class ChatHandlers:
                 yield history
             answer.pop("stats", None)
             with self.models.use(model) as engine:  # kept in memory until the answer ends
+                attached = self._attached(engine, history[:-1], system_prompt, params, conversation or key)
                 if self.tools is not None and tools:  # calls and results join the history as they happen
-                    yield from self.tools.answer(engine, history, system_prompt, params, key, user, cancel, lang,
-                                                 list(tools), self.quotas)
+                    reading = attached.history if attached is not None else history[:-1]
+                    for current in self.tools.answer(engine, [*reading, answer], system_prompt, params, key, user,
+                                                     cancel, lang, list(tools), self.quotas):
+                        yield [*history[:-1], *current[len(reading):]]  # saved as written, files not inlined
                 else:
-                    yield from self._answer(engine, history, system_prompt, params, cache_key, user, cancel, lang)
-        except (EngineError, QuotaExceeded, ToolError) as exc:
+                    yield from self._answer(engine, history, system_prompt, params, cache_key, user, cancel, lang,
+                                            attached)
+        except (EngineError, QuotaExceeded, ToolError, AssistError, RagError) as exc:
             raise ui_error(exc) from exc
         finally:
             cancel.set()  # a closed stream (tab closed, event cancelled) frees the model too
 
+    def _attached(self, engine, history: list[dict], system_prompt: str, params: SamplingParams,
+                  conversation: str) -> AttachedPrompt | None:
+        """The branch as the model reads it with its files, or None when it has none."""
+        if self.files is None or not has_attachments(history):
+            return None
+        return self.files.attachments.prepare(engine, history, params, conversation, system_prompt)
+
     def _answer(self, engine, history: list[dict], system_prompt: str, params: SamplingParams, key: str,
-                user: str | None, cancel, lang: str) -> Iterator[list[dict]]:
+                user: str | None, cancel, lang: str, attached: AttachedPrompt | None = None) -> Iterator[list[dict]]:
         answer = history[-1]
         splitter, started = ReasoningSplitter(), time.monotonic()
-        stream = engine.stream_chat(to_engine_messages(history[:-1], system_prompt),
-                                    params, session_id=key, cancel=cancel)
+        reading = attached.history if attached is not None else history[:-1]
+        stream = engine.stream_chat(to_engine_messages(reading, system_prompt), params, session_id=key, cancel=cancel)
         for item in metered(self.quotas, user, stream):
             if isinstance(item, GenerationStats):
                 if splitter.reasoning:
                     item.extra["reasoning_tokens"] = engine.count_tokens(splitter.reasoning)
                 answer["stats"] = stats_line(item, lang)
+                if attached is not None and item.finish_reason != "cancelled":
+                    self._cite(answer, attached, history[-2]["content"], lang)
                 if splitter.reasoning and "thinking_s" not in answer:
                     answer["thinking_s"] = round(time.monotonic() - started, 1)
             else:
@@ -182,6 +204,19 @@ class ChatHandlers:
                 if splitter.closed and "thinking_s" not in answer:
                     answer["thinking_s"] = round(time.monotonic() - started, 1)
             yield history
+
+    @staticmethod
+    def _cite(answer: dict, attached: AttachedPrompt, question: str, lang: str) -> None:
+        """Name the files and pages the answer used, as the Docs tab does: ``[2] report.pdf p.3`` before the
+        stats line, and the number added to an answer that quotes a source without citing it."""
+        said = ReasoningSplitter()  # the answer without its thinking
+        said.feed(answer["content"])
+        said.finish()
+        suffix, cited = ChatAttachments.cite(said.content, attached, question)
+        answer["content"] += suffix
+        if cited:
+            line = " · ".join(f"[{n}] {escape_md(source_label(hit, lang))}" for n, hit in cited)
+            answer["stats"] = f"{line} · {answer['stats']}" if answer.get("stats") else line
 
     def respond(self, message: str, system_prompt: str | None = None, temperature: float = 0.7,
                 top_p: float = 0.9, top_k: int = 50, max_new_tokens: int = 512,
@@ -196,7 +231,11 @@ class ChatHandlers:
             params = params_from(temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed, thinking)
         except EngineError as exc:
             raise ui_error(exc) from exc
-        history = [*history, {"id": new_message_id(), "role": "user", "content": message}]
+        question = {"id": new_message_id(), "role": "user", "content": message}
+        files = self.files.take(request) if self.files is not None else []
+        if files:  # the files picked in this tab go with this message, and are saved with it
+            question["attachments"] = files
+        history = [*history, question]
         system_prompt = self.default_system_prompt if system_prompt is None else system_prompt
         for shown, current in self._answer_from(history, system_prompt, params, model, tools, request, lang):
             yield shown, current, ""
@@ -241,6 +280,8 @@ class ChatHandlers:
             raise gr.Error(text("nothing_to_edit", _lang(request)))
         last = users[-1]
         kept = history[:last]
+        if self.files is not None:  # its files wait again, to go with the edited text
+            self.files.put(request, history[last].get("attachments") or [])
         return self.display(kept, request), kept, history[last]["content"]
 
     def stop(self, request: gr.Request | None = None) -> None:
@@ -250,6 +291,8 @@ class ChatHandlers:
         """Start over: the saved conversation stays in the sidebar, a new one begins."""
         if self.sessions is not None:
             self.sessions.attach(request, None)
+        elif self.files is not None:  # nothing saved: the tab's file index is not needed any more
+            self.files.attachments.forget(session_key(request))
         return [], [], ""
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # types only: building Services must not import the heavy parts
+    from assist.attachments import ChatAttachments
     from assist.audit import AuditLog
     from assist.collections import UserCollections
     from assist.identity.signin import Identity
@@ -90,6 +91,7 @@ class Services:
     sandbox: SandboxConfig | None = None  # running users' code (--sandbox); None: off
     tools: ToolRegistry | None = None  # MCP servers and built-in tools for Chat and /api/chat; None: no tools
     presets: PresetStore | None = None  # Chat presets (default: beside the conversations, presets.sqlite3)
+    attachments: ChatAttachments | None = None  # files in Chat messages (default: indexed beside the documents)
 
     def _groups_of(self, user: str) -> tuple[str, ...]:
         """The groups of ``user``'s last sign-in (group shares); looked up each time, users may be set later."""
@@ -104,6 +106,11 @@ class Services:
             from assist.presets import PresetStore
 
             self.presets = PresetStore(self.sessions.path.parent / "presets.sqlite3")
+        if self.attachments is None:
+            self.attachments = _chat_attachments(self.store)
+        hooks = getattr(self.sessions, "on_delete", None)
+        if hooks is not None and self.attachments.forget not in hooks:
+            hooks.append(self.attachments.forget)  # a conversation's file index goes with it
         if self.quotas is None:
             from assist.quotas import Quotas
 
@@ -116,3 +123,21 @@ class Services:
             access = CollectionAccess(self.store.config.data_dir / "access.sqlite3")
             self.collections = UserCollections(self.store, access, self.audit.record if self.audit else None,
                                                groups=self._groups_of)
+
+
+def _chat_attachments(store):
+    """Files in Chat read like documents (same OCR languages), their per-conversation indexes in
+    ``<data>/chat-files`` with the documents' embedder; without a document store, no index."""
+    from dataclasses import replace
+
+    from assist.attachments import ChatAttachments
+    from rag.ocr import OcrOptions
+
+    if store is None:
+        return ChatAttachments()
+    from rag.store import DocumentStore
+
+    config = store.config
+    index = DocumentStore(replace(config, data_dir=config.data_dir / "chat-files"), store.embedder, store.reranker)
+    ocr = OcrOptions(config.ocr_langs, config.ocr_dpi) if config.ocr_langs else None
+    return ChatAttachments(index, ocr=ocr)
