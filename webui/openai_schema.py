@@ -93,11 +93,18 @@ class EmbeddingRequest(BaseModel):
     dimensions: int | None = Field(default=None, ge=1, le=_INT32)
 
 
+_IMAGE_PARTS = ("image_url", "input_image", "image")
+
+
 def _text_of(content, index: int) -> str:
     if content is None or isinstance(content, str):
         return content or ""
     parts = []
     for part in content:
+        if part.get("type") in _IMAGE_PARTS:  # no served model reads images (no --mmproj / VLM support yet)
+            raise InvalidRequest(f"messages[{index}]: this part is an image, and none of the models served here can "
+                                 "read images (they read text only); send the text alone, or put the image's text "
+                                 "in a file in Chat (read by OCR).", param=f"messages[{index}].content")
         if part.get("type") != "text" or not isinstance(part.get("text"), str):
             raise InvalidRequest(f"messages[{index}]: only text content is supported (got a "
                                  f"{part.get('type')!r} part).", param=f"messages[{index}].content")
