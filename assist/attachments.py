@@ -14,8 +14,9 @@ KV cache of the engine reuses them. Otherwise the files are indexed in a collect
 conversation (a ``DocumentStore`` beside the documents', deleted with the conversation), searched
 with the last question, and the passages ``rag.passages`` picks go before that question. Without
 an index (no document store), the passages are picked from the files' pages directly.
-``cite`` adds the number of the source an uncited answer quotes (``rag.citations``) and names the
-cited sources, so the answer says which file and page it used.
+``cite`` checks the answer's citations against what it quotes (``rag.citations``: a small model
+writes "[1]" whatever page it read; an uncited answer gets the number of the source it quotes) and
+names the cited sources, so the answer says which file and page it used.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from assist.errors import AssistError
+from rag.citations import misplaced_citation
 from rag.errors import CollectionNotFound, RagError
 from rag.ocr import OcrOptions
 from rag.parsing import PAGED_FORMATS, Page, ParsedDocument, parse_document
@@ -46,6 +48,7 @@ _CANDIDATES = 24  # hits searched before those of other branches' files are drop
 _KEPT_HITS = 6
 _NAME = re.compile(r"[^A-Za-z0-9_-]")
 _CITED = re.compile(r"\[(\d{1,3})\]")
+_REPEATED = re.compile(r"(\[\d+\])(?:[\s,]*\1)+")  # "[2] [2]" after a move: once
 _ATTACHED = {"en": "Attached: ", "zh": "附件："}
 
 
@@ -219,14 +222,22 @@ class ChatAttachments:
 
     @staticmethod
     def cite(answer: str, prepared: AttachedPrompt | None, question: str = "") -> tuple[str, list[tuple[int, Hit]]]:
-        """``(" [n]" to add to an answer that quotes source n without citing it, or "", the cited
-        sources as (number, hit))``."""
+        """``(the answer with its citations checked, the cited sources as (number, hit))``: a citation of a
+        source the answer does not quote moves to the one it quotes (``rag.citations``), and an uncited
+        answer that quotes a source gets its number."""
         if prepared is None or not prepared.sources:
-            return "", []
-        number = missing_citation(answer, prepared.sources, question)
-        suffix = f" [{number}]" if number is not None else ""
-        numbers = sorted({int(n) for n in _CITED.findall(answer + suffix) if 1 <= int(n) <= len(prepared.sources)})
-        return suffix, [(n, prepared.sources[n - 1]) for n in numbers]
+            return answer, []
+        sources = prepared.sources
+        moved = misplaced_citation(answer, sources, question)
+        if moved is not None:
+            answer = _CITED.sub(lambda m: f"[{moved}]" if 1 <= int(m.group(1)) <= len(sources) else m.group(0),
+                                answer)
+            answer = _REPEATED.sub(r"\1", answer)
+        else:
+            number = missing_citation(answer, sources, question)
+            answer += f" [{number}]" if number is not None else ""
+        numbers = sorted({int(n) for n in _CITED.findall(answer) if 1 <= int(n) <= len(sources)})
+        return answer, [(n, sources[n - 1]) for n in numbers]
 
 
 def collection_name(conversation: str) -> str:

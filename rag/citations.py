@@ -17,11 +17,12 @@ from collections.abc import Collection, Sequence
 
 from rag.retrieval import Hit
 
-__all__ = ["missing_citation"]
+__all__ = ["missing_citation", "misplaced_citation"]
 
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _WORD = re.compile(r"[^\W_]+|[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _CITATION = re.compile(r"\[\d+\]")
+_NUMBER = re.compile(r"\[(\d+)\]")
 _MIN_QUOTED = 3  # shared words (or CJK characters) in a row before an answer counts as quoting a source
 # A fact an answer can name in one word: an option ("-T", "--raw-output"), a number, a CONSTANT.
 # ASCII boundaries: CJK letters are \w too, and "500条" states 500.
@@ -49,6 +50,29 @@ def missing_citation(answer: str, hits: Sequence[Hit], not_found: Collection[str
     # A quote beyond the question's own words, a fact the answer names, or at last any quote.
     return (_quoted(beyond, sources) or _stating_source(answer, hits, question)
             or (_quoted(said, sources) if asked else None))
+
+
+def misplaced_citation(answer: str, hits: Sequence[Hit], question: str = "") -> int | None:
+    """The number an answer's citations should carry when it cites sources it does not quote but quotes
+    another one (a run of three words beyond the question's, or a fact only that source states), else None.
+
+    A small model given several numbered pages tends to write "[1]" whatever it read; the caller then
+    puts the right number in its place."""
+    cited = {int(n) for n in _NUMBER.findall(answer) if 1 <= int(n) <= len(hits)}
+    if not cited:
+        return None
+    plain = _CITATION.sub("", answer)
+    asked = set(_words(question))
+    beyond = [word if word not in asked else None for word in _words(plain)]
+    sources = [_words(hit.text) for hit in hits]
+    quoted = _quoted(beyond, sources) or _stating_source(plain, hits, question)
+    if quoted is None or quoted in cited:
+        return None
+    facts = [fact for fact in _FACT.findall(plain) if not _has(question, fact)]
+    for n in cited:  # a cited source the answer quotes or takes a fact from stays cited
+        if _longest_shared_run(beyond, sources[n - 1]) >= _MIN_QUOTED or any(_has(hits[n - 1].text, f) for f in facts):
+            return None
+    return quoted
 
 
 def _quoted(said: list[str | None], sources: list[list[str]]) -> int | None:

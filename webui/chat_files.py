@@ -81,8 +81,8 @@ class ChatFiles:
 
     # -- handlers --------------------------------------------------------------------------
 
-    def add(self, paths, request: gr.Request = None) -> str:
-        """Files picked with 📎: read each (a refused one shows why, the others stay); -> the chips."""
+    def add(self, paths, request: gr.Request = None) -> tuple:
+        """Files picked with 📎: read each (a refused one shows why, the others stay); -> ``view``."""
         lang = language_of(request)
         files = []
         for path in paths or []:
@@ -94,22 +94,28 @@ class ChatFiles:
         self.put(request, current + [a for a in read if a["id"] not in known])
         for error in errors:
             gr.Warning(error)
-        return self.chips(request, lang)
+        return self.view(request, lang)
 
-    def chips(self, request: gr.Request = None, lang: str | None = None) -> str:
+    def chips(self, request=None, lang: str | None = None) -> str:
+        """The chips of the files waiting in this tab, or ""."""
         waiting = self.waiting(request)
         if not waiting:
             return ""
         lang = lang or language_of(request)
         return f"<small>{text('attach_waiting', lang)}</small> {chips_html(waiting, lang)}"
 
-    def clear(self, request: gr.Request = None) -> str:
-        self.put(request, [])
-        return ""
+    def view(self, request: gr.Request = None, lang: str | None = None) -> tuple:
+        """(the waiting chips, the ✕ button shown only when files wait)."""
+        chips = self.chips(request, lang)
+        return chips, gr.update(visible=bool(chips))
 
-    def sent(self, message: str, request: gr.Request = None) -> str | dict:
-        """The waiting chips after Send: gone when the message goes (it takes the files), else kept."""
-        return "" if (message or "").strip() else gr.update()
+    def clear(self, request: gr.Request = None) -> tuple:
+        self.put(request, [])
+        return self.view(request)
+
+    def sent(self, message: str, request: gr.Request = None) -> tuple:
+        """After Send, before the answer starts: the chips go with a message (it takes the files), else stay."""
+        return ("", gr.update(visible=False)) if (message or "").strip() else (gr.update(), gr.update())
 
 
 def _original_name(path: Path) -> str:

@@ -60,7 +60,8 @@ def build_chat_layout(services, cancels: CancelRegistry | None = None) -> ChatHa
             if files is not None:
                 with gr.Row(equal_height=True):
                     waiting = gr.HTML("", elem_id="chat-files-waiting")
-                    drop = gr.Button(t("attach_clear"), size="sm", scale=0, min_width=90, elem_id="chat-attach-clear")
+                    drop = gr.Button(t("attach_clear"), size="sm", scale=0, min_width=90, visible=False,
+                                     elem_id="chat-attach-clear")
             with gr.Row():
                 regenerate = gr.Button(t("regenerate"), size="sm", elem_id="chat-regenerate")
                 edit_last = gr.Button(t("edit_last"), size="sm", elem_id="chat-edit")
@@ -91,11 +92,14 @@ def build_chat_layout(services, cancels: CancelRegistry | None = None) -> ChatHa
     chat_inputs = [message, *answer_inputs]
     chat_outputs = [chatbot, history, message]
     streaming = {"api_visibility": "private", "concurrency_limit": None}
+    if files is not None:  # first: the page runs a trigger's events in order, and Send clears the box
+        send.click(files.sent, [message], [waiting, drop], queue=False, api_visibility="private")
+        message.submit(files.sent, [message], [waiting, drop], queue=False, api_visibility="private")
     events = [
         send.click(handlers.respond, chat_inputs, chat_outputs, api_name="chat", concurrency_limit=None),
         message.submit(handlers.respond, chat_inputs, chat_outputs, **streaming),
         regenerate.click(handlers.regenerate, answer_inputs, [chatbot, history], **streaming),
-        edit_last.click(handlers.edit_last, [history], [chatbot, history, message], api_visibility="private"),
+        edit := edit_last.click(handlers.edit_last, [history], [chatbot, history, message], api_visibility="private"),
         clear.click(handlers.clear, None, [chatbot, history, message], api_visibility="private"),
         chatbot.edit(branches.edit, answer_inputs, [chatbot, history], **streaming),
         branch_go.click(branches.act, [branch_action, *answer_inputs], [chatbot, history], js=ACTION_JS, **streaming),
@@ -103,11 +107,9 @@ def build_chat_layout(services, cancels: CancelRegistry | None = None) -> ChatHa
     stop.click(handlers.stop, None, None, queue=False, api_visibility="private")
     if files is not None:
         private = {"api_visibility": "private"}
-        attach.upload(files.add, [attach], [waiting], **private)
-        drop.click(files.clear, None, [waiting], queue=False, **private)
-        send.click(files.sent, [message], [waiting], queue=False, **private)
-        message.submit(files.sent, [message], [waiting], queue=False, **private)
-        events[2].then(files.chips, None, [waiting], **private)  # Edit last: its files wait again
+        attach.upload(files.add, [attach], [waiting, drop], **private)
+        drop.click(files.clear, None, [waiting, drop], queue=False, **private)
+        edit.then(files.view, None, [waiting, drop], **private)  # Edit last: its files wait again
     if chat_tools is not None:  # Allow / Deny under a call that waits for approval
         chatbot.option_select(chat_tools.decide, None, None, queue=False, api_visibility="private")
     if sessions is not None:

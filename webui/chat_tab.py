@@ -208,12 +208,14 @@ class ChatHandlers:
     @staticmethod
     def _cite(answer: dict, attached: AttachedPrompt, question: str, lang: str) -> None:
         """Name the files and pages the answer used, as the Docs tab does: ``[2] report.pdf p.3`` before the
-        stats line, and the number added to an answer that quotes a source without citing it."""
+        stats line; the answer's own numbers checked against what it quotes (``ChatAttachments.cite``)."""
         said = ReasoningSplitter()  # the answer without its thinking
         said.feed(answer["content"])
         said.finish()
-        suffix, cited = ChatAttachments.cite(said.content, attached, question)
-        answer["content"] += suffix
+        checked, cited = ChatAttachments.cite(said.content, attached, question)
+        content = answer["content"]
+        if checked != said.content and content.endswith(said.content):
+            answer["content"] = content[:len(content) - len(said.content)] + checked
         if cited:
             line = " · ".join(f"[{n}] {escape_md(source_label(hit, lang))}" for n, hit in cited)
             answer["stats"] = f"{line} · {answer['stats']}" if answer.get("stats") else line

@@ -163,6 +163,19 @@ def test_the_chips_are_not_part_of_an_edited_question():
     assert edited_text(shown) == "Summarize <this>"
 
 
+def test_picked_files_wait_as_chips_and_a_bad_one_is_left_out(tmp_path):
+    files = ChatFiles(ChatAttachments(ocr=None))
+    good, bad = tmp_path / "notes.txt", tmp_path / "broken.pdf"
+    good.write_bytes(FILES[2][1])
+    bad.write_bytes(b"%PDF-1.4 cut short")
+    with pytest.warns(UserWarning, match="broken.pdf"):  # shown as a warning toast in the page
+        chips, button = files.add([str(bad), str(good)], request())
+    assert "notes.txt" in chips and "broken.pdf" not in chips and button["visible"] is True
+    assert [a["name"] for a in files.waiting(request())] == ["notes.txt"]
+    assert files.waiting(request("other-tab")) == []  # per browser tab
+    assert files.clear(request())[0] == "" and files.waiting(request()) == []
+
+
 def test_edit_last_puts_the_files_back_to_go_with_the_edited_text():
     handlers, _, files = chat_with_files("ok")
     attach(files, FILES[2])
@@ -211,11 +224,20 @@ def test_without_a_document_store_large_files_are_cut_to_the_passages_that_answe
     assert history[0]["content"] == "What fuel does the emergency generator use?"  # never changed in place
 
 
-@pytest.mark.parametrize("answer, cited", [("It runs on biodiesel [1].", [1]), ("I do not know.", [])])
-def test_cite_names_only_the_sources_the_answer_used(answer, cited):
+@pytest.mark.parametrize("answer, checked, cited", [
+    ("It was founded in 1902 [1].", "It was founded in 1902 [1].", [1]),  # right: kept
+    ("The warranty period is 36 months [1].", "The warranty period is 36 months [2].", [2]),  # moved to the page
+    ("Founded in 1902 [1]; the warranty is 36 months [2].", None, [1, 2]),  # both right
+    ("Replace the intake filter every six months", "Replace the intake filter every six months [3]", [3]),
+    ("I do not know.", "I do not know.", []),
+])
+def test_cite_checks_the_numbers_against_what_the_answer_quotes(answer, checked, cited):
     attachments = ChatAttachments(ocr=None)
-    [notes], _ = attachments.read([("notes.txt", b"The generator runs on biodiesel.")])
-    prepared = attachments.prepare(FakeEngine(), [{"role": "user", "content": "Fuel?", "attachments": [notes]}],
+    [report], _ = attachments.read([("report.pdf", make_pdf([
+        "Harbor Pump Company. The company was founded in 1902.", *REPORT_PAGES[1:]]))])
+    question = "What does the report say?"
+    prepared = attachments.prepare(FakeEngine(), [{"role": "user", "content": question, "attachments": [report]}],
                                    SamplingParams(), "tab")
-    _, found = ChatAttachments.cite(answer, prepared, "Fuel?")
-    assert [n for n, _ in found] == cited
+    said, found = ChatAttachments.cite(answer, prepared, question)
+    assert said == (checked or answer) and [n for n, _ in found] == cited
+    assert all(hit.page == n for n, hit in found)
