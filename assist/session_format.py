@@ -84,11 +84,19 @@ def to_markdown(session: SessionData) -> str:
             lines += [f"### Result of `{message.get('name', 'tool')}`", "", _fenced(message["content"]), ""]
             continue
         lines += [f"## {message['role'].capitalize()}", "", message["content"], ""]
+        if message.get("attachments"):  # the files' names; their text is in the JSON export
+            lines += ["_Attached: " + ", ".join(_file_label(a) for a in message["attachments"]) + "_", ""]
         for call in message.get("tool_calls") or []:
             lines += [f"**Called `{call['name']}`** `{call['arguments']}`", ""]
         if message.get("stats"):
             lines += [f"<sub>{message['stats']}</sub>", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _file_label(attachment: dict) -> str:
+    name = re.sub(r"([\\`*_\[\]<>])", r"\\\1", str(attachment.get("name") or "file"))
+    pages = attachment.get("pages")
+    return f"{name} ({pages} pages)" if isinstance(pages, int) and pages else name
 
 
 def _fenced(text: str) -> str:

@@ -24,9 +24,9 @@ __all__ = ["ChatFiles", "chips_html", "CSS"]
 
 register(
     en={"attach": "📎 Files", "attach_clear": "✕ Files", "attach_pages": "{n} p.",
-        "attach_waiting": "Sent with the next message:"},
+        "attach_waiting": "Sent with the next message:", "files_reading": "Reading the attached files…"},
     zh={"attach": "📎 文件", "attach_clear": "✕ 文件", "attach_pages": "{n} 页",
-        "attach_waiting": "随下一条消息发送："},
+        "attach_waiting": "随下一条消息发送：", "files_reading": "正在读取附件…"},
 )
 
 CSS = """

@@ -162,7 +162,11 @@ class ChatHandlers:
                 yield history
             answer.pop("stats", None)
             with self.models.use(model) as engine:  # kept in memory until the answer ends
+                if self.files is not None and has_attachments(history):  # indexing a large file takes a while
+                    answer["stats"] = text("files_reading", lang)
+                    yield history
                 attached = self._attached(engine, history[:-1], system_prompt, params, conversation or key)
+                answer.pop("stats", None)
                 if self.tools is not None and tools:  # calls and results join the history as they happen
                     reading = attached.history if attached is not None else history[:-1]
                     for current in self.tools.answer(engine, [*reading, answer], system_prompt, params, key, user,

@@ -145,6 +145,7 @@ def test_files_are_saved_with_the_question_and_read_again_after_a_reload_and_a_r
 
     last(handlers2.regenerate("", 0, 1, 0, 64, 1.0, -1, history, request=request("tab2")))
     assert "[4] notes.txt: The meeting room" in questions(engine2)[0]
+    assert "_Attached: report.pdf (3 pages), notes.txt_" in store.export(saved.id, LOCAL_OWNER, "md")[1]
     exported = json.loads(store.export(saved.id, LOCAL_OWNER, "json")[1])
     imported = store.import_json(LOCAL_OWNER, exported)
     assert imported.messages[0]["attachments"][0]["text"] == question["attachments"][0]["text"]
