@@ -3,11 +3,12 @@
     GET  /api/tools -> {"tools": [{"name": "time.get_current_time", "server", "tool", "description",
                                    "parameters", "trusted"}],
                         "servers": [{"name", "transport", "trusted", "state", "error", "tools"}]}
-    POST /api/chat {"messages": [{"role", "content"}], "tools": ["time" | "time.get_current_time", …],
+    POST /api/chat {"messages": [{"role", "content", "attachments"?: [{"name", "data": base64}]}],
+                    "tools": ["time" | "time.get_current_time", …],
                     "session_id"?, "model"?, "stream"?, "max_tokens"?, "temperature"?, "top_p"?, "top_k"?,
                     "repetition_penalty"?, "seed"?}
       -> {"message": {"role": "assistant", "content"}, "tool_calls": [{"name", "arguments", "result", "status"}],
-          "stats": {…, "finish_reason", "tool_steps"}, "session_id"?}
+          "stats": {…, "finish_reason", "tool_steps"}, "session_id"?, "sources"?: [{"n", "name", "page"}]}
       or, with "stream": true, server-sent events {"type": "tool_call" | "tool_result" | "delta" | "done", …}
 
 The same loop as the Chat tab (``assist.tools.loop``), without an approval step: the caller chose
@@ -15,17 +16,26 @@ the tools. ``session_id`` names one of the caller's saved conversations: its his
 ``messages``, and the new turn (with the calls and their results) is saved to it. Listing tools
 starts the MCP servers that are not running; one that cannot start is reported in ``servers``
 (``GET /api/tools``) or, when a request names it, answered 503 with the reason.
+
+Files go with the last user message as in Chat (``assist.attachments``): read by rag's parsers (a
+file that cannot be read answers 400 saying why), put in the prompt whole or as the passages that
+answer, saved with the message; ``sources`` lists the files and pages the answer cites (its
+``[n]`` checked against what it quotes). Files saved earlier in the conversation are read too.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import threading
+import uuid
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from assist.attachments import AttachedPrompt, AttachmentError, ChatAttachments, has_attachments
 from assist.quotas import metered
 from assist.tools.errors import UnknownTool
 from assist.tools.loop import LoopDone, TextDelta, ToolCallEvent, ToolResultEvent, run_tool_loop
@@ -41,9 +51,15 @@ from webui.stream_pump import ClientGone, StreamPump
 
 __all__ = ["ApiChatBody", "include_chat_api"]
 
+class ApiFile(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    data: str = Field(max_length=12_000_000)  # base64; the request body limit (--max-request-bytes) comes first
+
+
 class ApiMessage(BaseModel):
     role: str = Field(max_length=20)
     content: str = Field(max_length=2_000_000)
+    attachments: list[ApiFile] = Field(default_factory=list, max_length=20)
 
 
 class ApiChatBody(BaseModel):
@@ -69,6 +85,8 @@ def _turn(body: ApiChatBody) -> tuple[str, list[dict]]:
             raise ConfigError(f"messages[{i}]: role {message.role!r} is not supported here; use system, user "
                               "or assistant (tool calls are made by the server).")
         (system if message.role == "system" else turn).append({"role": message.role, "content": message.content})
+        if message.attachments and (message.role != "user" or i != len(body.messages) - 1):
+            raise ConfigError(f"messages[{i}]: files go with the last message, from the user.")
     if not turn or turn[-1]["role"] != "user":
         raise ConfigError("messages: the last message must come from the user.")
     return "\n\n".join(m["content"] for m in system), turn
@@ -93,6 +111,22 @@ def _done_body(done: LoopDone, session_id: str | None) -> dict:
     if session_id:
         body["session_id"] = session_id
     return body
+
+
+def _read_files(services: Services, files: list[ApiFile]) -> list[dict]:
+    """The files of a request read as in Chat; the first that cannot be read answers 400 saying why."""
+    if services.attachments is None:
+        raise ConfigError("Files in messages are not enabled on this server.")
+    raw = []
+    for n, item in enumerate(files):
+        try:
+            raw.append((item.name, base64.b64decode(item.data, validate=True)))
+        except (binascii.Error, ValueError) as exc:
+            raise ConfigError(f"attachments[{n}] ({item.name}): \"data\" must be the file in base64.") from exc
+    read, errors = services.attachments.read(raw)
+    if errors:
+        raise AttachmentError(errors[0])
+    return read
 
 
 def include_chat_api(app: FastAPI, services: Services) -> None:
@@ -120,8 +154,10 @@ def include_chat_api(app: FastAPI, services: Services) -> None:
                 raise ConfigError("Saved conversations are not enabled on this server.")
             saved = services.sessions.get(body.session_id, owner)
             earlier, stored_prompt = saved.messages, saved.system_prompt
+        files = body.messages[-1].attachments
+        if files:
+            turn[-1]["attachments"] = await run_in_threadpool(_read_files, services, files)
         history = [*earlier, *turn]
-        messages = engine_messages(history, system_prompt or stored_prompt, tools)
         params = SamplingParams(temperature=body.temperature, top_p=body.top_p, top_k=body.top_k,
                                 max_new_tokens=body.max_tokens, repetition_penalty=body.repetition_penalty,
                                 seed=body.seed)
@@ -129,19 +165,40 @@ def include_chat_api(app: FastAPI, services: Services) -> None:
         model = models.resolve(body.model)
         loop_registry = registry or ToolRegistry()  # without tools: a plain answer, the same events
         transcript = Transcript()
+        attachments = services.attachments
+        conversation = body.session_id or f"api-{uuid.uuid4().hex}"
+        attached: list[AttachedPrompt] = []
 
         def events(cancel: threading.Event):
             with models.use(model) as engine:
+                reading = history
+                if attachments is not None and has_attachments(history):
+                    attached.append(attachments.prepare(engine, history, params, conversation,
+                                                        system_prompt or stored_prompt))
+                    reading = attached[0].history
+                messages = engine_messages(reading, system_prompt or stored_prompt, tools)
                 for event in run_tool_loop(engine, messages, tools, loop_registry, params, cancel=cancel,
                                            session_id=body.session_id, meter=lambda s: metered(quotas, owner, s)):
                     transcript.feed(event)
                     yield event
 
-        def save(done: LoopDone) -> None:
+        def save(done: LoopDone) -> dict:
+            """Save the turn; -> what the answer's body adds (the sources its files gave)."""
+            extra = {}
+            if attached:  # the answer's numbers checked against what it quotes, its sources named
+                checked, cited = ChatAttachments.cite(done.content, attached[0], turn[-1]["content"])
+                extra["sources"] = [{"n": n, "name": hit.source, "page": hit.page} for n, hit in cited]
+                answer = transcript.answer  # its text may start with a think block: only the end changes
+                if checked != done.content and answer["content"].endswith(done.content):
+                    answer["content"] = answer["content"][:len(answer["content"]) - len(done.content)] + checked
+                done.content = checked
+                if not body.session_id:
+                    attachments.forget(conversation)  # a one-off question keeps no index
             if body.session_id and services.sessions is not None:
                 transcript.answer["stats"] = done.stats.summary()
                 services.sessions.replace_messages(body.session_id, owner, [*history, *transcript.messages],
                                                    system_prompt or None)
+            return extra
 
         pump = StreamPump(events)
         try:
@@ -160,8 +217,8 @@ def include_chat_api(app: FastAPI, services: Services) -> None:
             return Response(status_code=499)
         finally:
             pump.cancel.set()
-        await run_in_threadpool(save, item)
-        return JSONResponse(_done_body(item, body.session_id))
+        extra = await run_in_threadpool(save, item)
+        return JSONResponse({**_done_body(item, body.session_id), **extra})
 
     app.include_router(router)
     install_error_handlers(app)
@@ -172,8 +229,8 @@ async def _sse(pump: StreamPump, first, save, session_id: str | None):
     try:
         while True:
             if isinstance(item, LoopDone):
-                await run_in_threadpool(save, item)
-                yield sse_event({"type": "done", **_done_body(item, session_id)})
+                extra = await run_in_threadpool(save, item)
+                yield sse_event({"type": "done", **_done_body(item, session_id), **extra})
                 return
             if isinstance(item, TextDelta | ToolCallEvent | ToolResultEvent):
                 yield sse_event(_call_event(item))

@@ -63,6 +63,36 @@ def test_a_saved_conversation_continues_and_keeps_the_calls(tmp_path):
     assert missing.status_code == 404
 
 
+def test_files_go_with_the_last_message_and_the_answer_names_its_sources(tmp_path):
+    import base64
+
+    from docs_support import REPORT_PAGES, make_pdf
+
+    store = SessionStore(tmp_path / "sessions.sqlite3")
+    session = store.create("local")
+    backend = ScriptedBackend("The warranty period for the X200 pump is 36 months [1].")
+    api = TestClient(build_api(Services(engine=Engine(backend), sessions=store)))
+    pdf = base64.b64encode(make_pdf(REPORT_PAGES)).decode()
+    ask = [{"role": "user", "content": "How long is the X200 warranty?",
+            "attachments": [{"name": "report.pdf", "data": pdf}]}]
+    body = api.post("/api/chat", json={"messages": ask, "session_id": session.id}).json()
+    sent = backend.calls[-1]["messages"][-1]["content"]
+    assert "[2] report.pdf p.2: Warranty terms." in sent
+    assert body["message"]["content"].endswith("36 months [2].")  # its [1] checked: the quote is on page 2
+    assert body["sources"] == [{"n": 2, "name": "report.pdf", "page": 2}]
+    saved = store.get(session.id, "local").messages
+    assert saved[0]["attachments"][0]["name"] == "report.pdf" and saved[-1]["content"].endswith("[2].")
+
+    broken = [{**ask[0], "attachments": [{"name": "broken.pdf", "data": base64.b64encode(b"%PDF-1 cut").decode()}]}]
+    refused = api.post("/api/chat", json={"messages": broken})
+    assert refused.status_code == 400 and "broken.pdf" in refused.json()["error"]["message"]
+    not_base64 = [{**ask[0], "attachments": [{"name": "a.txt", "data": "%%%"}]}]
+    assert "base64" in api.post("/api/chat", json={"messages": not_base64}).json()["error"]["message"]
+    early = [{**ask[0]}, {"role": "assistant", "content": "ok"}, {"role": "user", "content": "and?"}]
+    assert api.post("/api/chat", json={"messages": early}).status_code == 400
+    store.close()
+
+
 def test_refusals():
     api = client("x")
     assert api.post("/api/chat", json={"messages": [{"role": "tool", "content": "x"}]}).status_code == 400
