@@ -18,6 +18,7 @@ from engine.reasoning import ReasoningSplitter
 from engine.stats import GenerationStats
 from rag.errors import RagError
 from webui.i18n import register, text
+from webui.reading import inline_math
 
 __all__ = ["domain_error_types", "is_domain_error", "http_status_of", "http_headers_of", "error_body",
            "error_response_for", "validation_message", "install_error_handlers", "ui_error", "session_key",
@@ -197,11 +198,11 @@ def display_with_origins(history: list[dict], lang: str = "en",
                 metadata = {"title": text("thinking_title", lang), "status": "done" if done else "pending"}
                 if message.get("thinking_s") is not None:
                     metadata["duration"] = float(message["thinking_s"])
-                shown.append({"role": "assistant", "content": literal_html(splitter.reasoning.strip()),
+                shown.append({"role": "assistant", "content": literal_html(inline_math(splitter.reasoning.strip())),
                               "metadata": metadata})
                 origins.append(index)
                 content = splitter.content
-        content = literal_html(content)
+        content = literal_html(inline_math(content) if message["role"] == "assistant" else content)
         if message["role"] == "user" and message.get("attachments"):  # its files as chips under the text
             from webui.chat_files import chips_html
 

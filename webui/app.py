@@ -12,6 +12,9 @@ from webui.chat_files import CSS as FILES_CSS
 from webui.chat_tab import build_chat_tab
 from webui.code_tab import build_code_tab
 from webui.i18n import t
+from webui.reading import CSS as READING_CSS
+from webui.reading import HEAD as READING_HEAD
+from webui.reading import build_theme_switch
 from webui.services import Services
 from webui.sessions_panel import CSS as SESSIONS_CSS
 from webui.settings_tab import build_settings_tab
@@ -24,11 +27,11 @@ CSS = """
 .dcu-header { display: flex; align-items: baseline; gap: 0.8rem; }
 .dcu-header h1 { margin: 0; }
 footer { visibility: hidden; }
-""" + SESSIONS_CSS + BRANCH_CSS + FILES_CSS
-HEAD = BRANCH_HEAD  # page scripts (``mount_gradio_app(head=…)``)
+""" + SESSIONS_CSS + BRANCH_CSS + READING_CSS + FILES_CSS
+HEAD = BRANCH_HEAD + READING_HEAD  # page scripts (``mount_gradio_app(head=…)``)
 
 
-def _header(services: Services) -> None:
+def _header(services: Services, blocks: gr.Blocks) -> None:
     info = services.models.engine().info  # the default model (loaded at start)
     quant = f" · {info.quantization}" if info.quantization else ""
     # "llama.cpp (xllamacpp V) · CPU only · CPU AVX2 …" -> "llamacpp (CPU only)"; the System tab has it all
@@ -36,11 +39,13 @@ def _header(services: Services) -> None:
     backend = html.escape(f"{info.backend} ({parts[1]})" if len(parts) > 1 else info.backend)
     others = len(services.models.aliases) - 1
     more = f" (+{others} more: see System)" if others else ""
-    gr.Markdown(
-        f"<div class='dcu-header'><h1>dcu-chat</h1><span>{info.model}{more} · {backend} · "
-        f"{info.device.upper()} ({info.device_name}) · {info.dtype}{quant}</span></div>",
-        elem_id="header",
-    )
+    with gr.Row(elem_id="header-row"):
+        gr.Markdown(
+            f"<div class='dcu-header'><h1>dcu-chat</h1><span>{info.model}{more} · {backend} · "
+            f"{info.device.upper()} ({info.device_name}) · {info.dtype}{quant}</span></div>",
+            elem_id="header",
+        )
+        build_theme_switch(blocks)
     for note in info.notes:
         if "CPU instead" in note or "falling back" in note.lower():
             gr.Markdown(f"⚠️ {note}", elem_id="device-warning")
@@ -48,7 +53,7 @@ def _header(services: Services) -> None:
 
 def build_app(services: Services) -> gr.Blocks:
     with gr.Blocks(title="dcu-chat", analytics_enabled=False) as blocks:
-        _header(services)
+        _header(services, blocks)
         with gr.Tabs():
             with gr.Tab(t("tab_chat"), id="chat"):
                 build_chat_tab(services)

@@ -18,6 +18,7 @@ from webui.chat_tools import ChatTools, build_tools_selector
 from webui.i18n import t, text
 from webui.model_picker import model_picker
 from webui.presets import DEFAULTS, PARAMS, PresetHandlers, build_preset_picker, wire_preset_picker
+from webui.reading import LATEX_DELIMITERS
 from webui.sessions_panel import build_sessions_panel, wire_sessions_panel
 
 __all__ = ["build_chat_layout"]
@@ -47,7 +48,7 @@ def build_chat_layout(services, cancels: CancelRegistry | None = None) -> ChatHa
             chatbot = gr.Chatbot(show_label=False, height=520,
                                  placeholder=text("chat_empty", "en") + "<br>" + text("chat_empty", "zh"),
                                  buttons=["copy", "copy_all"], sanitize_html=True, elem_id="chatbot",
-                                 editable="user")
+                                 editable="user", latex_delimiters=LATEX_DELIMITERS)
             with gr.Row(equal_height=True):
                 message = gr.Textbox(label=t("chat_input"), placeholder=t("chat_placeholder"), lines=1,
                                      max_lines=10, scale=8, autofocus=True, elem_id="chat-input", submit_btn=False)

@@ -48,6 +48,7 @@ from webui.auth import current_owner
 from webui.code_run import build_run_controls
 from webui.i18n import language_of, register, t
 from webui.model_picker import loading_notices, model_picker
+from webui.reading import LATEX_DELIMITERS, inline_math
 
 __all__ = ["CodeView", "run_code", "code_event", "stop_event", "check_badge", "build_code_tab"]
 
@@ -201,7 +202,7 @@ def _outputs(view: CodeView) -> tuple:
     # highlighting follows the Language dropdown through its own change event.
     code = "" if view.mode == "explain" else view.code
     stats = view.stats.summary() if view.stats is not None else ""
-    return (code, check_badge(view.check, view.checking), view.prose, view.file, stats)
+    return (code, check_badge(view.check, view.checking), inline_math(view.prose), view.file, stats)
 
 
 def code_event(engine: Any, task: str, mode: str = "generate", language: str = "python", code: str = "",
@@ -275,7 +276,7 @@ def _build(models: ModelRegistry, quotas=None, sandbox=None) -> None:
                 badge = gr.HTML(value="", elem_id="code-check")
                 code_out = gr.Code(value="", language="python", label=t("code_result"), interactive=False, lines=16,
                                    elem_id="code-result")
-                explanation = gr.Markdown(value="", elem_id="code-explanation")
+                explanation = gr.Markdown(value="", latex_delimiters=LATEX_DELIMITERS, elem_id="code-explanation")
                 download = gr.File(label=t("code_download"), interactive=False, elem_id="code-download")
                 stats = gr.Markdown(value="", elem_id="code-stats")
                 build_run_controls(sandbox, mode, language, code_in, code_out)

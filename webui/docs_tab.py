@@ -31,6 +31,7 @@ from webui.docs_format import document_rows, format_citations, format_jobs, form
 from webui.docs_sharing import build_sharing
 from webui.i18n import language_of, t, text
 from webui.model_picker import loading_notices, model_picker
+from webui.reading import LATEX_DELIMITERS, inline_math
 
 __all__ = ["DocsHandlers", "build_docs_tab"]
 
@@ -45,7 +46,8 @@ def to_display(history: list[dict]) -> list[dict]:
     """Chatbot value: each answer with its citation/stats line in small print ("…" while waiting)."""
     shown = []
     for m in history:
-        content = literal_html(m["content"]) or ("…" if m.get("pending") else "")
+        answer = inline_math(m["content"]) if m["role"] == "assistant" else m["content"]
+        content = literal_html(answer) or ("…" if m.get("pending") else "")
         shown.append({"role": m["role"], "content": f"{content}\n\n<sub>{m['meta']}</sub>" if m.get("meta")
                       else content})
     return shown
@@ -313,7 +315,8 @@ def build_docs_tab(services, cancels: CancelRegistry | None = None) -> DocsHandl
             # The chatbot placeholder is HTML, which the browser does not translate: both languages.
             chatbot = gr.Chatbot(label=t("docs_answers"), height=440,
                                  placeholder=text("docs_chat_empty", "en") + "<br>" + text("docs_chat_empty", "zh"),
-                                 buttons=["copy"], sanitize_html=True, elem_id="docs-chatbot")
+                                 buttons=["copy"], sanitize_html=True, latex_delimiters=LATEX_DELIMITERS,
+                                 elem_id="docs-chatbot")
             with gr.Row(equal_height=True):
                 question = gr.Textbox(label=t("docs_question"), placeholder=t("docs_question_placeholder"),
                                       lines=1, max_lines=6, scale=8, elem_id="docs-question", submit_btn=False)

@@ -1,10 +1,12 @@
 """Chat messages and sampling defaults for the Code assistant's modes.
 
-The default model is a tiny *base* model (Gemma 3 270M) with no chat template, so the prompts
-are plain, ask for exactly one fenced block tagged with the language, and come with a one-shot
-example in the same language (an earlier user/assistant pair) that shows the answer's shape.
+The prompts are plain, ask for exactly one fenced block tagged with the language, and come with a
+one-shot example in the same language (an earlier user/assistant pair) that shows the answer's
+shape. They were written for the earlier default, a 270M *base* model (Gemma 3) that copies an
+example far better than it follows a rule, and still hold for base models passed with
+``--model``; the instruction-tuned default (Qwen2.5-Coder-0.5B-Instruct) follows them as well.
 Chat messages cannot pre-fill the start of the assistant's answer, so the example is what
-teaches the model to open with a fence.
+teaches a model to open with a fence.
 """
 
 from __future__ import annotations

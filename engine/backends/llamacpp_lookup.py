@@ -12,7 +12,9 @@ Two facts measured on the embedded default (Gemma 3 270M Q4_K_M, 2 CPU cores; do
   kernel rounds a batch of several tokens differently from a single token, so verifying drafts
   changed a Code-fix answer at its 13th token. With flash attention off, with and without lookup
   gave the same text on every prompt tried (23; tested), so ``configure`` turns it off whenever
-  lookup is on. Measured, not guaranteed: other batch-shape rounding remains.
+  lookup is on. Measured, not guaranteed: other batch-shape rounding remains, and on the
+  Qwen2.5-Coder-0.5B default (Q4_K_M) a Code fix's explanation after the code sometimes parts at a
+  near-tie (the code itself stays the same; tests/integration/test_llamacpp_lookup.py).
 * Server-wide, drafts also run on chat answers, where a wrong draft costs a batch of
   ``draft_tokens + 1`` tokens instead of one; counting "1, 2, 3, …" decoded markedly slower.
 """
