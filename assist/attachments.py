@@ -180,7 +180,8 @@ class ChatAttachments:
         files = [a for m in history if m.get("role") == "user" for a in m.get("attachments") or []]
         out = [self._noted(m, language) if m.get("attachments") else m for m in history[:-1]]
         rest = sum(count(str(m.get("content") or "")) + _OVERHEAD for m in out)
-        room = max(0, min(PASSAGE_TOKENS, budget - rest - count(question) - 3 * _OVERHEAD))
+        # A long conversation still leaves the passages a third of the budget: the engine trims the oldest turns.
+        room = max(0, min(PASSAGE_TOKENS, max(budget - rest - count(question) - 3 * _OVERHEAD, budget // 3)))
         hits = self._retrieve(conversation, files, question)
         embedder = getattr(self.index, "embedder", None)
         given = select_passages(question, hits, count, room, embedder=embedder,

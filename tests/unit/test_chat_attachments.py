@@ -242,3 +242,14 @@ def test_cite_checks_the_numbers_against_what_the_answer_quotes(answer, checked,
     said, found = ChatAttachments.cite(answer, prepared, question)
     assert said == (checked or answer) and [n for n, _ in found] == cited
     assert all(hit.page == n for n, hit in found)
+
+
+def test_a_long_conversation_still_leaves_room_for_the_passages():
+    attachments = ChatAttachments(ocr=None)
+    [plant], _ = attachments.read([("plant.pdf", make_pdf(LONG_PAGES))])
+    chatter = [{"role": r, "content": "word " * 150} for r in ("user", "assistant") * 2]
+    history = [{"role": "user", "content": "Read this.", "attachments": [plant]}, {"role": "assistant", "content": "ok"},
+               *chatter, {"role": "user", "content": "What fuel does the emergency generator use?"}]
+    prepared = attachments.prepare(FakeEngine(), history, SamplingParams(), "tab", budget=600)
+    assert prepared.mode == "passages" and "biodiesel" in prepared.history[-1]["content"]
+    assert prepared.history[0]["content"].startswith("Attached: plant.pdf")  # named where it was attached
