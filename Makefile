@@ -47,10 +47,11 @@ doctor: setup
 	$(PY) app.py doctor
 
 # Test-only system packages from Debian: chromium drives the browser tests (Playwright's own
-# browser download is not reachable), a CJK font lets the tests write Chinese PDFs, and OpenLDAP's
+# browser download is not reachable), a CJK font lets the tests write Chinese PDFs, an emoji font
+# draws the buttons' icons (📎 Files) in the screenshots, and OpenLDAP's
 # slapd (with ldap-utils) is the real directory of the LDAP sign-in tests, which start their own from
 # a temp slapd.conf: debconf is told first not to configure a system-wide directory.
-TEST_DEBS := chromium fonts-wqy-microhei slapd ldap-utils
+TEST_DEBS := chromium fonts-wqy-microhei fonts-noto-color-emoji slapd ldap-utils
 test-deps:
 	@dpkg -s slapd >/dev/null 2>&1 || echo "slapd slapd/no_configuration boolean true" \
 		| $$( [ "$$(id -u)" = 0 ] || echo sudo ) debconf-set-selections 2>/dev/null || true
