@@ -83,6 +83,7 @@ def _restore_signals(before: dict) -> None:
 
 
 class LlamaCppBackend:
+    sees_images = False  # True with a multimodal projector (--mmproj)
     enforces_json_schema = True  # llama.cpp turns a JSON schema into a grammar that constrains sampling
 
     def __init__(self, server, info: EngineInfo, fmt, slots: int, cache_prompt: bool, url: str, key: str,

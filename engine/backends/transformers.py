@@ -29,6 +29,7 @@ __all__ = ["TransformersBackend"]
 
 
 class TransformersBackend:
+    sees_images = False  # a vision-language model: TransformersVisionBackend (engine/backends/transformers_vision.py)
     def __init__(self, loaded: LoadedModel, device: DeviceInfo, config: EngineConfig) -> None:
         self.model = loaded.model
         self.tokenizer = loaded.tokenizer
