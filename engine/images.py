@@ -78,10 +78,9 @@ def config_sees_images(config: EngineConfig) -> bool:
         return config.vision
     if config.backend == "vllm":
         return False  # the in-process vLLM path renders text prompts only
-    if config.mmproj:
-        return True  # llama.cpp with its multimodal projector
     if config.model is None or config.model.lower().endswith(".gguf"):
-        return False  # a GGUF without a projector (the embedded default among them) reads text only
+        # llama.cpp with the model's multimodal projector; transformers reads a GGUF as text only
+        return bool(config.mmproj) and config.backend in ("auto", "llamacpp")
     return _hf_config_has_vision(config.model)  # transformers: a vision-language model directory
 
 
