@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import json
 import re
 from pathlib import Path
@@ -25,7 +26,7 @@ from engine.config import EngineConfig
 from engine.errors import ConfigError
 
 __all__ = ["ImagesNotSupported", "MAX_IMAGE_BYTES", "MAX_IMAGES", "IMAGE_TYPES", "decode_data_url", "data_url",
-           "config_sees_images", "has_images", "check_images", "openai_content"]
+           "config_sees_images", "has_images", "check_images", "openai_content", "read_image", "thumbnail"]
 
 # One decoded image. 5 MB of base64 is 6.7 MB of JSON: under the web edge's 8 MiB body limit.
 MAX_IMAGE_BYTES = 5 * 1024**2
@@ -108,3 +109,39 @@ def openai_content(message: dict) -> str | list[dict]:
     if message["content"]:
         parts.append({"type": "text", "text": message["content"]})
     return parts
+
+
+_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif", "WEBP": "image/webp", "BMP": "image/bmp"}
+
+
+def read_image(data: bytes, name: str = "The image") -> str:
+    """A picked file as a data: URL, once it is known to be a picture of a kind models read (PIL looks)."""
+    from PIL import Image, UnidentifiedImageError
+
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ConfigError(f"{name} is larger than {MAX_IMAGE_BYTES // 1024**2} MB; send a smaller image.")
+    try:
+        with Image.open(io.BytesIO(data)) as picture:
+            kind = picture.format or ""
+            picture.verify()
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise ConfigError(f"{name} is not a picture that can be read ({exc}); send a PNG or JPEG.") from exc
+    if kind not in _FORMATS:
+        raise ConfigError(f"{name} is a {kind or 'unknown'} image; send PNG, JPEG, GIF, WebP or BMP.")
+    return data_url(data, _FORMATS[kind])
+
+
+def thumbnail(url: str, size: int = 160) -> str:
+    """A small JPEG data: URL of an image (what a page shows beside a message), or "" when it cannot be read."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        _, data = decode_data_url(url)
+        with Image.open(io.BytesIO(data)) as picture:
+            small = picture.convert("RGB")
+            small.thumbnail((size, size))
+    except (ConfigError, UnidentifiedImageError, OSError, ValueError):
+        return ""
+    buffer = io.BytesIO()
+    small.save(buffer, format="JPEG", quality=80)
+    return data_url(buffer.getvalue(), "image/jpeg")

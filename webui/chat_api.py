@@ -41,7 +41,7 @@ from assist.tools.errors import UnknownTool
 from assist.tools.loop import LoopDone, TextDelta, ToolCallEvent, ToolResultEvent, run_tool_loop
 from assist.tools.naming import ToolSet
 from assist.tools.registry import ToolRegistry
-from assist.tools.transcript import Transcript, engine_messages
+from assist.tools.transcript import Transcript, engine_messages, readable
 from engine.config import SamplingParams
 from engine.errors import ConfigError
 from webui.adapters import error_body, http_status_of, install_error_handlers, is_domain_error, sse_event
@@ -171,9 +171,9 @@ def include_chat_api(app: FastAPI, services: Services) -> None:
 
         def events(cancel: threading.Event):
             with models.use(model) as engine:
-                reading = history
+                reading = readable(history, engine)
                 if attachments is not None and has_attachments(history):
-                    attached.append(attachments.prepare(engine, history, params, conversation,
+                    attached.append(attachments.prepare(engine, reading, params, conversation,
                                                         system_prompt or stored_prompt))
                     reading = attached[0].history
                 messages = engine_messages(reading, system_prompt or stored_prompt, tools)
