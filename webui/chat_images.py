@@ -14,7 +14,6 @@ from __future__ import annotations
 import html
 import threading
 from collections import OrderedDict
-from functools import lru_cache
 from pathlib import Path
 
 import gradio as gr
@@ -37,14 +36,35 @@ register(
 IMAGE_TYPES = [".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp"]
 CSS = """
 .dcu-images { display: inline-flex; flex-wrap: wrap; gap: 0.35rem; }
-.dcu-thumb { max-height: 120px; max-width: 160px; border-radius: 0.4rem; border: 1px solid var(--border-color-primary); }
+/* !important: the Chatbot sizes a message's images itself (up to 420 px) */
+.dcu-images img.dcu-thumb { width: auto !important; height: auto !important; max-height: 120px !important;
+    max-width: 160px !important; margin: 0 !important; border-radius: 0.4rem;
+    border: 1px solid var(--border-color-primary); }
 #chat-images-waiting:empty { display: none; }
 """
 
 
-@lru_cache(maxsize=256)
+_THUMBS: OrderedDict[tuple, str] = OrderedDict()  # a picture's key -> its thumbnail, least recently used first
+_THUMBS_KEPT = 512
+_thumbs_lock = threading.Lock()
+
+
 def _thumbnail(url: str) -> str:
-    return thumbnail(url)  # each display of a conversation would otherwise shrink every picture again
+    """``thumbnail(url)``, remembered: a conversation is displayed again at every streamed token. The key is
+    small (Python's salted string hash, the length and both ends of the URL) so that the cache does not hold
+    the pictures themselves."""
+    key = (hash(url), len(url), url[:160], url[-160:])
+    with _thumbs_lock:
+        small = _THUMBS.get(key)
+        if small is not None:
+            _THUMBS.move_to_end(key)
+            return small
+    small = thumbnail(url)
+    with _thumbs_lock:
+        _THUMBS[key] = small
+        while len(_THUMBS) > _THUMBS_KEPT:
+            _THUMBS.popitem(last=False)
+    return small
 
 
 def thumbs_html(images: list[str] | None, lang: str = "en") -> str:

@@ -172,3 +172,15 @@ def test_the_chat_tab_has_the_image_button_only_where_a_model_can_see():
 
     assert {"chat-attach-image", "chat-images-waiting"} <= ids(SeeingEngine())
     assert "chat-attach-image" not in ids(FakeEngine())
+
+
+def test_a_question_edited_in_place_keeps_its_pictures_and_not_their_thumbnails():
+    from webui.chat_branches import BranchHandlers, edited_text
+
+    handlers, engine, images = chat()
+    images.put(request(), [data_url(png())])
+    display, history, _ = last(handlers.respond("What is this?", history=[], request=request()))
+    assert edited_text(display[0]["content"]) == "What is this?"
+    event = SimpleNamespace(index=0, value="What colour is this?")
+    last(BranchHandlers(handlers).edit(event, "", 0, 1, 0, 64, 1.0, -1, history, request=request()))
+    assert user_turns(engine)[-1] == {"role": "user", "content": "What colour is this?", "images": [data_url(png())]}
