@@ -14,8 +14,11 @@ import re
 from dataclasses import dataclass, field
 
 from assist.errors import InvalidImport
+from engine.errors import ConfigError
+from engine.images import check_images
 
-__all__ = ["SessionData", "thinking_seconds", "tool_fields", "attachment_fields", "auto_title", "to_markdown",
+__all__ = ["SessionData", "thinking_seconds", "tool_fields", "attachment_fields", "image_fields", "auto_title",
+           "to_markdown",
            "to_json", "file_stem", "FORMAT_NAME", "MAX_TITLE_CHARS"]
 
 FORMAT_NAME = "dcu-chat.session"
@@ -86,6 +89,8 @@ def to_markdown(session: SessionData) -> str:
         lines += [f"## {message['role'].capitalize()}", "", message["content"], ""]
         if message.get("attachments"):  # the files' names; their text is in the JSON export
             lines += ["_Attached: " + ", ".join(_file_label(a) for a in message["attachments"]) + "_", ""]
+        if message.get("images"):  # the pictures themselves are in the JSON export
+            lines += [f"_Images: {len(message['images'])}_", ""]
         for call in message.get("tool_calls") or []:
             lines += [f"**Called `{call['name']}`** `{call['arguments']}`", ""]
         if message.get("stats"):
@@ -128,6 +133,8 @@ def _clean(message: dict) -> dict:
     out.update(tool_fields(message, 0))
     if message.get("attachments"):
         out["attachments"] = message["attachments"]
+    if message.get("images"):
+        out["images"] = message["images"]
     return out
 
 
@@ -184,3 +191,17 @@ def attachment_fields(message: dict, number: int) -> list[dict]:
             raise InvalidImport(f"{where}: each attachment needs a \"name\" and plain values.")
         clean.append(dict(item))
     return clean
+
+
+def image_fields(message: dict, number: int) -> list[str]:
+    """A question's images, checked: data: URLs of pictures within ``engine.images``' limits; only on user turns."""
+    images = message.get("images") or []
+    if not images:
+        return []
+    where = f"Message {number}" if number else "A message"
+    if message.get("role") != "user":
+        raise InvalidImport(f"{where}: only user messages may carry \"images\".")
+    try:
+        return check_images(images, max(number - 1, 0))
+    except ConfigError as exc:
+        raise InvalidImport(f"{where}: {exc}") from exc

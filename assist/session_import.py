@@ -16,6 +16,7 @@ from assist.session_format import (
     ROLES,
     attachment_fields,
     auto_title,
+    image_fields,
     thinking_seconds,
     tool_fields,
 )
@@ -62,6 +63,7 @@ def parse_import(raw: str | bytes | dict | list) -> dict:
                       **({"thinking_s": thinking} if thinking is not None else {}),
                       **tool_fields({**message, "role": role}, number),
                       **({"attachments": attachment_fields(message, number)} if message.get("attachments") else {}),
+                      **({"images": image_fields({**message, "role": role}, number)} if message.get("images") else {}),
                       **(_place(message, number, clean) if tree else {})})
     if not clean:
         raise InvalidImport("The conversation has no user or assistant messages to import.")

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 
 from assist.errors import SessionError
-from assist.session_format import ROLES, attachment_fields, thinking_seconds, tool_fields
+from assist.session_format import ROLES, attachment_fields, image_fields, thinking_seconds, tool_fields
 from assist.session_tree import new_message_id, path_to, valid_message_id
 
 __all__ = ["now", "load_nodes", "active_leaf", "active_times", "activate", "clean_message", "insert_message",
@@ -29,12 +29,12 @@ def now() -> str:
 
 def load_nodes(conn: sqlite3.Connection, session_id: str) -> list[dict]:
     """Every message of a conversation (all branches), oldest first, with ``id`` and ``parent_id``."""
-    rows = conn.execute("SELECT id, parent_id, role, content, stats, thinking_s, tools, attachments "
+    rows = conn.execute("SELECT id, parent_id, role, content, stats, thinking_s, tools, attachments, images "
                         "FROM messages WHERE session_id = ? ORDER BY seq", (session_id,)).fetchall()
     return [{"id": i, "parent_id": p, "role": r, "content": c, **({"stats": s} if s else {}),
              **({"thinking_s": t} if t is not None else {}), **(json.loads(x) if x else {}),
-             **({"attachments": json.loads(a)} if a else {})}
-            for i, p, r, c, s, t, x, a in rows]
+             **({"attachments": json.loads(a)} if a else {}), **({"images": json.loads(g)} if g else {})}
+            for i, p, r, c, s, t, x, a, g in rows]
 
 
 def active_leaf(conn: sqlite3.Connection, session_id: str) -> str | None:
@@ -63,26 +63,28 @@ def clean_message(message: dict, number: int) -> dict:
     return {"role": role, "content": content, "stats": str(message.get("stats") or ""),
             "thinking_s": thinking_seconds(message.get("thinking_s")),
             "tools": tool_fields(message, number),  # tool calls and results: JSON in one column
-            "attachments": attachment_fields(message, number)}
+            "attachments": attachment_fields(message, number),
+            "images": image_fields(message, number)}  # data: URLs of the pictures a question showed
 
 
 def _row(message: dict) -> tuple:
     return (message["role"], message["content"], message.get("stats") or "", message.get("thinking_s"),
             json.dumps(message["tools"], ensure_ascii=False) if message.get("tools") else "",
-            json.dumps(message["attachments"], ensure_ascii=False) if message.get("attachments") else "")
+            json.dumps(message["attachments"], ensure_ascii=False) if message.get("attachments") else "",
+            json.dumps(message["images"]) if message.get("images") else "")
 
 
 def insert_message(conn: sqlite3.Connection, session_id: str, message: dict, parent: str | None, seq: int) -> None:
     conn.execute("INSERT INTO messages (session_id, id, parent_id, seq, role, content, stats, thinking_s, tools, "
-                 "attachments) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 "attachments, images) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                  (session_id, message["id"], parent, seq, *_row(message)))
 
 
 def _update(conn: sqlite3.Connection, session_id: str, message_id: str, message: dict) -> None:
     # Unchanged rows are left alone (no write, no search-index churn): answers are saved while they stream.
-    conn.execute("UPDATE messages SET role = ?, content = ?, stats = ?, thinking_s = ?, tools = ?, attachments = ? "
-                 "WHERE session_id = ? AND id = ? AND (role, content, stats, thinking_s, tools, attachments) "
-                 "IS NOT (?, ?, ?, ?, ?, ?)", (*_row(message), session_id, message_id, *_row(message)))
+    conn.execute("UPDATE messages SET role = ?, content = ?, stats = ?, thinking_s = ?, tools = ?, attachments = ?, "
+                 "images = ? WHERE session_id = ? AND id = ? AND (role, content, stats, thinking_s, tools, attachments, "
+                 "images) IS NOT (?, ?, ?, ?, ?, ?, ?)", (*_row(message), session_id, message_id, *_row(message)))
 
 
 def _same(node: dict | None, parent: str | None, message: dict) -> bool:

@@ -38,10 +38,13 @@ CREATE TABLE IF NOT EXISTS messages (
     thinking_s REAL,
     tools TEXT NOT NULL DEFAULT '',
     attachments TEXT NOT NULL DEFAULT '',
+    images TEXT NOT NULL DEFAULT '',
     active_at TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (session_id, id)
 );
 """
+
+_ADDED_COLUMNS = ("attachments", "images")  # JSON lists on a message; '' when it has none
 
 # Created after any conversion: they name version-2 columns.
 _INDEXES = """
@@ -74,6 +77,10 @@ def prepare(conn: sqlite3.Connection, new_id) -> None:
             conn.execute("ALTER TABLE sessions ADD COLUMN active_leaf TEXT")
         if "position" in messages and "id" not in messages:
             _from_version_1(conn, messages, new_id)
+        present = _columns(conn, "messages")
+        for column in _ADDED_COLUMNS:  # columns added during version 2: files, then images
+            if column not in present:
+                conn.execute(f"ALTER TABLE messages ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
         fresh_index = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'messages_fts'").fetchone() is None
         for statement in _statements(_INDEXES):
             conn.execute(statement)

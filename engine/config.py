@@ -123,6 +123,14 @@ class EngineConfig:
         "help": "with llama.cpp: draft up to N tokens by n-gram lookup in the prompt for every request (speeds "
             "up copying answers such as code fixes, slows others; turns flash attention off; 0 off)"})
 
+    # Images (engine/images.py): remote and vLLM models say whether they see; llama.cpp needs the projector.
+    vision: bool = field(default=False, metadata={
+        "help": "with --backend openai: the remote model reads images (OpenAI image_url parts are passed "
+            "through); transformers models with a vision_config and llama.cpp models with --mmproj are known to"})
+    mmproj: str | None = field(default=None, metadata={
+        "help": "with llama.cpp: the model's multimodal projector GGUF (mmproj-*.gguf), so it reads images "
+            "(per model: --model NAME=model.gguf,mmproj=mmproj.gguf)"})
+
     def __post_init__(self) -> None:
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
             raise ConfigError(f"--device must be one of {', '.join(DEVICES)} (got {self.device!r}).")

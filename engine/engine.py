@@ -16,6 +16,7 @@ from engine.backends.base import BackendState, ChatBackend, EngineInfo
 from engine.config import EngineConfig, SamplingParams
 from engine.errors import ConfigError
 from engine.history import prompt_budget
+from engine.images import ImagesNotSupported, has_images
 from engine.json_schema import check_schema, for_decoding
 from engine.stats import GenerationStats
 
@@ -68,6 +69,11 @@ class Engine:
     def info(self) -> EngineInfo:
         return self.backend.info
 
+    @property
+    def sees_images(self) -> bool:
+        """Whether messages may carry images (``engine.images``): the backend's word, False if it says nothing."""
+        return bool(getattr(self.backend, "sees_images", False))
+
     def count_tokens(self, text: str) -> int:
         return self.backend.count_tokens(text)
 
@@ -96,6 +102,9 @@ class Engine:
         """Text deltas, then one GenerationStats. Closing the iterator or setting ``cancel`` stops it."""
         params = params or SamplingParams()
         cancel = cancel or threading.Event()
+        if has_images(messages) and not self.sees_images:  # a text-only backend never gets them
+            raise ImagesNotSupported(f"{self.info.model} reads text only and cannot look at images; choose a model "
+                                     "that can see, or send the text alone.")
         if params.json_schema is not None:
             self.check_json_schema(params.json_schema)
             params = replace(params, json_schema=for_decoding(params.json_schema))

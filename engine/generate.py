@@ -118,11 +118,13 @@ def stream_generate(
     cached_tokens: int = 0,
     on_finish: Callable[[list[int], object], None] | None = None,
     fmt: PromptFormat | None = None,
+    extra_inputs: dict | None = None,
 ) -> Iterator[str | GenerationStats]:
     """Yield text deltas, then one ``GenerationStats``; ``model.generate`` runs in a worker thread.
 
     ``past_key_values`` holds the KV of the first ``cached_tokens`` prompt tokens (only the rest
     is prefilled). ``on_finish(ids, cache)`` receives the cache afterwards, for reuse.
+    ``extra_inputs``: more model inputs, e.g. a vision-language model's ``pixel_values``.
     """
     started = time.perf_counter()
     reset_peak_memory(device)
@@ -145,6 +147,7 @@ def stream_generate(
                     eos_token_id=eos,
                     pad_token_id=tokenizer.pad_token_id,
                     **({"cache": cache} if cache is not None else {}),
+                    **(extra_inputs or {}),
                     **_sampling_kwargs(params),
                 )
             if on_finish is not None:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from engine.errors import ConfigError, PromptTooLong
+from engine.images import check_images
 from engine.reasoning import strip_reasoning
 from engine.templates import PromptFormat, prompt_format
 from engine.tool_prompt import prepare_messages
@@ -26,6 +27,7 @@ __all__ = ["TrimmedPrompt", "validate_messages", "render_prompt_ids", "fit_to_co
 Encode = Callable[[list[dict]], list[int]]
 
 ROLES = ("system", "user", "assistant", "tool")
+IMAGE_TOKENS_ESTIMATE = 768  # what an image costs a vision model, where no processor can tell (remote servers)
 # Tokens a chat template adds around messages beyond their contents (BOS, turn markers), for
 # callers that count contents only; plus 2% of the context for estimates that run short.
 TEMPLATE_MARGIN = 32
@@ -52,7 +54,8 @@ def estimate_tokens(text: str) -> int:
 
 def estimated_encode(messages: list[dict]) -> list[int]:
     """Placeholder ids as many as ``estimate_tokens`` counts, for ``fit_prompt`` without a tokenizer."""
-    return [0] * sum(estimate_tokens(m["content"]) + _MESSAGE_OVERHEAD for m in messages)
+    return [0] * sum(estimate_tokens(m["content"]) + _MESSAGE_OVERHEAD
+                     + IMAGE_TOKENS_ESTIMATE * len(m.get("images") or ()) for m in messages)
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,10 @@ def validate_messages(messages: list[dict]) -> list[dict]:
         if not isinstance(content, str):
             raise ConfigError(f"Message {i + 1} content must be text.")
         item = {"role": role, "content": strip_reasoning(content) if role == "assistant" else content}
+        if message.get("images"):
+            if role != "user":
+                raise ConfigError(f"Message {i + 1}: only user messages may carry images.")
+            item["images"] = check_images(message["images"], i)
         if calls:
             item["tool_calls"] = _tool_calls(calls, i)
         if role == "tool":

@@ -24,7 +24,7 @@ from engine.device import DeviceInfo, pick_dtype
 from engine.embedded import EMBEDDED_MODEL, embedded_gguf
 from engine.errors import ModelLoadError, OutOfMemory
 
-__all__ = ["LoadedModel", "load_model", "resolve_model_source"]
+__all__ = ["LoadedModel", "load_model", "load_vision_model", "resolve_model_source"]
 
 log = logging.getLogger(__name__)
 AUTO_INT8_MIN_PARAMS = 50_000_000  # below this, decoding is not bound by weight reads
@@ -40,6 +40,7 @@ class LoadedModel:
     dtype: str
     quantization: str | None
     notes: list[str]
+    processor: object = None  # a vision-language model's (AutoProcessor): images and text together
 
 
 def _cached_conversion_dir(gguf: Path, cache_dir: Path) -> Path:
@@ -190,3 +191,41 @@ def load_model(config: EngineConfig, device: DeviceInfo, progress: Progress | No
     if int8_scope:
         label = "int8" if int8_scope == "all" else "int8 lm_head"
     return LoadedModel(model, tokenizer, name, source, str(dtype).removeprefix("torch."), label, notes)
+
+
+def load_vision_model(config: EngineConfig, device: DeviceInfo, progress: Progress | None = None) -> LoadedModel:
+    """A vision-language model directory with its processor (AutoProcessor + AutoModelForImageTextToText).
+
+    No int8/bitsandbytes here: the CPU quality gate and the quantizers are measured on text models only.
+    """
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    progress = progress or (lambda message: log.info("%s", message))
+    source, name = resolve_model_source(config, progress)
+    dtype = pick_dtype(device, config.dtype)
+    notes: list[str] = [device.warning] if device.warning else []
+    if config.quantization in ("4bit", "8bit", "int8"):
+        notes.append(f"--quantization {config.quantization} is not applied to vision-language models; loading "
+                     "unquantized.")
+    offline = {"local_files_only": True, "trust_remote_code": config.trust_remote_code}
+    progress(f"Loading {name} (vision-language) on {device.kind} as {str(dtype).removeprefix('torch.')}…")
+    try:
+        processor = AutoProcessor.from_pretrained(source, **offline)
+        model = AutoModelForImageTextToText.from_pretrained(source, dtype=dtype, **offline)
+    except (OSError, ValueError, ImportError, KeyError) as exc:
+        raise ModelLoadError(
+            f"Could not load the vision-language model {source!r}: {exc}. Check that the directory has "
+            "config.json, the processor files (preprocessor_config.json, tokenizer) and weights, and whether the "
+            "model needs --trust-remote-code."
+        ) from exc
+    except RuntimeError as exc:
+        if "out of memory" in str(exc).lower():
+            raise OutOfMemory(f"Not enough memory to load {name} on {device.describe()}. "
+                              "Try a smaller model or --device cpu.") from exc
+        raise
+    model = model.to(device.torch_device)
+    model.eval()
+    tokenizer = processor.tokenizer
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return LoadedModel(model, tokenizer, name, source, str(dtype).removeprefix("torch."), None, notes, processor)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from engine.backends.base import EngineInfo
 from engine.config import EngineConfig, ModelsConfig
 from engine.errors import ConfigError, EngineBusy, UnknownModel
+from engine.images import config_sees_images
 from engine.model_spec import DEFAULT_ALIAS, ModelSpec
 
 __all__ = ["ModelCard", "ModelRegistry"]
@@ -44,12 +45,13 @@ class ModelCard:
     weights_bytes: int
     info: EngineInfo | None  # once loaded
     running: int = 0  # requests on it now
+    sees_images: bool = False  # user turns may carry images (engine/images.py)
 
     def to_dict(self) -> dict:
         """Plain data for /api/health and the System tab."""
         row = {"id": self.alias, "source": self.source, "backend": self.backend, "loaded": self.loaded,
                "loading": self.loading, "default": self.default, "running": self.running,
-               "weights_bytes": self.weights_bytes}
+               "weights_bytes": self.weights_bytes, "sees_images": self.sees_images}
         if self.info is not None:
             row.update(name=self.info.model, device=self.info.device, dtype=self.info.dtype,
                        quantization=self.info.quantization, context_length=self.info.context_length)
@@ -121,6 +123,15 @@ class ModelRegistry:
             if (engine is not None and engine.info.model == name) or entry.spec.config.model == name:
                 return alias
         raise UnknownModel(name, self.aliases)
+
+    def sees_images(self, name: str | None = None) -> bool:
+        """Whether the model reads images: the loaded backend's word, else its configuration's."""
+        entry = self._entries[self.resolve(name)]
+        return _sees(entry.engine, entry.spec.config)
+
+    def vision_models(self) -> list[str]:
+        """The served models that read images, in configured order."""
+        return [alias for alias in self._entries if self.sees_images(alias)]
 
     # -- use ------------------------------------------------------------------------------------
 
@@ -262,7 +273,8 @@ class ModelRegistry:
                 alias=spec.alias, source=str(source), backend=status.info.backend if status else config.backend,
                 loaded=engine is not None, loading=loading, default=spec.alias == self.default,
                 weights_bytes=self._weights(self._entries[spec.alias]) if not spec.remote else 0,
-                info=status.info if status else None, running=status.running if status else 0))
+                info=status.info if status else None, running=status.running if status else 0,
+                sees_images=_sees(engine, config)))
         return cards
 
     def close(self) -> None:
@@ -273,6 +285,10 @@ class ModelRegistry:
                 entry.engine = None
         for engine in engines:
             _close(engine)
+
+
+def _sees(engine, config: EngineConfig) -> bool:
+    return bool(getattr(engine, "sees_images", False)) if engine is not None else config_sees_images(config)
 
 
 def _idle(engine) -> bool:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+from engine.images import openai_content
+
 __all__ = ["RemoteMarkup", "wire_messages"]
 
 
@@ -55,9 +57,11 @@ class RemoteMarkup:
 
 
 def wire_messages(messages: list[dict]) -> list[dict]:
-    """Engine messages as OpenAI sends them: tool-call arguments as JSON text."""
+    """Engine messages as OpenAI sends them: tool-call arguments as JSON text, images as ``image_url`` parts."""
     out = []
     for message in messages:
+        if message.get("images"):
+            message = {k: v for k, v in message.items() if k != "images"} | {"content": openai_content(message)}
         if message.get("tool_calls"):
             calls = [{**c, "function": {**c["function"], "arguments": c["function"]["arguments"]
                                         if isinstance(c["function"]["arguments"], str)

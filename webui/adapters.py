@@ -207,6 +207,10 @@ def display_with_origins(history: list[dict], lang: str = "en",
             from webui.chat_files import chips_html
 
             content = f"{content}\n\n{chips_html(message['attachments'], lang)}"
+        if message["role"] == "user" and message.get("images"):  # its pictures as thumbnails under the text
+            from webui.chat_images import thumbs_html
+
+            content = f"{content}\n\n{thumbs_html(message['images'], lang)}"
         if message.get("stats"):
             content = f"{content}\n\n<sub>{message['stats']}</sub>"
         if footers.get(index):

@@ -9,6 +9,7 @@ import gradio as gr
 from webui.chat_branches import CSS as BRANCH_CSS
 from webui.chat_branches import HEAD as BRANCH_HEAD
 from webui.chat_files import CSS as FILES_CSS
+from webui.chat_images import CSS as IMAGES_CSS
 from webui.chat_tab import build_chat_tab
 from webui.code_tab import build_code_tab
 from webui.i18n import t
@@ -27,7 +28,7 @@ CSS = """
 .dcu-header { display: flex; align-items: baseline; gap: 0.8rem; }
 .dcu-header h1 { margin: 0; }
 footer { visibility: hidden; }
-""" + SESSIONS_CSS + BRANCH_CSS + READING_CSS + FILES_CSS
+""" + SESSIONS_CSS + BRANCH_CSS + READING_CSS + FILES_CSS + IMAGES_CSS
 HEAD = BRANCH_HEAD + READING_HEAD  # page scripts (``mount_gradio_app(head=…)``)
 
 

@@ -3,7 +3,8 @@
     GET  /api/tools -> {"tools": [{"name": "time.get_current_time", "server", "tool", "description",
                                    "parameters", "trusted"}],
                         "servers": [{"name", "transport", "trusted", "state", "error", "tools"}]}
-    POST /api/chat {"messages": [{"role", "content", "attachments"?: [{"name", "data": base64}]}],
+    POST /api/chat {"messages": [{"role", "content", "attachments"?: [{"name", "data": base64}],
+                                  "images"?: ["data:image/png;base64,…"]}],
                     "tools": ["time" | "time.get_current_time", …],
                     "session_id"?, "model"?, "stream"?, "max_tokens"?, "temperature"?, "top_p"?, "top_k"?,
                     "repetition_penalty"?, "seed"?}
@@ -21,6 +22,8 @@ Files go with the last user message as in Chat (``assist.attachments``): read by
 file that cannot be read answers 400 saying why), put in the prompt whole or as the passages that
 answer, saved with the message; ``sources`` lists the files and pages the answer cites (its
 ``[n]`` checked against what it quotes). Files saved earlier in the conversation are read too.
+Images (data: URLs, as on /v1) go with the last user message too, for a model that can see
+(``engine.images``); one that reads text only answers 400 saying so.
 """
 
 from __future__ import annotations
@@ -41,9 +44,10 @@ from assist.tools.errors import UnknownTool
 from assist.tools.loop import LoopDone, TextDelta, ToolCallEvent, ToolResultEvent, run_tool_loop
 from assist.tools.naming import ToolSet
 from assist.tools.registry import ToolRegistry
-from assist.tools.transcript import Transcript, engine_messages
+from assist.tools.transcript import Transcript, engine_messages, readable
 from engine.config import SamplingParams
 from engine.errors import ConfigError
+from engine.images import MAX_IMAGES, check_images
 from webui.adapters import error_body, http_status_of, install_error_handlers, is_domain_error, sse_event
 from webui.auth import current_owner
 from webui.services import Services
@@ -60,6 +64,7 @@ class ApiMessage(BaseModel):
     role: str = Field(max_length=20)
     content: str = Field(max_length=2_000_000)
     attachments: list[ApiFile] = Field(default_factory=list, max_length=20)
+    images: list[str] = Field(default_factory=list, max_length=MAX_IMAGES)  # data: URLs (engine.images)
 
 
 class ApiChatBody(BaseModel):
@@ -85,8 +90,10 @@ def _turn(body: ApiChatBody) -> tuple[str, list[dict]]:
             raise ConfigError(f"messages[{i}]: role {message.role!r} is not supported here; use system, user "
                               "or assistant (tool calls are made by the server).")
         (system if message.role == "system" else turn).append({"role": message.role, "content": message.content})
-        if message.attachments and (message.role != "user" or i != len(body.messages) - 1):
-            raise ConfigError(f"messages[{i}]: files go with the last message, from the user.")
+        if (message.attachments or message.images) and (message.role != "user" or i != len(body.messages) - 1):
+            raise ConfigError(f"messages[{i}]: files and images go with the last message, from the user.")
+        if message.images:
+            turn[-1]["images"] = check_images(message.images, i)
     if not turn or turn[-1]["role"] != "user":
         raise ConfigError("messages: the last message must come from the user.")
     return "\n\n".join(m["content"] for m in system), turn
@@ -171,9 +178,9 @@ def include_chat_api(app: FastAPI, services: Services) -> None:
 
         def events(cancel: threading.Event):
             with models.use(model) as engine:
-                reading = history
+                reading = readable(history, engine)
                 if attachments is not None and has_attachments(history):
-                    attached.append(attachments.prepare(engine, history, params, conversation,
+                    attached.append(attachments.prepare(engine, reading, params, conversation,
                                                         system_prompt or stored_prompt))
                     reading = attached[0].history
                 messages = engine_messages(reading, system_prompt or stored_prompt, tools)

@@ -132,7 +132,7 @@ def footers(history: list[dict], positions: dict[str, tuple[int, int]], lang: st
     return out
 
 
-_FOOTER = re.compile(r'\s*<span class="dcu-(files|branch)">[\s\S]*$')  # the files' chips, then the arrows
+_FOOTER = re.compile(r'\s*<span class="dcu-(files|images|branch)">[\s\S]*$')  # chips, thumbnails, then arrows
 
 
 def edited_text(value) -> str:
@@ -167,7 +167,7 @@ class BranchHandlers:
             yield self.chat.display(history, request), history
             return
         old = history[index]
-        edited = {**{k: v for k, v in old.items() if k == "attachments"}, "role": "user", "content": new_text,
+        edited = {**{k: v for k, v in old.items() if k in ("attachments", "images")}, "role": "user", "content": new_text,
                   "id": new_message_id()}
         yield from self.chat.answer_from([*history[:index], edited], system_prompt, temperature, top_p, top_k,
                                          max_new_tokens, repetition_penalty, seed, thinking, model, tools, request)

@@ -12,6 +12,7 @@ from rag.parsing import SUPPORTED_EXTENSIONS
 from webui.adapters import CancelRegistry
 from webui.chat_branches import ACTION_JS, BranchHandlers, build_branch_controls
 from webui.chat_files import ChatFiles
+from webui.chat_images import IMAGE_TYPES, ChatImages
 from webui.chat_sessions import ChatSessions
 from webui.chat_tab import ChatHandlers
 from webui.chat_tools import ChatTools, build_tools_selector
@@ -33,7 +34,9 @@ def build_chat_layout(services, cancels: CancelRegistry | None = None) -> ChatHa
     chat_tools = ChatTools(services.tools) if services.tools is not None and services.tools.enabled else None
     attachments = getattr(services, "attachments", None)
     files = ChatFiles(attachments) if attachments is not None else None
-    handlers = ChatHandlers(services.models, cancels, sessions, services.quotas, chat_tools, files)
+    # The 🖼 button exists where some served model can see; it shows while such a model is chosen.
+    images = ChatImages(services.models) if services.models.vision_models() else None
+    handlers = ChatHandlers(services.models, cancels, sessions, services.quotas, chat_tools, files, images)
     branches = BranchHandlers(handlers)
     history = gr.State([])
     with gr.Row(equal_height=False, elem_id="chat-row"):
@@ -58,11 +61,20 @@ def build_chat_layout(services, cancels: CancelRegistry | None = None) -> ChatHa
                     if files is not None:  # files go with the next message (webui.chat_files)
                         attach = gr.UploadButton(t("attach"), file_count="multiple", size="sm", elem_id="chat-attach",
                                                  file_types=sorted(SUPPORTED_EXTENSIONS))
+                    if images is not None:  # pictures go with the next message (webui.chat_images)
+                        picture = gr.UploadButton(t("attach_image"), file_count="multiple", size="sm",
+                                                  elem_id="chat-attach-image", file_types=IMAGE_TYPES,
+                                                  visible=services.models.sees_images(None))
             if files is not None:
                 with gr.Row(equal_height=True):
                     waiting = gr.HTML("", elem_id="chat-files-waiting")
                     drop = gr.Button(t("attach_clear"), size="sm", scale=0, min_width=90, visible=False,
                                      elem_id="chat-attach-clear")
+            if images is not None:
+                with gr.Row(equal_height=True):
+                    pictures = gr.HTML("", elem_id="chat-images-waiting")
+                    unpick = gr.Button(t("images_clear"), size="sm", scale=0, min_width=90, visible=False,
+                                       elem_id="chat-images-clear")
             with gr.Row():
                 regenerate = gr.Button(t("regenerate"), size="sm", elem_id="chat-regenerate")
                 edit_last = gr.Button(t("edit_last"), size="sm", elem_id="chat-edit")
@@ -96,6 +108,9 @@ def build_chat_layout(services, cancels: CancelRegistry | None = None) -> ChatHa
     if files is not None:  # first: the page runs a trigger's events in order, and Send clears the box
         send.click(files.sent, [message], [waiting, drop], queue=False, api_visibility="private")
         message.submit(files.sent, [message], [waiting, drop], queue=False, api_visibility="private")
+    if images is not None:
+        send.click(images.sent, [message], [pictures, unpick], queue=False, api_visibility="private")
+        message.submit(images.sent, [message], [pictures, unpick], queue=False, api_visibility="private")
     events = [
         send.click(handlers.respond, chat_inputs, chat_outputs, api_name="chat", concurrency_limit=None),
         message.submit(handlers.respond, chat_inputs, chat_outputs, **streaming),
@@ -111,6 +126,12 @@ def build_chat_layout(services, cancels: CancelRegistry | None = None) -> ChatHa
         attach.upload(files.add, [attach], [waiting, drop], **private)
         drop.click(files.clear, None, [waiting, drop], queue=False, **private)
         edit.then(files.view, None, [waiting, drop], **private)  # Edit last: its files wait again
+    if images is not None:
+        private = {"api_visibility": "private"}
+        picture.upload(images.add, [picture], [pictures, unpick], **private)
+        unpick.click(images.clear, None, [pictures, unpick], queue=False, **private)
+        edit.then(images.view, None, [pictures, unpick], **private)  # Edit last: its pictures wait again
+        model.change(images.button, [model], [picture], queue=False, **private)
     if chat_tools is not None:  # Allow / Deny under a call that waits for approval
         chatbot.option_select(chat_tools.decide, None, None, queue=False, api_visibility="private")
     if sessions is not None:

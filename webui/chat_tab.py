@@ -24,7 +24,7 @@ from assist.errors import AssistError, QuotaExceeded
 from assist.quotas import metered
 from assist.session_tree import new_message_id
 from assist.tools.errors import ToolError
-from assist.tools.transcript import engine_messages
+from assist.tools.transcript import engine_messages, readable
 from engine.config import SamplingParams
 from engine.errors import EngineError
 from engine.models import ModelRegistry
@@ -35,6 +35,7 @@ from webui.adapters import CancelRegistry, display_history, session_key, stats_l
 from webui.auth import current_owner
 from webui.chat_branches import footers
 from webui.chat_files import ChatFiles
+from webui.chat_images import ChatImages
 from webui.chat_sessions import ChatSessions
 from webui.chat_tools import ChatTools
 from webui.docs_format import escape_md, source_label
@@ -96,9 +97,11 @@ class ChatHandlers:
     """Event handlers of the Chat tab, independent of the component wiring (tested with fakes)."""
 
     def __init__(self, models, cancels: CancelRegistry | None = None, sessions: ChatSessions | None = None,
-                 quotas=None, tools: ChatTools | None = None, files: ChatFiles | None = None) -> None:
+                 quotas=None, tools: ChatTools | None = None, files: ChatFiles | None = None,
+                 images: ChatImages | None = None) -> None:
         self.models = ModelRegistry.of(models)  # the served models (or one engine)
         self.files = files  # files attached to messages: waiting per tab, read into the prompt
+        self.images = images  # pictures for models that can see: waiting per tab, saved with the question
         self.tools = tools  # MCP servers / built-in tools; answers with tools selected go through the tool loop
         self.quotas = quotas  # assist.quotas.Quotas: each user's answers count against their limits
         self.cancels = cancels or CancelRegistry()
@@ -165,10 +168,11 @@ class ChatHandlers:
                 if self.files is not None and has_attachments(history):  # indexing a large file takes a while
                     answer["stats"] = text("files_reading", lang)
                     yield history
-                attached = self._attached(engine, history[:-1], system_prompt, params, conversation or key)
+                attached = self._attached(engine, readable(history[:-1], engine), system_prompt, params,
+                                          conversation or key)
                 answer.pop("stats", None)
                 if self.tools is not None and tools:  # calls and results join the history as they happen
-                    reading = attached.history if attached is not None else history[:-1]
+                    reading = attached.history if attached is not None else readable(history[:-1], engine)
                     for current in self.tools.answer(engine, [*reading, answer], system_prompt, params, key, user,
                                                      cancel, lang, list(tools), self.quotas):
                         yield [*history[:-1], *current[len(reading):]]  # saved as written, files not inlined
@@ -191,7 +195,7 @@ class ChatHandlers:
                 user: str | None, cancel, lang: str, attached: AttachedPrompt | None = None) -> Iterator[list[dict]]:
         answer = history[-1]
         splitter, started = ReasoningSplitter(), time.monotonic()
-        reading = attached.history if attached is not None else history[:-1]
+        reading = attached.history if attached is not None else readable(history[:-1], engine)
         stream = engine.stream_chat(to_engine_messages(reading, system_prompt), params, session_id=key, cancel=cancel)
         for item in metered(self.quotas, user, stream):
             if isinstance(item, GenerationStats):
@@ -241,6 +245,9 @@ class ChatHandlers:
         files = self.files.take(request) if self.files is not None else []
         if files:  # the files picked in this tab go with this message, and are saved with it
             question["attachments"] = files
+        images = self.images.take(request) if self.images is not None else []
+        if images:  # so do the pictures
+            question["images"] = images
         history = [*history, question]
         system_prompt = self.default_system_prompt if system_prompt is None else system_prompt
         for shown, current in self._answer_from(history, system_prompt, params, model, tools, request, lang):
@@ -288,6 +295,8 @@ class ChatHandlers:
         kept = history[:last]
         if self.files is not None:  # its files wait again, to go with the edited text
             self.files.put(request, history[last].get("attachments") or [])
+        if self.images is not None:  # and its pictures
+            self.images.put(request, history[last].get("images") or [])
         return self.display(kept, request), kept, history[last]["content"]
 
     def stop(self, request: gr.Request | None = None) -> None:

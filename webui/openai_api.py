@@ -37,6 +37,7 @@ from webui.openai_schema import (
     ChatCompletionRequest,
     EmbeddingRequest,
     InvalidRequest,
+    check_vision,
     chunk_body,
     completion_body,
     embedding_body,
@@ -136,7 +137,8 @@ def _model_cards(services, created: int) -> list[dict]:
     cards = []
     for card in services.models.cards():
         entry = {"id": card.alias, "object": "model", "created": created, "owned_by": "dcu-chat",
-                 "x_loaded": card.loaded, "x_default": card.default, "x_backend": card.backend}
+                 "x_loaded": card.loaded, "x_default": card.default, "x_backend": card.backend,
+                 "x_sees_images": card.sees_images}
         if card.info is not None:
             entry.update(context_length=card.info.context_length, x_device=card.info.device,
                          x_model=card.info.model)
@@ -182,6 +184,7 @@ def build_openai_router(services) -> APIRouter:
             model = chat_model(body.model)
             plan = tool_plan(body.tools, body.tool_choice, invalid)
             messages, params = engine_messages(body), sampling_params(body, plan)
+            check_vision(messages, model, services.models.vision_models())
             models, quotas = services.models, services.quotas
             max_calls = 1 if body.parallel_tool_calls is False else None
             user = current_owner(request)  # the answer counts against the caller's quotas

@@ -2,7 +2,8 @@
 
 Requests are validated by pydantic; unknown fields are accepted and ignored, as most
 OpenAI-compatible servers do, so clients that send newer parameters keep working. Features we
-cannot honour (``n`` > 1, log-probabilities, images, a JSON schema the backend cannot enforce)
+cannot honour (``n`` > 1, log-probabilities, images for a model that reads text only or by web
+address, a JSON schema the backend cannot enforce)
 are refused with a 400 that says so rather than silently answered differently. Tools, tool
 choice, response formats and template variables are read by ``webui.openai_tools``.
 """
@@ -19,12 +20,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from engine.config import SamplingParams
 from engine.errors import ConfigError
+from engine.images import MAX_IMAGES, decode_data_url
 from engine.json_schema import check_schema
 from engine.stats import GenerationStats
 from webui.openai_tools import ToolPlan, response_schema, template_kwargs, tool_plan
 
 __all__ = [
     "ChatCompletionRequest", "EmbeddingRequest", "InvalidRequest", "invalid", "error_response", "engine_messages",
+    "check_vision",
     "sampling_params", "completion_body", "chunk_body", "usage_body", "embedding_body", "new_id", "DEFAULT_MAX_TOKENS",
 ]
 
@@ -96,20 +99,51 @@ class EmbeddingRequest(BaseModel):
 _IMAGE_PARTS = ("image_url", "input_image", "image")
 
 
-def _text_of(content, index: int) -> str:
+def _image_of(part: dict, index: int) -> str:
+    """An image part's data: URL, checked (``engine.images``); remote addresses are refused: we fetch nothing."""
+    param = f"messages[{index}].content"
+    url = part.get("image_url")
+    url = url.get("url") if isinstance(url, dict) else url
+    if not isinstance(url, str):
+        raise InvalidRequest(f"messages[{index}]: an image part needs image_url.url (a data: URL).", param=param)
+    if url.lower().startswith(("http://", "https://")):
+        raise InvalidRequest(f"messages[{index}]: the image is a web address, and the server fetches nothing; "
+                             "send the image as a data: URL (data:image/png;base64,…).", param=param,
+                             code="image_url_not_supported")
+    try:
+        decode_data_url(url, f"messages[{index}]: the image")
+    except ConfigError as exc:
+        raise InvalidRequest(str(exc), param=param) from exc
+    return url
+
+
+def _content_of(content, index: int) -> tuple[str, list[str]]:
+    """(text, images as data: URLs) of an OpenAI message content."""
     if content is None or isinstance(content, str):
-        return content or ""
-    parts = []
+        return content or "", []
+    parts, images = [], []
     for part in content:
-        if part.get("type") in _IMAGE_PARTS:  # no served model reads images (no --mmproj / VLM support yet)
-            raise InvalidRequest(f"messages[{index}]: this part is an image, and none of the models served here can "
-                                 "read images (they read text only); send the text alone, or put the image's text "
-                                 "in a file in Chat (read by OCR).", param=f"messages[{index}].content")
+        if part.get("type") in _IMAGE_PARTS:
+            images.append(_image_of(part, index))
+            continue
         if part.get("type") != "text" or not isinstance(part.get("text"), str):
-            raise InvalidRequest(f"messages[{index}]: only text content is supported (got a "
+            raise InvalidRequest(f"messages[{index}]: only text and image_url content is supported (got a "
                                  f"{part.get('type')!r} part).", param=f"messages[{index}].content")
         parts.append(part["text"])
-    return "\n".join(parts)
+    if len(images) > MAX_IMAGES:
+        raise InvalidRequest(f"messages[{index}] has {len(images)} images; send at most {MAX_IMAGES}.",
+                             param=f"messages[{index}].content")
+    return "\n".join(parts), images
+
+
+def check_vision(messages: list[dict], model: str, vision_models: list[str]) -> None:
+    """A 400 when ``messages`` carry images and ``model`` cannot see, naming the served models that can."""
+    if not any(m.get("images") for m in messages) or model in vision_models:
+        return
+    can = (f"The served models that can: {', '.join(map(repr, vision_models))}." if vision_models
+           else "None of the models served here can.")
+    raise InvalidRequest(f"The model {model!r} reads text only and cannot look at images. {can}",
+                         param="messages", code="images_not_supported")
 
 
 def invalid(message: str, param: str) -> InvalidRequest:
@@ -129,7 +163,13 @@ def engine_messages(body: ChatCompletionRequest) -> list[dict]:
         if role is None:
             raise InvalidRequest(f"messages[{i}]: role {message.role!r} is not supported; use system, "
                                  "developer, user, assistant or tool.", param=f"messages[{i}].role")
-        turn = {"role": role, "content": _text_of(message.content, i)}
+        text, images = _content_of(message.content, i)
+        turn = {"role": role, "content": text}
+        if images:
+            if role != "user":
+                raise InvalidRequest(f"messages[{i}]: only user messages may carry images.",
+                                     param=f"messages[{i}].content")
+            turn["images"] = images
         extra = message.model_extra or {}
         if role == "assistant" and extra.get("tool_calls"):
             if not isinstance(extra["tool_calls"], list):

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from assist.tools.loop import LoopDone, TextDelta, ToolCallEvent, ToolResultEvent, template_calls
 from assist.tools.naming import ToolSet
 
-__all__ = ["Transcript", "engine_messages", "PENDING", "RUNNING"]
+__all__ = ["Transcript", "engine_messages", "readable", "PENDING", "RUNNING"]
 
 PENDING, RUNNING = "pending", "running"  # a call waiting for Allow / Deny; a call being made
 
@@ -90,6 +90,17 @@ def _arguments(text: str):
         return text
 
 
+def readable(history: Sequence[dict], engine) -> list[dict]:
+    """The conversation as a model may read it: one that reads text only gets the earlier questions without
+    their pictures (they were shown to another model); pictures on the newest message stay, and the engine
+    refuses them with a sentence saying so (engine.images)."""
+    history = list(history)
+    if getattr(engine, "sees_images", False) or not any(m.get("images") for m in history[:-1]):
+        return history
+    return [{k: v for k, v in m.items() if k != "images"} if m.get("images") and i < len(history) - 1 else m
+            for i, m in enumerate(history)]
+
+
 def engine_messages(history: Sequence[dict], system_prompt: str, tools: ToolSet | None = None) -> list[dict]:
     """Conversation messages -> engine messages (system prompt first, tool names as the model sees them)."""
     tools = tools or ToolSet([])
@@ -105,6 +116,8 @@ def engine_messages(history: Sequence[dict], system_prompt: str, tools: ToolSet 
                       "function": {"name": tools.model_name(c["name"]), "arguments": _arguments(c["arguments"])}}
                      for c in message["tool_calls"]]
             out.append({"role": "assistant", "content": content, "tool_calls": template_calls(calls)})
+        elif role == "user" and message.get("images"):  # pictures a question showed (engine.images)
+            out.append({"role": role, "content": content, "images": list(message["images"])})
         else:
             out.append({"role": role, "content": content})
     return out

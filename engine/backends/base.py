@@ -41,6 +41,7 @@ class BackendState:
 class ChatBackend(Protocol):
     info: EngineInfo
     capacity: int  # requests the engine lets in at once
+    sees_images: bool  # user turns may carry "images" (engine/images.py); the engine checks before calling
 
     def state(self) -> BackendState: ...
 

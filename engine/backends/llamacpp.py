@@ -31,10 +31,12 @@ from engine.backends.base import BackendState, EngineInfo
 from engine.backends.llamacpp_build import llamacpp_build
 from engine.backends.llamacpp_lookup import configure as configure_lookup
 from engine.backends.llamacpp_lookup import draft_counts
+from engine.backends.llamacpp_vision import chat_request, mmproj_source
 from engine.config import DEFAULT_CONTEXT_CAP, EngineConfig, SamplingParams
 from engine.errors import EngineError, GenerationError, ModelLoadError, OutOfMemory, PromptTooLong
 from engine.gguf_meta import read_gguf_metadata
-from engine.history import answer_reserve, fit_prompt, prompt_text
+from engine.history import IMAGE_TOKENS_ESTIMATE, TrimmedPrompt, answer_reserve, fit_prompt, prompt_text
+from engine.images import has_images
 from engine.reasoning import opened_thinking, template_thinks
 from engine.stats import GenerationStats
 from engine.templates import prompt_format
@@ -83,12 +85,14 @@ def _restore_signals(before: dict) -> None:
 
 
 class LlamaCppBackend:
+    sees_images = False  # True with a multimodal projector (--mmproj)
     enforces_json_schema = True  # llama.cpp turns a JSON schema into a grammar that constrains sampling
 
     def __init__(self, server, info: EngineInfo, fmt, slots: int, cache_prompt: bool, url: str, key: str,
-                 gguf_path: Path | None = None) -> None:
+                 gguf_path: Path | None = None, sees_images: bool = False) -> None:
         self.server = server
         self.gguf_path = gguf_path
+        self.sees_images = sees_images  # a multimodal projector is loaded: images go through the chat path
         self.info = info
         self.prompt_format = fmt
         self.capacity = slots  # requests the engine lets in at once: one per llama.cpp slot
@@ -118,6 +122,7 @@ class LlamaCppBackend:
         import xllamacpp
 
         path, name = gguf_source(config, progress)
+        projector = mmproj_source(config)
         meta = read_gguf_metadata(path)
         device = resolve_device(config.device, config.strict_device)
         layers = 0
@@ -144,6 +149,9 @@ class LlamaCppBackend:
         if lookup_tokens is None:
             lookup_tokens = config.llamacpp_prompt_lookup
         configure_lookup(params, lookup_tokens, flash_attn)
+        if projector is not None:
+            params.mmproj.path = str(projector)
+            params.mmproj_use_gpu = bool(layers)
         where = f"{layers if layers > 0 else 'all'} layers on {device.kind}" if layers else "CPU"
         progress(f"Loading {name} with llama.cpp ({where}, {slots} slots, context {context})…")
         before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -163,6 +171,8 @@ class LlamaCppBackend:
             notes.append(f"This llama.cpp build cannot offload to the {device.kind.upper()}; running on the CPU.")
         if fmt.completion:
             notes.append(f"{name} has no chat template (a base model); prompts use a plain completion format.")
+        if projector is not None:
+            notes.append(f"{name} reads images through its multimodal projector {projector.name}.")
         if lookup_tokens:
             notes.append(f"Prompt lookup drafts up to {lookup_tokens} tokens for every request (flash attention off).")
         info = EngineInfo(
@@ -170,7 +180,8 @@ class LlamaCppBackend:
             device_name=device.name if layers else _cpu_name(), dtype="gguf", quantization=_file_type(meta),
             context_length=context, notes=tuple(notes), backend_detail=build.describe(),
         )
-        return cls(server, info, fmt, slots, config.kv_cache_bytes > 0, server.listening_address, key, path)
+        return cls(server, info, fmt, slots, config.kv_cache_bytes > 0, server.listening_address, key, path,
+                   sees_images=projector is not None)
 
     def close(self) -> None:
         """Stop llama.cpp's loop and free the model (the Server's destructor joins its thread)."""
@@ -211,6 +222,21 @@ class LlamaCppBackend:
             request["json_schema"] = params.json_schema
         return request
 
+    def _fit(self, messages: list[dict], params: SamplingParams) -> tuple[TrimmedPrompt, dict]:
+        """The trimmed prompt and the request for it: token ids on the completion path; with images, the chat
+        path (their tokens estimated, as the projector decides how many each takes)."""
+        reserve = answer_reserve(self.info.context_length, params.max_new_tokens)
+        if not has_images(messages):
+            prompt = fit_prompt(messages, self.info.context_length, reserve, lambda m: self.prompt_ids(m, params))
+            return prompt, self._request(prompt.ids, params)
+
+        def encode(candidate: list[dict]) -> list[int]:
+            images = sum(len(m.get("images") or ()) for m in candidate)
+            return self.prompt_ids(candidate, params) + [0] * (IMAGE_TOKENS_ESTIMATE * images)
+
+        prompt = fit_prompt(messages, self.info.context_length, reserve, encode)
+        return prompt, chat_request(prompt.messages, params, self.cache_prompt)
+
     def stream_chat(
         self,
         messages: list[dict],
@@ -221,8 +247,8 @@ class LlamaCppBackend:
         if self.server is None:
             raise GenerationError("The llama.cpp backend was closed; restart the server.")
         started = time.perf_counter()  # tokenizing (a loopback HTTP call) is part of the time to first token
-        reserve = answer_reserve(self.info.context_length, params.max_new_tokens)
-        prompt = fit_prompt(messages, self.info.context_length, reserve, lambda m: self.prompt_ids(m, params))
+        prompt, request = self._fit(messages, params)
+        handle = self.server.handle_chat_completions if "messages" in request else self.server.handle_completions
         opened = opened_thinking(self._text(prompt.messages, params)) \
             if template_thinks(self.prompt_format.chat_template) else None
         chunks: queue.Queue = queue.Queue()
@@ -234,7 +260,7 @@ class LlamaCppBackend:
 
         def work() -> None:
             try:
-                self.server.handle_completions(self._request(prompt.ids, params), on_chunk)
+                handle(request, on_chunk)
             except Exception as exc:  # handed to the consumer, which raises it as our error
                 chunks.put(exc)
             finally:
@@ -270,7 +296,7 @@ class LlamaCppBackend:
                     break
                 _read_timings(item, stats)
                 choice = (item.get("choices") or [{}])[0]
-                delta = choice.get("text") or ""
+                delta = choice.get("text") or (choice.get("delta") or {}).get("content") or ""
                 if delta:
                     tokens += 1
                     stats.ttft_s = stats.ttft_s or time.perf_counter() - started

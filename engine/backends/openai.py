@@ -53,8 +53,9 @@ class OpenAIBackend:
     enforces_json_schema = True  # passed through: the remote server enforces it (or answers 400)
 
     def __init__(self, client: httpx.Client, base_url: str, model: str, context_length: int,
-                 notes: tuple[str, ...] = ()) -> None:
+                 notes: tuple[str, ...] = (), sees_images: bool = False) -> None:
         self.client = client
+        self.sees_images = sees_images  # declared per model (vision=true): the server's /models does not say
         self.base_url = base_url
         self.model = model
         self.info = EngineInfo(
@@ -86,7 +87,7 @@ class OpenAIBackend:
         context = min(served or DEFAULT_CONTEXT, config.max_context or served or DEFAULT_CONTEXT)
         notes = (f"Answers come from {model!r} at {base_url}; token counts are estimates unless "
                  "the server reports usage.",)
-        return cls(client, base_url, model, context, notes)
+        return cls(client, base_url, model, context, notes, sees_images=config.vision)
 
     @staticmethod
     def _list_models(client: httpx.Client, base_url: str, wanted: str | None) -> list[dict]:

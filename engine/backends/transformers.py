@@ -19,6 +19,7 @@ from engine.config import DEFAULT_CONTEXT_CAP, EngineConfig, SamplingParams
 from engine.device import DeviceInfo, resolve_device
 from engine.generate import eos_ids, reset_peak_memory, stream_generate, stream_tokens
 from engine.history import answer_reserve, fit_to_context, prompt_text
+from engine.images import config_sees_images
 from engine.kv_cache import PrefixCache
 from engine.loader import LoadedModel, load_model
 from engine.reasoning import opened_thinking, template_thinks
@@ -29,6 +30,7 @@ __all__ = ["TransformersBackend"]
 
 
 class TransformersBackend:
+    sees_images = False  # a vision-language model: TransformersVisionBackend (engine/backends/transformers_vision.py)
     def __init__(self, loaded: LoadedModel, device: DeviceInfo, config: EngineConfig) -> None:
         self.model = loaded.model
         self.tokenizer = loaded.tokenizer
@@ -54,8 +56,13 @@ class TransformersBackend:
         self._grammar_compiler: constrained.GrammarCompiler | None = None
 
     @classmethod
-    def load(cls, config: EngineConfig, progress: Callable[[str], None] | None = None) -> TransformersBackend:
+    def load(cls, config: EngineConfig, progress: Callable[[str], None] | None = None):
+        """This backend, or ``TransformersVisionBackend`` for a model directory that can see."""
         device = resolve_device(config.device, config.strict_device)
+        if config_sees_images(config):
+            from engine.backends.transformers_vision import TransformersVisionBackend
+
+            return TransformersVisionBackend.load(config, device, progress)
         return cls(load_model(config, device, progress), device, config)
 
     def _single_token_ids(self, strings: tuple[str, ...]) -> tuple[int, ...]:

@@ -73,6 +73,7 @@ def structured_output_kwargs(schema: dict | None, sampling_module) -> dict:
 
 class VLLMBackend:
     capacity = CAPACITY
+    sees_images = False  # prompts are rendered text here (engine/images.py)
 
     def __init__(self, llm, loop: asyncio.AbstractEventLoop, tokenizer, info: EngineInfo,
                  fmt: PromptFormat, vllm_module) -> None:

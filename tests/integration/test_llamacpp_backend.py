@@ -136,3 +136,14 @@ def test_concurrent_tokenizing_leaves_no_idle_connection(llama_engine):
         client.event_hooks["response"].remove(hook)
     assert counts == [llama_engine.count_tokens(t) for t in texts] and all(c > 5 for c in counts)
     assert seen == ["close"] * len(texts)
+
+
+def test_the_chat_path_for_turns_with_images_streams_from_the_real_server(llama_engine, monkeypatch):
+    """A turn with images goes through llama.cpp's own chat path (``llamacpp_vision``); the embedded model has no
+    projector, so a text turn is routed there to check that its chunks are read as the completion path's are."""
+    import engine.backends.llamacpp as llamacpp
+
+    monkeypatch.setattr(llamacpp, "has_images", lambda messages: True)
+    text, deltas, stats = run(llama_engine.backend, ask(QUESTION), cancel=threading.Event())
+    assert "Paris" in text and deltas
+    assert 1 <= stats.completion_tokens <= 16 and stats.ttft_s > 0 and stats.finish_reason in ("stop", "length")

@@ -114,3 +114,23 @@ def test_the_system_tab_lists_tool_servers_and_why_one_failed():
     text = render_markdown(snap)
     assert "**time** (stdio · trusted): running · get_current_time" in text
     assert "**bad** (http): FAILED" in text and "ConnectError: &lt;b>refused&lt;/b>" in text
+
+
+def test_images_go_with_the_last_message_to_a_model_that_sees(tmp_path):
+    from engine.images import data_url
+
+    image = data_url(b"\x89PNG\r\n\x1a\n" + b"\0" * 16)
+    seeing = ScriptedBackend("A red square.")
+    seeing.sees_images = True
+    store = SessionStore(tmp_path / "sessions.sqlite3")
+    session = store.create("local", messages=[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hello."}])
+    api = TestClient(build_api(Services(engine=Engine(seeing), sessions=store)))
+    ask = [{"role": "user", "content": "What is this?", "images": [image]}]
+    body = api.post("/api/chat", json={"messages": ask, "session_id": session.id}).json()
+    assert body["message"]["content"] == "A red square."
+    assert store.get(session.id, "local").messages[2]["images"] == [image]  # saved with the question
+    blind = client("x")
+    refused = blind.post("/api/chat", json={"messages": ask})
+    assert refused.status_code == 400 and "reads text only" in refused.json()["error"]["message"]
+    web = blind.post("/api/chat", json={"messages": [{**ask[0], "images": ["https://example.com/a.png"]}]})
+    assert web.status_code == 400 and "data: URL" in web.json()["error"]["message"]

@@ -130,12 +130,12 @@ def test_invalid_requests_are_400_in_openai_format(body, param):
     assert error["type"] == "invalid_request_error" and error["param"] == param
 
 
-def test_an_image_part_is_400_saying_no_served_model_reads_images():
+def test_an_image_part_is_400_when_no_served_model_reads_images():
     body = {"messages": [{"role": "user", "content": [
         {"type": "text", "text": "What is this?"},
         {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]}]}
     error = assert_openai_error(chat(client_for(), **body), 400)
-    assert error["param"] == "messages[0].content" and "read images" in error["message"]
+    assert error["param"] == "messages" and "None of the models served here can" in error["message"]
 
 
 def test_malformed_json_is_400_not_422():
