@@ -55,7 +55,7 @@ def test_concurrent_requests_answer_as_if_alone(default_engine):
         thread.join(timeout=120)
     # Batched rows are computed with other kernels (and int8 scales activations per batch), so where two
     # tokens nearly tie the wording may part late; each answer must still be its own, begun the same way.
-    for mine, single in zip(together, alone):
+    for mine, single in zip(together, alone, strict=True):
         assert mine and len(os.path.commonprefix([mine, single])) >= len(single) // 2, (mine, single)
     assert any(c in together[0].lower() for c in ("red", "blue", "green", "yellow"))
     assert "rain" in together[1].lower()
