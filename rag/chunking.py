@@ -5,6 +5,8 @@ silently truncated by the embedding model. Each ``Chunk`` remembers where it cam
 (document, file name, page, character offsets into ``Page.text``). In heading-aware formats a
 chunk never spans two sections, and its text starts with the section's heading path
 (``"Guide > Install"``) so that a chunk about "step 3" still says what it is a step of.
+Markdown tables (``rag.tables``) are kept whole with their caption where they fit a chunk, and
+split between rows with the caption and header repeated where they do not.
 With ``titles`` every chunk's path also starts with the document's title (its file name without
 the extension): a page of a manual rarely repeats the program's name, and a question usually
 names it ("psql ... history size"), so the title carries the chunk to the right manual in BM25
@@ -18,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from rag.parsing import HEADING_FORMATS, ParsedDocument
+from rag.tables import TableSpan, find_tables
 
 __all__ = ["Chunk", "chunk_document", "chunk_text", "document_title", "split_sentences"]
 
@@ -107,31 +110,75 @@ def chunk_text(
     title: str = "",
 ) -> list[Chunk]:
     """Chunks of one page of text; ``headings`` turns on Markdown heading tracking and
-    ``title`` (if given) heads every chunk's heading path."""
-    chunks = []
-    for path, spans in _sections(text, headings):
+    ``title`` (if given) heads every chunk's heading path. A Markdown table (with the caption line
+    above it) is one unit that is never cut when it fits a chunk; a longer one is split by rows,
+    each later piece repeating the caption and header rows after the heading path."""
+    chunks: list[Chunk] = []
+    for path, start, end in _sections(text, headings):
         path = " > ".join(part for part in (title, path) if part)
         prefix_tokens = count_tokens(path) if path else 0
         # A very long heading path must not starve the body; the chunk may then run a bit long.
         budget = max(chunk_tokens - prefix_tokens, chunk_tokens // 2)
         units: list[tuple[int, int, int]] = []
-        for s, e in spans:
-            tokens = count_tokens(text[s:e])
-            if tokens <= budget:
-                units.append((s, e, tokens))
-            else:
-                units.extend(_split_long(text, s, e, budget, count_tokens))
-        for i, j in _pack([u[2] for u in units], budget, chunk_overlap):
-            s, e = units[i][0], units[j - 1][1]
-            body = text[s:e]
-            chunks.append(Chunk(document_id, source, page, s, e, f"{path}\n{body}" if path else body, path))
+        pos = start
+        for table in find_tables(text, start, end):
+            units.extend(_sentence_units(text, pos, table.start, budget, count_tokens))
+            pos = table.end
+            tokens = count_tokens(text[table.start:table.end])
+            if tokens <= budget or not table.rows:
+                units.append((table.start, table.end, tokens))
+                continue
+            pieces = [(path, s, e) for s, e in _pack_windows(units, budget, chunk_overlap)]
+            pieces += _table_pieces(text, table, path, budget, count_tokens)
+            chunks.extend(_chunk(text, head, s, e, document_id, source, page) for head, s, e in pieces)
+            units = []
+        units.extend(_sentence_units(text, pos, end, budget, count_tokens))
+        chunks.extend(_chunk(text, path, s, e, document_id, source, page)
+                      for s, e in _pack_windows(units, budget, chunk_overlap))
     return chunks
 
 
-def _sections(text: str, headings: bool) -> Iterator[tuple[str, list[tuple[int, int]]]]:
-    """(heading path, sentence spans) per section; one untitled section without headings."""
+def _chunk(text: str, heading: str, s: int, e: int, document_id: str, source: str, page: int | None) -> Chunk:
+    body = text[s:e]
+    return Chunk(document_id, source, page, s, e, f"{heading}\n{body}" if heading else body, heading)
+
+
+def _sentence_units(text: str, s: int, e: int, budget: int, count: CountTokens) -> list[tuple[int, int, int]]:
+    units: list[tuple[int, int, int]] = []
+    for a, b in split_sentences(text, s, e):
+        tokens = count(text[a:b])
+        units.extend([(a, b, tokens)] if tokens <= budget else _split_long(text, a, b, budget, count))
+    return units
+
+
+def _pack_windows(units: list[tuple[int, int, int]], budget: int, overlap: int) -> list[tuple[int, int]]:
+    return [(units[i][0], units[j - 1][1]) for i, j in _pack([u[2] for u in units], budget, overlap)]
+
+
+def _table_pieces(text: str, table: TableSpan, path: str, budget: int,
+                  count: CountTokens) -> list[tuple[str, int, int]]:
+    """(heading, start, end) of a table too long for one chunk, split between rows (a row is never
+    cut): the first piece starts at the caption, later ones carry caption and header in the heading."""
+    head = text[table.start:table.header[1]]
+    room = max(budget - count(head), budget // 2)
+    groups: list[list[tuple[int, int]]] = [[]]
+    used = 0
+    for row in table.rows:
+        tokens = count(text[row[0]:row[1]]) + 1  # +1: the line break
+        if groups[-1] and used + tokens > room:
+            groups.append([])
+            used = 0
+        groups[-1].append(row)
+        used += tokens
+    repeated = f"{path}\n{head}" if path else head
+    return [(path if n == 0 else repeated, table.start if n == 0 else rows[0][0], rows[-1][1])
+            for n, rows in enumerate(groups)]
+
+
+def _sections(text: str, headings: bool) -> Iterator[tuple[str, int, int]]:
+    """(heading path, start, end) per section with text; one untitled section without headings."""
     if not headings:
-        yield "", split_sentences(text)
+        yield "", 0, len(text)
         return
     stack: list[tuple[int, str]] = []
     seg_start, pos, in_fence = 0, 0, False
@@ -141,16 +188,14 @@ def _sections(text: str, headings: bool) -> Iterator[tuple[str, list[tuple[int, 
             in_fence = not in_fence  # "# comment" inside a code block is not a heading
         match = None if in_fence else _HEADING.match(stripped)
         if match:
-            spans = split_sentences(text, seg_start, pos)
-            if spans:
-                yield " > ".join(title for _, title in stack), spans
+            if text[seg_start:pos].strip():
+                yield " > ".join(title for _, title in stack), seg_start, pos
             level = len(match.group(1))
             stack = [item for item in stack if item[0] < level] + [(level, match.group(2))]
             seg_start = pos + len(line)
         pos += len(line)
-    spans = split_sentences(text, seg_start, len(text))
-    if spans:
-        yield " > ".join(title for _, title in stack), spans
+    if text[seg_start:].strip():
+        yield " > ".join(title for _, title in stack), seg_start, len(text)
 
 
 def _pack(tokens: list[int], budget: int, overlap: int) -> list[tuple[int, int]]:

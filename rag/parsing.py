@@ -5,6 +5,7 @@ for PDFs and images (a TIFF may hold several pages) and ``None`` for formats wit
 pages without a text layer that draw an image (scans) and image files are read by OCR
 (``rag.ocr``); in a mixed PDF only those pages are OCR'd. Headings found in HTML and DOCX are written as
 Markdown ``#`` lines so the chunker can carry them into chunk text the same way for all three.
+Tables of PDFs (ruled ones, read by pdfplumber), HTML and DOCX become Markdown tables (``rag.tables``).
 Every failure becomes a ``RagError`` subclass whose message names the file and says what to do.
 """
 
@@ -28,6 +29,7 @@ from rag.errors import (
     UnsupportedFile,
 )
 from rag.ocr import OcrOptions, ocr_image_file, ocr_pdf_pages, pages_with_images
+from rag.tables import markdown_table, pdf_table_pages, replace_html_tables
 
 __all__ = ["Page", "ParsedDocument", "parse_document", "sanitize_name", "SUPPORTED_EXTENSIONS", "CODE_EXTENSIONS",
            "HEADING_FORMATS", "PAGED_FORMATS"]
@@ -171,6 +173,10 @@ def _parse_pdf(data: bytes, name: str, max_pages: int | None, ocr: OcrOptions | 
         for number, text in read.items():
             texts[number - 1] = text
     pages = [Page(number, _unwrap_lines(text)) for number, text in enumerate(texts, start=1)]
+    read = [n for n, page in enumerate(pages, start=1) if page.text.strip() and n not in scanned]
+    for number, blocks in _pdf_tables(data, name, read).items():
+        pages[number - 1] = Page(number, "\n\n".join(
+            text if kind == "table" else _unwrap_lines(text) for kind, text in blocks))
     if not any(p.text.strip() for p in pages):
         if scanned:
             raise NoTextLayer(f"{name}: OCR found no text on its {len(scanned)} scanned page(s); the scan may be "
@@ -178,6 +184,15 @@ def _parse_pdf(data: bytes, name: str, max_pages: int | None, ocr: OcrOptions | 
         raise NoTextLayer(f"{name} has no extractable text and no scanned pages to read.")
     report(1.0, f"Read {name}")
     return ParsedDocument(name=name, format="pdf", pages=pages, ocr_pages=tuple(scanned))
+
+
+def _pdf_tables(data: bytes, name: str, numbers: list[int]) -> dict[int, list[tuple[str, str]]]:
+    """Pages with ruled tables, as text and Markdown table blocks; none if the file defeats pdfplumber."""
+    try:
+        return pdf_table_pages(data, name, numbers) if numbers else {}
+    except Exception as exc:  # pdfminer/pdfium errors on a file pypdf read: keep pypdf's text
+        log.warning("%s: tables could not be read: %s", name, exc)
+        return {}
 
 
 def _parse_image(data: bytes, name: str, max_pages: int | None, ocr: OcrOptions | None,
@@ -274,14 +289,13 @@ def _parse_html(data: bytes) -> str:
     soup = BeautifulSoup(data, "html.parser")  # bs4's UnicodeDammit detects the encoding
     for tag in soup(["script", "style", "noscript", "template", "head"]):
         tag.decompose()
+    replace_html_tables(soup)
     for level in range(1, 7):
         for tag in soup.find_all(f"h{level}"):
             tag.replace_with(f"\n{'#' * level} {tag.get_text(' ', strip=True)}\n")
     for tag in soup.find_all(_BLOCK_TAGS):
         tag.insert_after("\n")
-    for tag in soup.find_all(["td", "th"]):
-        tag.insert_after(" | ")
-    lines = (re.sub(r"[ \t\u00a0]+", " ", ln).strip(" |") for ln in soup.get_text().split("\n"))
+    lines = (re.sub(r"[ \t\u00a0]+", " ", ln).strip() for ln in soup.get_text().split("\n"))
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
@@ -297,9 +311,8 @@ def _parse_docx(data: bytes, name: str) -> str:
         document = docx.Document(io.BytesIO(data))
         parts: list[str] = []
         for block in document.iter_inner_content():
-            if isinstance(block, Table):
-                for row in block.rows:
-                    parts.append(" | ".join(cell.text.strip() for cell in row.cells))
+            if isinstance(block, Table):  # a blank line after it: the next paragraph is not a row
+                parts.extend([markdown_table([[cell.text for cell in row.cells] for row in block.rows]), ""])
                 continue
             text, style = block.text.strip(), (block.style.name if block.style is not None else "") or ""
             match = re.match(r"(?:Heading|标题)\s*(\d)", style)

@@ -187,7 +187,8 @@ def test_docx_paragraphs_headings_and_tables():
     out = io.BytesIO()
     document.save(out)
     text = parse_document(out.getvalue(), "handbook.docx").pages[0].text
-    assert text.splitlines() == ["# Handbook", "Core hours are 10 to 16.", "## Leave", "Annual | 25 days"]
+    assert text.splitlines() == ["# Handbook", "Core hours are 10 to 16.", "## Leave", "| Annual | 25 days |",
+                                 "| --- | --- |"]
 
 
 def test_corrupt_and_legacy_docx():
