@@ -4,7 +4,8 @@
   with ``tests/data/rag_questions.json``, rendered exactly as the integration tests render them.
 * ``real``: ``tests/data/real_docs`` (man pages as printed, paged manuals — running headers,
   footers with page numbers, option lists, tables, code listings — English and Chinese, plus a
-  Markdown README; sources and licences in its README.md) with ``tests/data/real_questions.json``.
+  Markdown README; sources and licences in its README.md; two short reports whose Markdown tables
+  become ruled PDF tables, ``table_pdf``) with ``tests/data/real_questions.json``.
 
 A question is answered at rank r when the r-th hit is from the expected file and on the expected
 page (PDF) or, for files without pages, under the expected section heading.
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["CJK_FONTS", "Corpus", "QUESTION_SETS", "cjk_font", "generated_corpus", "load_corpus", "paragraph_pdf", "rank_of",
-           "real_corpus"]
+           "real_corpus", "table_pdf"]
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 # Debian's fonts-wqy-microhei (the Makefile installs it for the tests); Noto CJK works too.
@@ -75,6 +76,44 @@ def _printed_pdf(pages: Sequence[str], font: Path) -> bytes:
     return bytes(pdf.output())
 
 
+def table_pdf(pages: Sequence[str], font: Path) -> bytes:
+    """Markdown pages as a report: ``#`` headings, paragraphs, and each Markdown table drawn as a
+    ruled table (fpdf2's ``table()``: cell borders, header row in bold), one PDF page a page."""
+    from fpdf import FPDF
+
+    from rag.tables import find_tables
+
+    pdf = FPDF(format="A4")
+    for style in ("", "B"):
+        pdf.add_font("cjk", style=style, fname=str(font), collection_font_number=0)
+    for page in pages:
+        pdf.add_page()
+        pos = 0
+        for table in [*find_tables(page), None]:
+            for line in page[pos:table.start if table else len(page)].split("\n"):
+                heading = len(line) - len(line.lstrip("#"))
+                pdf.set_font("cjk", style="B" if heading else "", size=14 - 1.5 * heading if heading else 10.5)
+                if line.strip():
+                    pdf.multi_cell(0, 6.5, line.lstrip("# ").strip(), new_x="LMARGIN", new_y="NEXT")
+                else:
+                    pdf.ln(2)
+            if table is None:
+                break
+            if table.caption:
+                pdf.set_font("cjk", style="B", size=10.5)
+                pdf.multi_cell(0, 7, page[table.caption[0]:table.caption[1]], new_x="LMARGIN", new_y="NEXT")
+            pdf.set_font("cjk", size=9.5)
+            lines = [page[table.header[0]:table.header[1]].split("\n")[0]] + [page[s:e] for s, e in table.rows]
+            with pdf.table(line_height=6) as drawn:
+                for line in lines:
+                    row = drawn.row()
+                    for cell in line.strip().strip("|").split("|"):
+                        row.cell(cell.strip())
+            pdf.ln(3)
+            pos = table.end
+    return bytes(pdf.output())
+
+
 def generated_corpus(font: Path) -> Corpus:
     corpus = json.loads((DATA / "rag_corpus.json").read_text(encoding="utf-8"))
     questions = json.loads((DATA / "rag_questions.json").read_text(encoding="utf-8"))["questions"]
@@ -90,7 +129,8 @@ def real_corpus(font: Path) -> Corpus:
     for doc in spec["documents"]:
         text = (DATA / "real_docs" / doc["file"]).read_text(encoding="utf-8")
         if doc["name"].endswith(".pdf"):
-            files.append((doc["name"], _printed_pdf(text.rstrip("\n").split("\f"), font)))
+            render = table_pdf if doc["kind"] == "report" else _printed_pdf
+            files.append((doc["name"], render(text.rstrip("\n").split("\f"), font)))
         else:
             files.append((doc["name"], text.encode("utf-8")))
     return Corpus("real", files, spec["questions"])

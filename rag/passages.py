@@ -12,7 +12,9 @@ the answer bench (``bench/docs_answer_bench.py``):
 
 * units are sentences — 。！？； anywhere, . ! ? ; before a space (so ``tcp[13] & 3 != 0`` and
   "3.14" stay whole), and every line break (man-page option lines, table rows); a unit over
-  ~240 characters is cut at a space or comma;
+  ~240 characters is cut at a space or comma. A Markdown table (``rag.tables``) gives one unit per
+  row, never cut, and one for its header (with the ``---`` line): a row always comes with its
+  table's header (and the caption line above it), and kept rows stay one table in the passage;
 * a unit scores BM25 against the question over all the hits' units, on the tokens the lexical
   index uses (``rag.tokenizer``) plus CJK character pairs (jieba cuts "内建链" and "内建的链"
   differently) and a crude English stem ("deleting" ~ "delete"). Words of the hit's file name do
@@ -47,6 +49,7 @@ from dataclasses import dataclass
 
 from rag.chunking import document_title
 from rag.retrieval import Hit, detect_language
+from rag.tables import find_tables
 from rag.tokenizer import tokenize
 
 __all__ = ["select_passages"]
@@ -83,6 +86,7 @@ class _Unit:
     score: float = 0.0
     cost: int = 0  # estimated tokens
     furniture: bool = False  # a running header or footer
+    head: int | None = None  # in a Markdown table: the order of its header unit (the header's own)
 
 
 def select_passages(question: str, hits: Sequence[Hit], count_tokens: CountTokens, budget_tokens: int,
@@ -134,9 +138,26 @@ def _similarity(embedder, question: str) -> Similarity | None:
 
 
 def _units(hit: int, text: str) -> list[_Unit]:
-    """The hit's sentences in reading order, long ones cut, each marked whether it starts a line."""
+    """The hit's sentences in reading order, long ones cut, each marked whether it starts a line;
+    a Markdown table's header (two lines) and each of its rows are one unit each."""
     out: list[_Unit] = []
+    headers, rows, separators = {}, {}, set()
+    for table in find_tables(text):
+        headers[table.header[0]] = table.header[1]
+        rows.update((row[0], table.header[0]) for row in table.rows)
+        sep = text.index("\n", table.header[0]) + 1
+        separators.add(sep + len(text[sep:table.header[1]]) - len(text[sep:table.header[1]].lstrip()))
+    heads: dict[int, int] = {}
+    offset = 0
     for line in text.split("\n"):
+        start, offset = offset + len(line) - len(line.lstrip()), offset + len(line) + 1
+        if start in separators:
+            continue
+        if start in headers or start in rows:
+            piece = text[start:headers[start]] if start in headers else line.strip()
+            head = heads.setdefault(start, len(out)) if start in headers else heads.get(rows[start])
+            out.append(_Unit(hit, len(out), piece, True, _terms(piece), head=head))
+            continue
         lead = True
         for sentence in _sentences(line):
             for piece in _pieces(sentence):
@@ -204,6 +225,10 @@ def _score(question: str, units: list[_Unit], hits: Sequence[Hit], similarity: S
         # What follows a strong match is often its answer: "… the number of commands kept in the
         # history. The default is 500.", a description and then its example command.
         near = [own[j] for j in (i - 1, i + 1) if 0 <= j < len(units) and units[j].hit == u.hit and own[j] >= strong]
+        if u.head is not None and u.head != u.order:
+            # A row is read under its header: a question about a column ("which … is shortest?") wants its rows.
+            head = own[i - u.order + u.head]
+            near += [head] if head >= strong else []
         u.furniture = id(u) in furniture
         u.score = 0.0 if u.furniture else own[i] + _NEIGHBOUR_WEIGHT * max(near, default=0.0)
 
@@ -248,8 +273,8 @@ def _page_furniture(units: list[_Unit], hits: Sequence[Hit]) -> set[int]:
     """Running headers and footers: whole lines that recur, numbers aside, on two or more pages
     ("Tukaani 2022-12-01 XZ(1) 7"). They name the manual, so they share its words with the question."""
     where: dict[str, set] = {}
-    lines = [u for i, u in enumerate(units) if u.lead and (i + 1 == len(units) or units[i + 1].lead
-                                                        or units[i + 1].hit != u.hit)]
+    lines = [u for i, u in enumerate(units) if u.lead and u.head is None and (
+        i + 1 == len(units) or units[i + 1].lead or units[i + 1].hit != u.hit)]
     for u in lines:
         where.setdefault(re.sub(r"\d+", "#", _norm(u.text)), set()).add((hits[u.hit].source, hits[u.hit].page))
     return {id(u) for u in lines if len(where[re.sub(r"\d+", "#", _norm(u.text))]) > 1}
@@ -270,8 +295,9 @@ def _choose(flat: list[_Unit], units: list[list[_Unit]], labels: list[int], budg
             continue
         kept = chosen.get(unit.hit, set())
         opening = labels[unit.hit] if not kept else 0
+        # A table's header goes with its rows in every hit that keeps some (it is not repeated text).
         group = [u for u in (unit, *_context(unit, units[unit.hit]))
-                 if u.order not in kept and _norm(u.text) not in seen]
+                 if u.order not in kept and (_norm(u.text) not in seen or u.head == u.order)]
         if sum(u.cost for u in group) + opening > room:
             group = [unit]  # without its context, if that fits
         price = sum(u.cost for u in group) + opening
@@ -288,6 +314,13 @@ def _context(unit: _Unit, siblings: list[_Unit]) -> list[_Unit]:
     (it leads the line ``unit`` continues, or it is a label line of its own: an option's name, a
     heading), and what follows when ``unit`` announces it (ends with a colon)."""
     out: list[_Unit] = []
+    if unit.head is not None:  # a table row: its header, and the caption line above the table
+        head = siblings[unit.head]
+        caption = siblings[unit.head - 1] if unit.head > 0 else None
+        out += [head] if head is not unit else []
+        if caption is not None and caption.head is None and _is_label(caption, siblings, 2 * _SHORT_CONTEXT):
+            out.append(caption)
+        return out
     if unit.order > 0 and not siblings[unit.order - 1].furniture:
         before = siblings[unit.order - 1]
         if (not unit.lead and before.lead) or (unit.lead and _is_label(before, siblings)):
@@ -297,18 +330,22 @@ def _context(unit: _Unit, siblings: list[_Unit]) -> list[_Unit]:
     return out
 
 
-def _is_label(unit: _Unit, siblings: list[_Unit]) -> bool:
+def _is_label(unit: _Unit, siblings: list[_Unit], short: int = _SHORT_CONTEXT) -> bool:
     """A short line that does not end a sentence ("--tab:", "-k, --keep", "Quickstart")."""
     whole_line = unit.lead and (unit.order + 1 >= len(siblings) or siblings[unit.order + 1].lead)
-    return whole_line and unit.cost <= _SHORT_CONTEXT and not unit.text.endswith(_SENTENCE_STOPS)
+    return whole_line and unit.cost <= short and not unit.text.endswith(_SENTENCE_STOPS)
 
 
 def _join(units: list[_Unit], kept: list[int]) -> str:
     parts: list[str] = []
     for i, order in enumerate(kept):
-        if i:
-            parts.append(("\n" if units[order].lead else " ") if order == kept[i - 1] + 1 else _GAP)
-        parts.append(units[order].text)
+        unit, before = units[order], units[kept[i - 1]] if i else None
+        if before is not None and (unit.head is not None or before.head is not None) and order != before.order + 1:
+            # Rows left out of a table leave it a table; a gap next to one goes on a line of its own.
+            parts.append("\n" if unit.head == before.head else "\n" + _GAP.strip() + "\n")
+        elif before is not None:
+            parts.append(("\n" if unit.lead else " ") if order == before.order + 1 else _GAP)
+        parts.append(unit.text)
     return "".join(parts)
 
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from rag.index import CollectionIndex
 from rag.rerank import Reranker
+from rag.tables import find_tables, is_table_line
 
 __all__ = ["Hit", "Scored", "detect_language", "hybrid_search", "join_overlapping", "rerank_hits"]
 
@@ -106,11 +107,17 @@ def rerank_hits(reranker: Reranker, query: str, hits: Sequence[Hit]) -> list[Hit
 
 def join_overlapping(first: str, second: str, anchor: str) -> str:
     """``first`` then ``second`` with the text they share (chunk overlap) once, and without a
-    repeated heading line: both chunks of a section start with the same heading path as ``anchor``."""
+    repeated heading line: both chunks of a section start with the same heading path as ``anchor``.
+    Tables stay tables: a piece of a split table loses its repeated header, and text next to a
+    table goes on a line of its own."""
     head = anchor.split("\n", 1)[0] + "\n" if "\n" in anchor else None
     if head and second.startswith(head) and first.startswith(head):
         second = second[len(head):]
     for size in range(min(len(first), len(second)), 0, -1):
-        if first.endswith(second[:size]):
+        if first.endswith(second[:size]) and second[:size] != "|":  # two rows share a "|", not text
             return first + second[size:]
-    return first + " " + second
+    tables = find_tables(second)
+    if tables and not second[:tables[0].start].strip():
+        header = second[tables[0].header[0]:tables[0].header[1]]
+        return first + "\n" + (second[tables[0].header[1]:].lstrip("\n") if header in first else second)
+    return first + ("\n" if is_table_line(first[first.rfind("\n") + 1:]) else " ") + second
