@@ -87,6 +87,7 @@ class _Unit:
     cost: int = 0  # estimated tokens
     furniture: bool = False  # a running header or footer
     head: int | None = None  # in a Markdown table: the order of its header unit (the header's own)
+    caption: bool = False  # the line above a table that names it ("Table 1. …"), one unit
 
 
 def select_passages(question: str, hits: Sequence[Hit], count_tokens: CountTokens, budget_tokens: int,
@@ -141,8 +142,9 @@ def _units(hit: int, text: str) -> list[_Unit]:
     """The hit's sentences in reading order, long ones cut, each marked whether it starts a line;
     a Markdown table's header (two lines) and each of its rows are one unit each."""
     out: list[_Unit] = []
-    headers, rows, separators = {}, {}, set()
+    headers, rows, separators, captions = {}, {}, set(), set()
     for table in find_tables(text):
+        captions.update([table.caption[0]] if table.caption else [])
         headers[table.header[0]] = table.header[1]
         rows.update((row[0], table.header[0]) for row in table.rows)
         sep = text.index("\n", table.header[0]) + 1
@@ -157,6 +159,9 @@ def _units(hit: int, text: str) -> list[_Unit]:
             piece = text[start:headers[start]] if start in headers else line.strip()
             head = heads.setdefault(start, len(out)) if start in headers else heads.get(rows[start])
             out.append(_Unit(hit, len(out), piece, True, _terms(piece), head=head))
+            continue
+        if start in captions:
+            out.append(_Unit(hit, len(out), line.strip(), True, _terms(line), caption=True))
             continue
         lead = True
         for sentence in _sentences(line):
@@ -318,7 +323,7 @@ def _context(unit: _Unit, siblings: list[_Unit]) -> list[_Unit]:
         head = siblings[unit.head]
         caption = siblings[unit.head - 1] if unit.head > 0 else None
         out += [head] if head is not unit else []
-        if caption is not None and caption.head is None and _is_label(caption, siblings, 2 * _SHORT_CONTEXT):
+        if caption is not None and caption.caption:
             out.append(caption)
         return out
     if unit.order > 0 and not siblings[unit.order - 1].furniture:
@@ -330,10 +335,10 @@ def _context(unit: _Unit, siblings: list[_Unit]) -> list[_Unit]:
     return out
 
 
-def _is_label(unit: _Unit, siblings: list[_Unit], short: int = _SHORT_CONTEXT) -> bool:
+def _is_label(unit: _Unit, siblings: list[_Unit]) -> bool:
     """A short line that does not end a sentence ("--tab:", "-k, --keep", "Quickstart")."""
     whole_line = unit.lead and (unit.order + 1 >= len(siblings) or siblings[unit.order + 1].lead)
-    return whole_line and unit.cost <= short and not unit.text.endswith(_SENTENCE_STOPS)
+    return whole_line and unit.cost <= _SHORT_CONTEXT and not unit.text.endswith(_SENTENCE_STOPS)
 
 
 def _join(units: list[_Unit], kept: list[int]) -> str:
