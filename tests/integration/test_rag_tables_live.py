@@ -21,10 +21,13 @@ from bench.corpora import DATA, table_pdf
 COLLECTION = "tables"
 QUESTIONS = [q for q in json.loads((DATA / "real_questions.json").read_text(encoding="utf-8"))["questions"]
              if q["source"] in ("llm_inference_report.pdf", "serving_frameworks.pdf")]
-ASKED = [  # (question, source, page, the cell's value)
-    ("性能对比表中 TensorRT-LLM 的内存占用是多少？", "llm_inference_report.pdf", 2, "31 GB"),
-    ("What throughput did Text Generation Inference reach?", "serving_frameworks.pdf", 2, "1720"),
+ASKED = [  # (question, source, page, the cell's value or the values that answer it)
+    ("性能对比表中 TensorRT-LLM 的内存占用是多少？", "llm_inference_report.pdf", 2, ("31 GB",)),
+    ("What throughput did Text Generation Inference reach?", "serving_frameworks.pdf", 2, ("1720",)),
 ]
+# Not asked here: "Which framework has high concurrency support?" finds the table's page first, but the
+# 0.5B default read the row of Text Generation Inference and named its licence column ("Apache-2.0"):
+# picking rows by a column's value is beyond it, a single cell is not.
 
 
 def _docx() -> bytes:
@@ -102,13 +105,13 @@ def test_docx_and_html_cells_are_found_as_rows(api):
     assert "表 4 各城市每日住宿补贴\n| 城市 | 住宿补贴 | 伙食补贴 |" in hits[0]["text"]
 
 
-@pytest.mark.parametrize(("question", "source", "page", "value"), ASKED)
-def test_ask_answers_from_the_cell_and_cites_its_page(api, question, source, page, value):
+@pytest.mark.parametrize(("question", "source", "page", "values"), ASKED)
+def test_ask_answers_from_the_cell_and_cites_its_page(api, question, source, page, values):
     body = api.post(f"/api/collections/{COLLECTION}/ask",
                     json={"question": question, "top_k": 3, "max_tokens": 48}).json()
     print(f"\n{question}\n  answer: {body['answer']!r}\n  hits: {[(h['source'], h['page']) for h in body['hits']]}")
     assert not body["not_found"]
-    assert value.replace(" ", "") in body["answer"].replace(" ", "")
+    assert any(value.replace(" ", "") in body["answer"].replace(" ", "") for value in values)
     cited = {int(n) for n in re.findall(r"\[(\d+)\]", body["answer"])}
     assert cited, body["answer"]
     assert all((body["hits"][n - 1]["source"], body["hits"][n - 1]["page"]) == (source, page)
