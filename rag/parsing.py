@@ -312,7 +312,9 @@ def _parse_docx(data: bytes, name: str) -> str:
         parts: list[str] = []
         for block in document.iter_inner_content():
             if isinstance(block, Table):  # a blank line after it: the next paragraph is not a row
-                parts.extend([markdown_table([[cell.text for cell in row.cells] for row in block.rows]), ""])
+                rows = [[cell.text for cell in row.cells] for row in block.rows]
+                one_column = max(map(len, rows), default=0) < 2  # a text box, not a table
+                parts.extend(["\n".join(row[0] for row in rows if row) if one_column else markdown_table(rows), ""])
                 continue
             text, style = block.text.strip(), (block.style.name if block.style is not None else "") or ""
             match = re.match(r"(?:Heading|标题)\s*(\d)", style)

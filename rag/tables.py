@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 _MIN_PATHS = 4
 _SEPARATOR = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
 _CAPTION_CHARS = 100  # a line above a table this short (or shorter) is read as its caption
+_LAYOUT_CELL_CHARS = 400  # an HTML cell this long holds running text: the table is page layout
 
 
 @dataclass(frozen=True)
@@ -187,13 +188,10 @@ def _real(table) -> bool:
 
 
 def replace_html_tables(soup) -> None:
-    """Each ``<table>`` of a BeautifulSoup tree replaced by its Markdown text (its ``<caption>``
-    on the line above), innermost first so a nested table ends up as text in its cell."""
+    """Each data ``<table>`` of a BeautifulSoup tree replaced by its Markdown text (its ``<caption>``
+    on the line above), innermost first. A table used for page layout (one column, a table inside,
+    or a cell of running text) is left in place with each cell on lines of its own."""
     for table in reversed(soup.find_all("table")):
-        caption = table.find("caption")
-        title = caption.get_text(" ", strip=True) if caption is not None else ""
-        if caption is not None:
-            caption.decompose()
         head = [tr for tr in table.find_all("tr") if tr.find_parent("thead") is not None]
         rows = head + [tr for tr in table.find_all("tr") if tr not in head]
         cells = []
@@ -203,5 +201,17 @@ def replace_html_tables(soup) -> None:
                 span = str(cell.get("colspan", "1"))
                 row.extend([cell.get_text(" ", strip=True)] * (int(span) if span.isdigit() and 0 < int(span) < 50 else 1))
             cells.append(row)
+        if _layout(table, cells):
+            for cell in table.find_all(["td", "th"]):
+                cell.insert_after("\n")
+            continue
+        caption = table.find("caption")
+        title = caption.get_text(" ", strip=True) if caption is not None else ""
         text = markdown_table(cells)
         table.replace_with(f"\n\n{title}\n{text}\n\n" if title else f"\n\n{text}\n\n")
+
+
+def _layout(table, cells: list[list[str]]) -> bool:
+    nested = table.find("table") is not None or "\n| --- |" in table.get_text()
+    return nested or max((len(row) for row in cells), default=0) < 2 or any(
+        len(cell) > _LAYOUT_CELL_CHARS for row in cells for cell in row)
