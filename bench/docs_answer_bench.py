@@ -1,9 +1,9 @@
 """Document answers end to end on real manuals: share right, prompt tokens, time to first token per stage.
 
-The real manuals of ``tests/data/real_docs`` (English and Chinese man pages as printed PDFs;
-``bench/corpora.py``) go into a store with the bundled embedder; the questions of
-``bench/data/docs_answer_questions.json`` (29, about half Chinese; ``--quick``: 12) each have
-one checkable fact. Each question is asked through ``assist.answers.ask`` with the real default
+The real manuals of ``tests/data/real_docs`` (English and Chinese man pages as printed PDFs, and
+two reports with ruled tables; ``bench/corpora.py``) go into a store with the bundled embedder; the
+questions of ``bench/data/docs_answer_questions.json`` (31 — the last two ask for a table cell —
+about half Chinese; ``--quick``: 12) each have one checkable fact. Each question is asked through ``assist.answers.ask`` with the real default
 model (or ``--model``), greedy, three times (``assist.answers.PROMPT_LAYOUTS``):
 
 * ``before``: the prompt before issue 19 — whole expanded hits, sources before the instructions
