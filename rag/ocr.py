@@ -30,7 +30,8 @@ from dataclasses import dataclass
 
 from rag.errors import CorruptFile, FileTooLarge, OcrFailed, OcrUnavailable, TooManyPages
 
-__all__ = ["OcrOptions", "ocr_pdf_pages", "pages_with_images", "ocr_image_file", "tesseract_status", "INSTALL_HINT"]
+__all__ = ["OcrOptions", "ocr_pdf_pages", "pages_with_images", "ocr_image_file", "ocr_words", "tesseract_status",
+           "INSTALL_HINT"]
 
 log = logging.getLogger(__name__)
 
@@ -197,3 +198,27 @@ def ocr_image_file(data: bytes, name: str, options: OcrOptions, max_pages: int |
         raise CorruptFile(f"{name} could not be decoded ({exc}); it may be truncated.") from exc
     labels = [name] if len(images) == 1 else [f"{name} page {n}" for n in range(1, len(images) + 1)]
     return _run_pages(executable, images.__getitem__, labels, options, progress)
+
+
+def ocr_words(image, options: OcrOptions, where: str = "a scanned page") -> list[tuple[str, tuple[int, int, int, int]]]:
+    """The words Tesseract reads on ``image`` with their boxes ``(left, top, right, bottom)`` in its
+    pixels, in reading order (its TSV output); used to mark a cited passage on a scanned page."""
+    executable = _executable(options, f"Marking the passage on {where}")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+    try:
+        done = subprocess.run([executable, "-", "-", "-l", options.langs, "--psm", "3", "tsv"],
+                              input=buffer.getvalue(), capture_output=True, env=env, timeout=_PAGE_TIMEOUT_S)
+    except subprocess.TimeoutExpired as exc:
+        raise OcrFailed(f"OCR of {where} took longer than {_PAGE_TIMEOUT_S} s and was stopped.") from exc
+    if done.returncode != 0:
+        message = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
+        raise OcrFailed(f"Tesseract could not read {where}: {message[0]}")
+    words = []
+    for line in done.stdout.decode("utf-8", errors="replace").splitlines()[1:]:
+        cells = line.split("\t")
+        if len(cells) == 12 and cells[0] == "5" and cells[11].strip():  # level 5: a word
+            left, top, width, height = (int(v) for v in cells[6:10])
+            words.append((cells[11].strip(), (left, top, left + width, top + height)))
+    return words
