@@ -20,12 +20,13 @@ from collections.abc import Callable, Sequence
 from rag.errors import CorruptFile, PageNotFound
 from rag.ocr import OcrOptions, ocr_words
 
-__all__ = ["Words", "render_page", "passage_boxes", "HIGHLIGHT", "WIDTH"]
+__all__ = ["Words", "render_page", "passage_boxes", "passage_band", "HIGHLIGHT", "WIDTH"]
 
 WIDTH = 1000  # pixels: a page readable on a laptop screen, ~120 DPI for A4
 HIGHLIGHT = (255, 214, 0, 110)  # RGBA: a text marker's yellow, the ink still readable under it
 _MIN_RUN = 3  # words in a row a page must share with the passage before they count as it
 _LOCK = threading.Lock()  # pdfium is not thread-safe
+_BAND = "dcu-passage"  # PNG text chunk: where the marked passage is, "top,bottom" as fractions of the height
 _TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\W_]+")
 _CJK = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]")
 
@@ -45,11 +46,29 @@ def render_page(data: bytes, fmt: str, page: int, passage: str | None = None, oc
         image, words, scan = _image_page(data, page, width, ocr)
     if passage and scan is not None and ocr is not None:
         words = ocr_cache(scan) if ocr_cache is not None else scan()
-    if passage:
-        image = _highlight(image, passage_boxes(words, passage))
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    boxes = passage_boxes(words, passage) if passage else []
+    if boxes:
+        image = _highlight(image, boxes)
+        top, bottom = min(b[1] for b in boxes) / image.height, max(b[3] for b in boxes) / image.height
+        info.add_text(_BAND, f"{max(0.0, top):.4f},{min(1.0, bottom):.4f}")
     out = io.BytesIO()
-    image.save(out, format="PNG", optimize=False)
+    image.save(out, format="PNG", pnginfo=info)
     return out.getvalue()
+
+
+def passage_band(png: bytes) -> tuple[float, float] | None:
+    """``(top, bottom)`` of the marked passage as fractions of the page's height, if one is marked
+    (the page script scrolls it into view)."""
+    from PIL import Image
+
+    value = Image.open(io.BytesIO(png)).info.get(_BAND)
+    if not value:
+        return None
+    top, bottom = (float(v) for v in value.split(","))
+    return top, bottom
 
 
 def _pdf_page(data: bytes, page: int, width: int, want_words: bool, ocr: OcrOptions | None):

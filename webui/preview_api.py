@@ -3,7 +3,8 @@ as every collection route: another user's private collection or document answers
 
     GET /api/collections/{c}/documents/{id}/pages/{n}.png?chunk=<chunk id>
         the page as a PNG about 1000 px wide, the passage ``chunk`` (a hit's ``chunk_id``) marked in
-        yellow; PDFs (text or scanned) and images. 404 for a text file (no page images), a page the
+        yellow; PDFs (text or scanned) and images. ``X-Passage-Band: top,bottom`` (fractions of the
+        height) says where the passage is. 404 for a text file (no page images), a page the
         document does not have, or a passage not on that page.
     GET /api/collections/{c}/documents/{id}/text?page=<n>&chunk=<chunk id>
         {"document_id", "name", "format", "page", "pages", "text", "passage": {"start", "end"} | null}:
@@ -19,6 +20,7 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import Response
 
 from assist.previews import DocumentPreviews
+from rag.page_image import passage_band
 from webui.auth import current_owner
 
 __all__ = ["build_preview_router", "include_preview_api"]
@@ -38,7 +40,11 @@ def build_preview_router(services) -> APIRouter:
     def page_image(collection: str, document_id: str, page: int, request: Request,
                    chunk: int | None = Query(default=None, ge=0)) -> Response:  # noqa: B008
         png = previews.page_image(current_owner(request), collection, document_id, page, chunk)
-        return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
+        headers = {"Cache-Control": "private, max-age=3600"}
+        band = passage_band(png)
+        if band is not None:  # where the passage is, so the preview panel can scroll to it
+            headers["X-Passage-Band"] = f"{band[0]:.4f},{band[1]:.4f}"
+        return Response(png, media_type="image/png", headers=headers)
 
     @router.get("/{collection}/documents/{document_id}/text")
     def page_text(collection: str, document_id: str, request: Request,

@@ -131,6 +131,8 @@ def test_the_cited_page_of_a_pdf_over_http_cached_and_private(client, services, 
     first = client.get(url, headers=as_("alice"))
     assert first.status_code == 200 and first.headers["content-type"] == "image/png"
     assert "private" in first.headers["cache-control"]
+    top, bottom = (float(v) for v in first.headers["x-passage-band"].split(","))
+    assert 0 < top < bottom < 0.2  # where the marked line is, for the panel to scroll to
     rows = yellow_rows(Image.open(io.BytesIO(first.content)))
     assert rows and max(rows) < 300
 
@@ -140,6 +142,7 @@ def test_the_cited_page_of_a_pdf_over_http_cached_and_private(client, services, 
     monkeypatch.undo()
     plain = client.get(f"/api/collections/default/documents/{doc['id']}/pages/1.png", headers=as_("alice"))
     assert plain.status_code == 200 and not yellow_rows(Image.open(io.BytesIO(plain.content)))
+    assert "x-passage-band" not in plain.headers
 
     # Bob has a default of his own: alice's document is not in it, and her collection is not his to see.
     for ref in ("default", "alice:default"):
