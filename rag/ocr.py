@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from rag.errors import CorruptFile, FileTooLarge, OcrFailed, OcrUnavailable, TooManyPages
 
-__all__ = ["OcrOptions", "ocr_pdf_pages", "pages_with_images", "ocr_image_file", "ocr_words", "tesseract_status",
+__all__ = ["PDFIUM_LOCK", "OcrOptions", "ocr_pdf_pages", "pages_with_images", "ocr_image_file", "ocr_words", "tesseract_status",
            "INSTALL_HINT"]
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,9 @@ _PAGE_TIMEOUT_S = 300  # a pathological image must not hold an upload forever
 _MAX_PIXELS = 60_000_000  # about A2 at 300 DPI; larger images are almost certainly not documents
 
 PageProgress = Callable[[int, int], None]  # (pages done, pages to do)
+# pdfium is not thread-safe, not even across documents: every use in this process (OCR here, page
+# previews in rag.page_image) holds this lock.
+PDFIUM_LOCK = threading.RLock()
 
 
 @dataclass(frozen=True)
@@ -128,19 +131,20 @@ def pages_with_images(data: bytes, page_numbers: Sequence[int]) -> list[int]:
 
     if not page_numbers:
         return []
-    document = pdfium.PdfDocument(data)
-    try:
-        found = []
-        for number in page_numbers:
-            page = document[number - 1]
-            try:
-                if next(page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE]), None) is not None:
-                    found.append(number)
-            finally:
-                page.close()
-        return found
-    finally:
-        document.close()
+    with PDFIUM_LOCK:
+        document = pdfium.PdfDocument(data)
+        try:
+            found = []
+            for number in page_numbers:
+                page = document[number - 1]
+                try:
+                    if next(page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE]), None) is not None:
+                        found.append(number)
+                finally:
+                    page.close()
+            return found
+        finally:
+            document.close()
 
 
 def ocr_pdf_pages(data: bytes, name: str, page_numbers: Sequence[int], options: OcrOptions,
@@ -152,10 +156,11 @@ def ocr_pdf_pages(data: bytes, name: str, page_numbers: Sequence[int], options: 
         return {}
     executable = _executable(options, f"{name} has {len(page_numbers)} page(s) without a text layer (scanned), which")
     try:
-        document = pdfium.PdfDocument(data)
+        with PDFIUM_LOCK:
+            document = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as exc:
         raise CorruptFile(f"{name} could not be rendered for OCR ({exc}); it may be damaged.") from exc
-    lock = threading.Lock()  # pdfium is not thread-safe: render one page at a time
+    lock = PDFIUM_LOCK  # render one page at a time (Tesseract runs outside it)
 
     def render(i: int):
         with lock:

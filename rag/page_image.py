@@ -14,18 +14,16 @@ from __future__ import annotations
 import difflib
 import io
 import re
-import threading
 from collections.abc import Callable, Sequence
 
 from rag.errors import CorruptFile, PageNotFound
-from rag.ocr import OcrOptions, ocr_words
+from rag.ocr import PDFIUM_LOCK, OcrOptions, ocr_words
 
 __all__ = ["Words", "render_page", "passage_boxes", "passage_band", "HIGHLIGHT", "WIDTH"]
 
 WIDTH = 1000  # pixels: a page readable on a laptop screen, ~120 DPI for A4
 HIGHLIGHT = (255, 214, 0, 110)  # RGBA: a text marker's yellow, the ink still readable under it
 _MIN_RUN = 3  # words in a row a page must share with the passage before they count as it
-_LOCK = threading.Lock()  # pdfium is not thread-safe
 _BAND = "dcu-passage"  # PNG text chunk: where the marked passage is, "top,bottom" as fractions of the height
 _TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\W_]+")
 _CJK = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]")
@@ -74,7 +72,7 @@ def passage_band(png: bytes) -> tuple[float, float] | None:
 def _pdf_page(data: bytes, page: int, width: int, want_words: bool, ocr: OcrOptions | None):
     import pypdfium2 as pdfium
 
-    with _LOCK:
+    with PDFIUM_LOCK:
         try:
             document = pdfium.PdfDocument(data)
         except pdfium.PdfiumError as exc:

@@ -210,3 +210,24 @@ def test_documents_indexed_before_previews_still_show_their_text(client, service
     assert response.status_code == 404 and "upload it again" in response.json()["error"]["message"]
     body = client.get(f"/api/collections/default/documents/{doc['id']}/text?page=2", headers=as_("alice")).json()
     assert WARRANTY in body["text"] and body["passage"] is None
+
+
+def test_files_left_by_a_crash_are_removed_when_the_collection_is_opened(tmp_path):
+    from rag.store import DocumentStore
+
+    services = make_services(tmp_path / "data", FakeEngine())
+    store = services.store
+    doc = store.add_files("default", [("report.pdf", REPORT)]).documents[0]
+    directory = store.root / "default"
+    kept = original_path(directory, doc.id)
+    orphan = original_path(directory, "0123456789abcdef")  # written, then the server died before "ready"
+    orphan.write_bytes(b"%PDF-")
+    (directory / "originals" / ".tmp-half").write_bytes(b"half a file")
+    store.close()
+    reopened = DocumentStore(services.rag_config, services.embedder)
+    try:
+        assert reopened.search("default", "warranty", min_score=0)  # opening the index reconciles the files
+        assert kept.read_bytes() == REPORT
+        assert sorted(p.name for p in (directory / "originals").iterdir()) == [doc.id]
+    finally:
+        reopened.close()
