@@ -231,3 +231,17 @@ def test_files_left_by_a_crash_are_removed_when_the_collection_is_opened(tmp_pat
         assert sorted(p.name for p in (directory / "originals").iterdir()) == [doc.id]
     finally:
         reopened.close()
+
+
+def test_a_collection_shared_read_only_shows_its_pages_to_the_reader(client):
+    assert client.post("/api/collections", headers=as_("alice"), json={"name": "manuals"}).status_code == 201
+    doc = upload(client, "alice", "report.pdf", REPORT, collection="manuals")
+    cited = hit(client, "alice", "warranty period of the X200 pump", collection="manuals")
+    url = f"/api/collections/alice:manuals/documents/{doc['id']}/pages/2.png?chunk={cited['chunk_id']}"
+    assert client.get(url, headers=as_("bob")).status_code == 404  # not shared yet
+    assert client.put("/api/collections/manuals/sharing", headers=as_("alice"),
+                      json={"users": ["bob"], "mode": "read"}).status_code == 200
+    shown = client.get(url, headers=as_("bob"))
+    assert shown.status_code == 200 and yellow_rows(Image.open(io.BytesIO(shown.content)))
+    text = client.get(f"/api/collections/alice:manuals/documents/{doc['id']}/text?page=2", headers=as_("bob"))
+    assert text.status_code == 200 and WARRANTY in text.json()["text"]
