@@ -15,7 +15,8 @@ from urllib.parse import quote
 from rag.retrieval import Hit
 from webui.i18n import register, text
 
-__all__ = ["escape_md", "page_label", "source_label", "preview_url", "format_sources", "format_citations",
+__all__ = ["escape_md", "page_label", "source_label", "preview_url", "file_preview_url", "cited_link",
+           "format_sources", "format_citations",
            "format_upload", "format_jobs", "document_rows", "table_headers", "SNIPPET_CHARS"]
 
 SNIPPET_CHARS = 300
@@ -53,7 +54,7 @@ register(
         "docs_sources_none": "No passage in this collection is relevant enough to this question.",
         "docs_score": "score", "docs_no_documents_to_ask": "This collection has no documents yet — upload some files first.",
         "docs_empty_question": "Type a question first.", "docs_no_files": "Choose one or more files to upload.",
-        "docs_stop": "Stop", "docs_show_page": "Show this page with the passage marked",
+        "docs_stop": "Stop", "docs_show_page": "Show the cited page",
     },
     zh={
         "docs_collection": "文档集", "docs_manage": "管理文档集",
@@ -85,7 +86,7 @@ register(
         "docs_sources_none": "此文档集中没有与这个问题足够相关的段落。",
         "docs_score": "相关度", "docs_no_documents_to_ask": "此文档集还没有文档——请先上传文件。",
         "docs_empty_question": "请先输入问题。", "docs_no_files": "请选择要上传的文件。",
-        "docs_stop": "停止", "docs_show_page": "查看此页，引用段落已标出",
+        "docs_stop": "停止", "docs_show_page": "查看引用的页面",
     },
 )
 
@@ -118,16 +119,29 @@ def preview_url(collection: str, hit: Hit) -> str:
     return f"{base}/pages/{int(hit.page)}.png?chunk={int(hit.chunk_id)}"
 
 
-def _cited(n: int, hit: Hit, lang: str, collection: str | None, bold: bool = False) -> str:
-    """``[n] report.pdf p.3``, a link to the page when the collection is known (the page script
+def file_preview_url(session_id: str, hit: Hit, passage: bool) -> str:
+    """Where the cited page of a file in a Chat message is shown: its text (``webui.preview_api``);
+    ``passage`` when the hit is a passage of the conversation's file index (not a whole page)."""
+    url = f"/api/sessions/{quote(session_id, safe='')}/files/{quote(hit.document_id, safe='')}/text"
+    query = [f"page={int(hit.page)}"] if hit.page is not None else []
+    query += [f"chunk={int(hit.chunk_id)}"] if passage else []
+    return url + ("?" + "&".join(query) if query else "")
+
+
+def cited_link(n: int, hit: Hit, lang: str, url: str | None, bold: bool = False) -> str:
+    """``[n] report.pdf p.3`` in Markdown, a link to ``url`` when given (the page script
     ``webui.page_preview`` opens it in a panel)."""
-    if collection is None:
+    if url is None:
         label = f"[{n}] {escape_md(source_label(hit, lang))}"
         return f"**{label}**" if bold else label
     # "[n]" as entities inside the link's text: "\\[" would start a formula in the Chatbot (LATEX_DELIMITERS)
     label = f"&#91;{n}&#93; {escape_md(source_label(hit, lang))}"
     label = f"**{label}**" if bold else label
-    return f'[{label}]({preview_url(collection, hit)} "{text("docs_show_page", lang)}")'
+    return f'[{label}]({url} "{text("docs_show_page", lang)}")'
+
+
+def _cited(n: int, hit: Hit, lang: str, collection: str | None, bold: bool = False) -> str:
+    return cited_link(n, hit, lang, None if collection is None else preview_url(collection, hit), bold)
 
 
 def _snippet(value: str, limit: int = SNIPPET_CHARS) -> str:

@@ -1,7 +1,8 @@
 """The panel that shows a cited page when a source or citation link is clicked.
 
 The Docs tab writes each source and each citation under an answer as a link to the page's preview
-route (``webui.docs_format.preview_url``, served by ``webui.preview_api``). ``HEAD`` catches clicks on
+route (``webui.docs_format.preview_url``, served by ``webui.preview_api``); Chat does the same for the
+files of a message (``file_preview_url``: their text, Chat keeps no file bytes). ``HEAD`` catches clicks on
 such links (capture phase, so Gradio does not open them in a new tab) and opens a panel over the
 page: for a PDF or an image, the page as an image (scrolled to the marked passage, whose place the
 ``X-Passage-Band`` header gives); for a file without pages, its text with the passage in a
@@ -34,7 +35,8 @@ CSS = """
 
 HEAD = """<script>
 (() => {
-  const PREVIEW = /^\\/api\\/collections\\/[^/]+\\/documents\\/[^/]+\\/(pages\\/\\d+\\.png|text)$/;
+  const PREVIEW = new RegExp("^/api/(collections/[^/]+/documents/[^/]+/(pages/\\\\d+\\\\.png|text)"
+                             + "|sessions/[^/]+/files/[^/]+/text)$");
   const close = () => { const box = document.getElementById("dcu-preview"); if (box) box.hidden = true; };
   const panel = () => {
     let box = document.getElementById("dcu-preview");

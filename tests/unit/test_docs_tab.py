@@ -201,7 +201,7 @@ def test_ask_streams_the_answer_with_numbered_sources(handlers, services, files)
     chat, sources, history, box = updates[-1]
     # Each source links to its page, the passage marked (webui.preview_api); "[1]" as entities in the link
     assert re.match(r'\[\*\*&#91;1&#93; report\\\.pdf p\\\.2\*\*\]\(/api/collections/default/documents/\w+/pages/2\.png'
-                    r'\?chunk=\d+ "Show this page with the passage marked"\) · score ', sources), sources
+                    r'\?chunk=\d+ "Show the cited page"\) · score ', sources), sources
     assert "> Warranty terms\\. The warranty period for the X200 pump is 36 months" in sources
     assert history[-1]["content"] == "The warranty lasts 36 months [1]."
     assert chat[-1]["content"].startswith("The warranty lasts 36 months [1].\n\n<sub>[&#91;1&#93; report\\.pdf p\\.2](/api/")

@@ -245,3 +245,48 @@ def test_a_collection_shared_read_only_shows_its_pages_to_the_reader(client):
     assert shown.status_code == 200 and yellow_rows(Image.open(io.BytesIO(shown.content)))
     text = client.get(f"/api/collections/alice:manuals/documents/{doc['id']}/text?page=2", headers=as_("bob"))
     assert text.status_code == 200 and WARRANTY in text.json()["text"]
+
+
+# ---------------------------------------------------------------- files in Chat messages
+
+FILLER = " ".join(f"Filler sentence number {i} about nothing in particular." for i in range(40))
+PLANT = [f"Chapter 1. {FILLER}", f"Chapter 2. {FILLER} The emergency generator of the Delta plant runs on "
+         "biodiesel from tank B7. The tank is refilled every Friday.", f"Chapter 3. {FILLER}"]
+
+
+def test_a_file_cited_in_chat_shows_its_page_text_to_its_owner_only(tmp_path):
+    from assist.attachments import read_attachments
+    from assist.sessions import SessionStore
+    from engine.config import SamplingParams
+
+    services = make_services(tmp_path / "data", FakeEngine())
+    services.sessions = SessionStore(tmp_path / "data" / "sessions.sqlite3")
+    services.users = UserStore(":memory:", hasher=PasswordHasher(time_cost=1, memory_cost=1024))
+    for name in ("alice", "bob"):
+        services.users.add(name, "long-enough-password")
+        TOKENS[name] = services.users.create_token(name)[1]
+    [plant], _ = read_attachments([("plant.pdf", make_pdf(PLANT))])
+    question = {"role": "user", "content": "What fuel does the emergency generator of the Delta plant use?",
+                "attachments": [plant]}
+    session = services.sessions.create("alice", messages=[question])
+    # Too long to be read whole: the answer reads passages from the conversation's own index.
+    attached = services.attachments.prepare(FakeEngine(), session.messages, SamplingParams(), session.id, budget=200)
+    assert attached.mode == "passages" and attached.conversation == session.id
+    cited = next(h for h in attached.sources if "biodiesel" in h.text)
+    from webui.docs_format import file_preview_url
+
+    url = file_preview_url(session.id, cited, passage=True)
+    assert url == f"/api/sessions/{session.id}/files/{plant['id']}/text?page=2&chunk={cited.chunk_id}"
+    with TestClient(build_api(services)) as client:
+        body = client.get(url, headers=as_("alice")).json()
+        assert body["name"] == "plant.pdf" and body["page"] == 2 and body["pages"] == 3
+        assert body["text"] == plant["text"].split("\f")[1]  # the page as read when it was attached
+        marked = body["text"][body["passage"]["start"]:body["passage"]["end"]]
+        assert "biodiesel from tank B7" in marked and "Chapter 2" in body["text"]
+        whole = client.get(file_preview_url(session.id, cited, passage=False), headers=as_("alice")).json()
+        assert whole["text"] == body["text"] and whole["passage"] is None  # a page read whole: no mark
+        assert client.get(url, headers=as_("bob")).status_code == 404  # alice's conversation
+        assert client.get(url.replace(plant["id"], "0" * 16), headers=as_("alice")).status_code == 404
+        assert client.get(url.replace("page=2", "page=7"), headers=as_("alice")).status_code == 404
+    services.sessions.close()
+    services.store.close()
