@@ -90,3 +90,34 @@ def test_click_a_citation_and_see_the_page_with_the_passage_marked(live_app, new
     expect(panel.locator(".dcu-preview-text")).to_contain_text("closed to visitors on Mondays")
     panel.locator(".dcu-preview-close").click()
     expect(panel).to_be_hidden()
+
+
+def test_click_a_file_citation_in_chat_and_see_that_page(live_app, new_page, tmp_path):
+    from e2e_ui import send_chat, wait_answer_done
+
+    name = "e2e-ferry-timetable.pdf"
+    (tmp_path / name).write_bytes(make_pdf([
+        "Ferry timetable. The first ferry to Brightwater Island leaves the harbour at 6:40 every morning.",
+        "Fares. A return ticket to Brightwater Island costs 14 euros; children under six travel free.",
+    ]))
+    page = new_page("en-US")
+    open_app(page, live_app.url)
+    set_slider(page, "Temperature (0 = greedy)", 0, accordion="Parameters")
+    set_slider(page, "Max new tokens", 48)
+    with page.expect_file_chooser() as chooser:
+        page.locator("#chat-attach").click()
+    chooser.value.set_files(str(tmp_path / name))
+    expect(page.locator("#chat-files-waiting")).to_contain_text(name, timeout=SLOW_MS)
+    send_chat(page, "How much does a return ticket to Brightwater Island cost?")
+    answer = last_answer(page)
+    stats = wait_answer_done(answer)
+    assert f"{name} p.2" in stats, stats
+    citation = answer.locator("a", has_text=f"{name} p.2")
+    citation.click()
+    panel = page.locator("#dcu-preview")
+    expect(panel).to_be_visible()
+    expect(panel.locator(".dcu-preview-title")).to_contain_text(f"{name} p.2")
+    expect(panel.locator(".dcu-preview-text")).to_contain_text("A return ticket to Brightwater Island costs 14 euros")
+    expect(panel.locator(".dcu-preview-text")).not_to_contain_text("6:40")  # that page only
+    page.keyboard.press("Escape")
+    expect(panel).to_be_hidden()
