@@ -82,14 +82,15 @@ def _pdf_page(data: bytes, page: int, width: int, want_words: bool, ocr: OcrOpti
                 raise PageNotFound(f"The document has {len(document)} page(s); there is no page {page}.")
             pdf_page = document[page - 1]
             try:
-                page_width, page_height = pdf_page.get_size()
+                page_width, _ = pdf_page.get_size()
+                crop_left, _, _, crop_top = pdf_page.get_cropbox()  # what is drawn; text boxes are in page space
                 scale = width / page_width
                 image = pdf_page.render(scale=scale).to_pil().convert("RGB")
                 words: Words = []
                 if want_words:
                     textpage = pdf_page.get_textpage()
                     try:
-                        words = _pdf_words(textpage, scale, page_height)
+                        words = _pdf_words(textpage, scale, crop_left, crop_top)
                     finally:
                         textpage.close()
                 scanned = want_words and sum(len(w) for w, _ in words) < 3
@@ -104,7 +105,7 @@ def _pdf_page(data: bytes, page: int, width: int, want_words: bool, ocr: OcrOpti
     return image, [], lambda: _scaled(ocr_words(ocr_image, ocr, f"page {page}"), ratio)
 
 
-def _pdf_words(textpage, scale: float, page_height: float) -> Words:
+def _pdf_words(textpage, scale: float, origin_x: float, origin_top: float) -> Words:
     """Words of a text layer with their boxes in the rendered image's pixels; CJK characters one by one."""
     import pypdfium2.raw as pdfium_c
 
@@ -123,7 +124,8 @@ def _pdf_words(textpage, scale: float, page_height: float) -> Words:
             flush()
             continue
         left, bottom, right, top = textpage.get_charbox(index)
-        char_box = (left * scale, (page_height - top) * scale, right * scale, (page_height - bottom) * scale)
+        char_box = ((left - origin_x) * scale, (origin_top - top) * scale, (right - origin_x) * scale,
+                    (origin_top - bottom) * scale)
         if _CJK.match(char):
             flush()
             words.append((char, char_box))

@@ -88,6 +88,7 @@ def test_click_a_citation_and_see_the_page_with_the_passage_marked(live_app, new
     expect(panel).to_be_visible()
     expect(panel.locator("mark")).to_contain_text("below 7 degrees Celsius")
     expect(panel.locator(".dcu-preview-text")).to_contain_text("closed to visitors on Mondays")
+    shoot(page, "docs-preview-text")
     panel.locator(".dcu-preview-close").click()
     expect(panel).to_be_hidden()
 

@@ -68,6 +68,21 @@ def test_a_pdf_page_is_drawn_with_the_passage_marked_and_nothing_else():
     assert yellow_rows(image) and max(yellow_rows(image)) < image.height // 5  # the top line only
 
 
+def test_a_page_whose_crop_box_is_not_at_the_origin_is_marked_in_place():
+    import pypdfium2 as pdfium
+
+    document = pdfium.PdfDocument(REPORT)
+    document[1].set_cropbox(20, 300, 590, 830)  # what a viewer shows starts 20 pt in and ends 12 pt lower
+    out = io.BytesIO()
+    document.save(out)
+    document.close()
+    data = out.getvalue()
+    image = Image.open(io.BytesIO(render_page(data, "pdf", 2, WARRANTY))).convert("RGB")
+    words = page_image._pdf_page(data, 2, page_image.WIDTH, True, None)[1]
+    [box] = passage_boxes(words, WARRANTY)
+    assert box[0] > 0 and box[1] > 0 and yellow_share(image, box) > 0.5
+
+
 def test_words_are_found_across_line_breaks_and_slips():
     words = [(w, (i * 10.0, 0.0, i * 10.0 + 8, 10.0)) for i, w in enumerate(
         "Intro text here . The warranty peri0d for the X200 pump is 36 months from delivery . Other".split())]
