@@ -83,7 +83,7 @@ def _pdf_page(data: bytes, page: int, width: int, want_words: bool, ocr: OcrOpti
             pdf_page = document[page - 1]
             try:
                 page_width, _ = pdf_page.get_size()
-                crop_left, _, _, crop_top = pdf_page.get_cropbox()  # what is drawn; text boxes are in page space
+                crop_left, _, _, crop_top = pdf_page.get_bbox()  # the area drawn (crop box, inherited too)
                 scale = width / page_width
                 image = pdf_page.render(scale=scale).to_pil().convert("RGB")
                 words: Words = []
