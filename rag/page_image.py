@@ -83,14 +83,16 @@ def _pdf_page(data: bytes, page: int, width: int, want_words: bool, ocr: OcrOpti
             pdf_page = document[page - 1]
             try:
                 page_width, _ = pdf_page.get_size()
-                crop_left, _, _, crop_top = pdf_page.get_bbox()  # the area drawn (crop box, inherited too)
+                crop_left, crop_bottom, crop_right, crop_top = pdf_page.get_bbox()  # the area drawn (crop box)
+                rotation = pdf_page.get_rotation()  # /Rotate: drawn turned, text boxes given unturned
                 scale = width / page_width
                 image = pdf_page.render(scale=scale).to_pil().convert("RGB")
                 words: Words = []
                 if want_words:
                     textpage = pdf_page.get_textpage()
                     try:
-                        words = _pdf_words(textpage, scale, crop_left, crop_top)
+                        words = _turned(_pdf_words(textpage, scale, crop_left, crop_top), rotation,
+                                        (crop_right - crop_left) * scale, (crop_top - crop_bottom) * scale)
                     finally:
                         textpage.close()
                 scanned = want_words and sum(len(w) for w, _ in words) < 3
@@ -103,6 +105,17 @@ def _pdf_page(data: bytes, page: int, width: int, want_words: bool, ocr: OcrOpti
         return image, words, None
     ratio = scale / (ocr.dpi / 72)
     return image, [], lambda: _scaled(ocr_words(ocr_image, ocr, f"page {page}"), ratio)
+
+
+def _turned(words: Words, rotation: int, width: float, height: float) -> Words:
+    """Boxes of an unturned page (``width`` x ``height`` pixels) on the page as drawn, turned clockwise."""
+    if rotation == 90:
+        return [(w, (height - b[3], b[0], height - b[1], b[2])) for w, b in words]
+    if rotation == 180:
+        return [(w, (width - b[2], height - b[3], width - b[0], height - b[1])) for w, b in words]
+    if rotation == 270:
+        return [(w, (b[1], width - b[2], b[3], width - b[0])) for w, b in words]
+    return words
 
 
 def _pdf_words(textpage, scale: float, origin_x: float, origin_top: float) -> Words:

@@ -44,6 +44,13 @@ def yellow_share(image: Image.Image, box) -> float:
     return sum(map(yellow, pixels)) / max(1, len(pixels))
 
 
+def ink_share(image: Image.Image, box) -> float:
+    """Dark pixels in ``box``: a box over words holds their ink (checked on the page drawn unmarked)."""
+    left, top, right, bottom = (round(v) for v in box)
+    pixels = [image.getpixel((x, y)) for x in range(left, right) for y in range(top, bottom)]
+    return sum(sum(p[:3]) < 300 for p in pixels) / max(1, len(pixels))
+
+
 def yellow_rows(image: Image.Image) -> set[int]:
     """The rows of the image that hold any yellow pixel (a highlight's vertical extent)."""
     rgb = image.convert("RGB")
@@ -61,7 +68,7 @@ def test_a_pdf_page_is_drawn_with_the_passage_marked_and_nothing_else():
     # The passage's words are found in the text layer: their boxes are mostly yellow now.
     words = page_image._pdf_page(REPORT, 2, page_image.WIDTH, True, None)[1]
     boxes = passage_boxes(words, WARRANTY)
-    assert len(boxes) == 1 and all(yellow_share(image, box) > 0.5 for box in boxes)
+    assert len(boxes) == 1 and all(yellow_share(image, box) > 0.5 and ink_share(plain, box) > 0.05 for box in boxes)
     # "Warranty terms." starts the same line but is not the passage: it stays white.
     heading = [box for word, box in words if word in ("Warranty", "terms.")]
     assert heading and all(yellow_share(image, box) == 0 for box in heading)
@@ -80,7 +87,24 @@ def test_a_page_whose_crop_box_is_not_at_the_origin_is_marked_in_place():
     image = Image.open(io.BytesIO(render_page(data, "pdf", 2, WARRANTY))).convert("RGB")
     words = page_image._pdf_page(data, 2, page_image.WIDTH, True, None)[1]
     [box] = passage_boxes(words, WARRANTY)
-    assert box[0] > 0 and box[1] > 0 and yellow_share(image, box) > 0.5
+    plain = Image.open(io.BytesIO(render_page(data, "pdf", 2))).convert("RGB")
+    assert yellow_share(image, box) > 0.5 and ink_share(plain, box) > 0.05  # on the words, as drawn
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_a_turned_page_is_marked_where_the_passage_is_drawn(rotation):
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(REPORT)))
+    writer.pages[1].rotate(rotation)
+    out = io.BytesIO()
+    writer.write(out)
+    data = out.getvalue()
+    image = Image.open(io.BytesIO(render_page(data, "pdf", 2, WARRANTY))).convert("RGB")
+    assert (image.width > image.height) == (rotation in (90, 270))
+    boxes = passage_boxes(page_image._pdf_page(data, 2, page_image.WIDTH, True, None)[1], WARRANTY)
+    plain = Image.open(io.BytesIO(render_page(data, "pdf", 2))).convert("RGB")
+    assert boxes and all(yellow_share(image, box) > 0.5 and ink_share(plain, box) > 0.05 for box in boxes)
 
 
 def test_words_are_found_across_line_breaks_and_slips():
