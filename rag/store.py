@@ -247,6 +247,8 @@ class DocumentStore:
             if col.deleted:
                 raise CollectionNotFound(f"The collection {col.name!r} was deleted.")
             existing = col.db.find_by_sha(sha)
+            if existing is not None and not original_path(col.directory, existing.id).is_file():
+                save_original(col.directory, existing.id, data)  # indexed before previews: now it has pages
         if existing is not None:
             return existing  # same bytes already indexed: nothing to do
         # Reading (with OCR the slow part) takes the first 30 %, embedding most of the rest.

@@ -61,7 +61,10 @@ HEAD = """<script>
     try { const body = await reply.json(); return (body.error && body.error.message) || reply.statusText; }
     catch (error) { return reply.status + " " + reply.statusText; }
   };
+  let shown = 0;  // the latest click wins when an earlier page arrives late
+  let blobUrl = null;  // the page image on show; let go when the next one comes
   const show = async (href, title) => {
+    const ticket = ++shown;
     const box = panel();
     box.hidden = false;
     box.querySelector(".dcu-preview-title").textContent = title;
@@ -69,7 +72,10 @@ HEAD = """<script>
     const body = box.querySelector(".dcu-preview-body");
     body.replaceChildren();
     body.scrollTop = 0;
+    body.textContent = "…";  // a scanned page is read by OCR the first time: it may take a few seconds
     const reply = await fetch(href, {credentials: "same-origin"});
+    if (ticket !== shown) return;
+    body.replaceChildren();
     if (!reply.ok) { body.textContent = await problem(reply); return; }
     if (href.split("?")[0].endsWith(".png")) {
       const band = (reply.headers.get("X-Passage-Band") || "").split(",").map(Number);
@@ -79,11 +85,15 @@ HEAD = """<script>
       image.addEventListener("load", () => {
         if (band.length === 2 && !isNaN(band[0])) body.scrollTop = Math.max(0, band[0] * image.height - 60);
       });
-      image.src = URL.createObjectURL(await reply.blob());
+      const blob = await reply.blob();
+      if (ticket !== shown) return;
+      if (blobUrl) URL.revokeObjectURL(blobUrl);
+      blobUrl = image.src = URL.createObjectURL(blob);
       body.appendChild(image);
       return;
     }
     const data = await reply.json();
+    if (ticket !== shown) return;
     const chars = Array.from(data.text || "");  // offsets count characters (code points), as in Python
     const text = document.createElement("div");
     text.className = "dcu-preview-text";

@@ -249,6 +249,8 @@ def test_documents_indexed_before_previews_still_show_their_text(client, service
     assert response.status_code == 404 and "upload it again" in response.json()["error"]["message"]
     body = client.get(f"/api/collections/default/documents/{doc['id']}/text?page=2", headers=as_("alice")).json()
     assert WARRANTY in body["text"] and body["passage"] is None
+    assert upload(client, "alice", "report.pdf", REPORT)["id"] == doc["id"]  # uploaded again, as the message says
+    assert client.get(f"/api/collections/default/documents/{doc['id']}/pages/2.png", headers=as_("alice")).status_code == 200
 
 
 def test_files_left_by_a_crash_are_removed_when_the_collection_is_opened(tmp_path):
