@@ -73,6 +73,7 @@ class AttachedPrompt:
     history: list[dict]
     sources: list[Hit] = field(default_factory=list)
     mode: str = ""  # "whole", "passages" or "" (no files)
+    conversation: str = ""  # whose file index the passages came from (a cited page's preview reads it)
 
 
 def has_attachments(history: Sequence[dict]) -> bool:
@@ -158,8 +159,11 @@ class ChatAttachments:
         whole = self._whole(history)
         fixed = count(system_prompt) + _OVERHEAD if system_prompt else 0
         if fixed + sum(count(str(m.get("content") or "")) + _OVERHEAD for m in whole.history) <= budget:
+            whole.conversation = conversation
             return whole
-        return self._passages(history, count, budget - fixed, conversation)
+        passages = self._passages(history, count, budget - fixed, conversation)
+        passages.conversation = conversation
+        return passages
 
     def _whole(self, history: list[dict]) -> AttachedPrompt:
         sources: list[Hit] = []

@@ -20,6 +20,8 @@ __all__ = [
     "CollectionNotFound",
     "CollectionExists",
     "DocumentNotFound",
+    "PageNotFound",
+    "NoPageImage",
     "InvalidName",
     "EmbedderUnavailable",
     "OcrUnavailable",
@@ -97,6 +99,18 @@ class CollectionExists(RagError):
 
 
 class DocumentNotFound(RagError):
+    http_status = 404
+
+
+class PageNotFound(RagError):
+    """A preview asked for a page the document does not have, or a passage not on that page."""
+
+    http_status = 404
+
+
+class NoPageImage(RagError):
+    """A page image was asked of a document that has none (a text file) or whose original was not kept."""
+
     http_status = 404
 
 

@@ -171,6 +171,24 @@ class MetadataDB:
             out.update({r[0]: (r[1], r[2], r[3], r[4]) for r in rows})
         return out
 
+    def document_format(self, document_id: str) -> str | None:
+        row = self._conn.execute("SELECT format FROM documents WHERE id = ? AND status = 'ready'",
+                                 (document_id,)).fetchone()
+        return row[0] if row else None
+
+    def page_chunks(self, document_id: str, page: int | None) -> list[tuple[int, int | None, int, int, str]]:
+        """``(chunk id, page, char_start, char_end, text)`` of one page of a document (``None``: a file
+        without pages), in reading order."""
+        where = "page IS NULL" if page is None else "page = ?"
+        return self._conn.execute(
+            f"SELECT id, page, char_start, char_end, text FROM chunks WHERE document_id = ? AND {where} ORDER BY id",
+            (document_id,) if page is None else (document_id, page)).fetchall()
+
+    def chunk_page(self, document_id: str, chunk_id: int) -> tuple[bool, int | None]:
+        """``(found, page)`` of a chunk of that document."""
+        row = self._conn.execute("SELECT page FROM chunks WHERE id = ? AND document_id = ?",
+                                 (chunk_id, document_id)).fetchone()
+        return (row is not None, row[0] if row else None)
 
 
 class _Transaction:

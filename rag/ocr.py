@@ -30,7 +30,8 @@ from dataclasses import dataclass
 
 from rag.errors import CorruptFile, FileTooLarge, OcrFailed, OcrUnavailable, TooManyPages
 
-__all__ = ["OcrOptions", "ocr_pdf_pages", "pages_with_images", "ocr_image_file", "tesseract_status", "INSTALL_HINT"]
+__all__ = ["PDFIUM_LOCK", "OcrOptions", "ocr_pdf_pages", "pages_with_images", "ocr_image_file", "ocr_words", "tesseract_status",
+           "INSTALL_HINT"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,9 @@ _PAGE_TIMEOUT_S = 300  # a pathological image must not hold an upload forever
 _MAX_PIXELS = 60_000_000  # about A2 at 300 DPI; larger images are almost certainly not documents
 
 PageProgress = Callable[[int, int], None]  # (pages done, pages to do)
+# pdfium is not thread-safe, not even across documents: every use in this process (OCR here, page
+# previews in rag.page_image) holds this lock.
+PDFIUM_LOCK = threading.RLock()
 
 
 @dataclass(frozen=True)
@@ -127,19 +131,20 @@ def pages_with_images(data: bytes, page_numbers: Sequence[int]) -> list[int]:
 
     if not page_numbers:
         return []
-    document = pdfium.PdfDocument(data)
-    try:
-        found = []
-        for number in page_numbers:
-            page = document[number - 1]
-            try:
-                if next(page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE]), None) is not None:
-                    found.append(number)
-            finally:
-                page.close()
-        return found
-    finally:
-        document.close()
+    with PDFIUM_LOCK:
+        document = pdfium.PdfDocument(data)
+        try:
+            found = []
+            for number in page_numbers:
+                page = document[number - 1]
+                try:
+                    if next(page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE]), None) is not None:
+                        found.append(number)
+                finally:
+                    page.close()
+            return found
+        finally:
+            document.close()
 
 
 def ocr_pdf_pages(data: bytes, name: str, page_numbers: Sequence[int], options: OcrOptions,
@@ -151,10 +156,11 @@ def ocr_pdf_pages(data: bytes, name: str, page_numbers: Sequence[int], options: 
         return {}
     executable = _executable(options, f"{name} has {len(page_numbers)} page(s) without a text layer (scanned), which")
     try:
-        document = pdfium.PdfDocument(data)
+        with PDFIUM_LOCK:
+            document = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as exc:
         raise CorruptFile(f"{name} could not be rendered for OCR ({exc}); it may be damaged.") from exc
-    lock = threading.Lock()  # pdfium is not thread-safe: render one page at a time
+    lock = PDFIUM_LOCK  # render one page at a time (Tesseract runs outside it)
 
     def render(i: int):
         with lock:
@@ -197,3 +203,27 @@ def ocr_image_file(data: bytes, name: str, options: OcrOptions, max_pages: int |
         raise CorruptFile(f"{name} could not be decoded ({exc}); it may be truncated.") from exc
     labels = [name] if len(images) == 1 else [f"{name} page {n}" for n in range(1, len(images) + 1)]
     return _run_pages(executable, images.__getitem__, labels, options, progress)
+
+
+def ocr_words(image, options: OcrOptions, where: str = "a scanned page") -> list[tuple[str, tuple[int, int, int, int]]]:
+    """The words Tesseract reads on ``image`` with their boxes ``(left, top, right, bottom)`` in its
+    pixels, in reading order (its TSV output); used to mark a cited passage on a scanned page."""
+    executable = _executable(options, f"Marking the passage on {where}")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+    try:
+        done = subprocess.run([executable, "-", "-", "-l", options.langs, "--psm", "3", "tsv"],
+                              input=buffer.getvalue(), capture_output=True, env=env, timeout=_PAGE_TIMEOUT_S)
+    except subprocess.TimeoutExpired as exc:
+        raise OcrFailed(f"OCR of {where} took longer than {_PAGE_TIMEOUT_S} s and was stopped.") from exc
+    if done.returncode != 0:
+        message = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
+        raise OcrFailed(f"Tesseract could not read {where}: {message[0]}")
+    words = []
+    for line in done.stdout.decode("utf-8", errors="replace").splitlines()[1:]:
+        cells = line.split("\t")
+        if len(cells) == 12 and cells[0] == "5" and cells[11].strip():  # level 5: a word
+            left, top, width, height = (int(v) for v in cells[6:10])
+            words.append((cells[11].strip(), (left, top, left + width, top + height)))
+    return words

@@ -50,9 +50,10 @@ class Hit:
     rerank: float | None = None  # the cross-encoder's score when a reranker ordered the hits
 
     def to_dict(self) -> dict:
-        """The HTTP contract's shape: ``document_id, source, page, text, score``."""
+        """The HTTP contract's shape: ``document_id, source, page, text, score`` and ``chunk_id`` (the
+        passage a page preview marks: ``…/pages/{page}.png?chunk=``)."""
         return {"document_id": self.document_id, "source": self.source, "page": self.page,
-                "text": self.text, "score": round(self.score, 4)}
+                "text": self.text, "score": round(self.score, 4), "chunk_id": self.chunk_id}
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ import numpy as np
 
 from rag.chunking import chunk_document, document_title
 from rag.config import RagConfig
+from rag.document_files import forget, forget_others, original_path, save_original
 from rag.embedding import Embedder, Progress
 from rag.errors import (
     CollectionExists,
@@ -37,6 +38,7 @@ from rag.errors import (
     DocumentNotFound,
     EmptyFile,
     InvalidName,
+    PageNotFound,
     RagError,
     TooManyFiles,
 )
@@ -44,6 +46,7 @@ from rag.index import CollectionIndex
 from rag.metadata import DocumentInfo, MetadataDB, NewDocument
 from rag.ocr import OcrOptions
 from rag.parsing import ParsedDocument, parse_document, sanitize_name
+from rag.preview import PageSource
 from rag.rerank import Reranker
 from rag.retrieval import Hit, detect_language, hybrid_search, join_overlapping, rerank_hits
 from rag.tokenizer import tokenize
@@ -85,6 +88,7 @@ class _Prepared:
     doc: NewDocument
     vectors: np.ndarray
     tokens: list[list[str]]
+    original: bytes | None = None  # kept for previews (rag.document_files)
 
 
 class _Collection:
@@ -169,6 +173,8 @@ class DocumentStore:
         if pending:
             log.warning("%s: removing %d document(s) left unfinished by a crash", col.name, len(pending))
             col.db.delete_documents(pending)
+            forget(col.directory, pending)
+        forget_others(col.directory, [d.id for d in col.db.list_documents()])
         wanted = col.db.ready_chunk_ids()
         present = set(index.ids.tolist())
         extra, missing = present - wanted, wanted - present
@@ -210,6 +216,7 @@ class DocumentStore:
             chunk_ids = col.db.delete_documents([document_id])
             index.remove(chunk_ids)
             index.save()
+            forget(col.directory, [document_id])
 
     def add_files(self, collection: str, files: Sequence[tuple[str, bytes]],
                   progress: Progress | None = None) -> AddResult:
@@ -240,6 +247,8 @@ class DocumentStore:
             if col.deleted:
                 raise CollectionNotFound(f"The collection {col.name!r} was deleted.")
             existing = col.db.find_by_sha(sha)
+            if existing is not None and not original_path(col.directory, existing.id).is_file():
+                save_original(col.directory, existing.id, data)  # indexed before previews: now it has pages
         if existing is not None:
             return existing  # same bytes already indexed: nothing to do
         # Reading (with OCR the slow part) takes the first 30 %, embedding most of the rest.
@@ -248,7 +257,7 @@ class DocumentStore:
         ocr = OcrOptions(config.ocr_langs, config.ocr_dpi) if config.ocr_langs else None
         parsed = parse_document(data, filename, max_bytes=config.max_file_bytes, max_pages=config.max_pages,
                                 ocr=ocr, progress=lambda f, m: report(0.3 * f, m))
-        return self._embedded(parsed, sha, report)
+        return self._embedded(parsed, sha, report, original=data)
 
     def add_parsed(self, collection: str, documents: Sequence[tuple[ParsedDocument, str]]) -> AddResult:
         """``add_files`` for documents read already: ``(parsed, sha256 hex)`` each, the id being its first
@@ -268,7 +277,7 @@ class DocumentStore:
         return AddResult(documents=[o for o in outcomes if isinstance(o, DocumentInfo)],
                          errors=[o for o in outcomes if isinstance(o, FileError)])
 
-    def _embedded(self, parsed: ParsedDocument, sha: str, report: Progress) -> _Prepared:
+    def _embedded(self, parsed: ParsedDocument, sha: str, report: Progress, original: bytes | None = None) -> _Prepared:
         """A parsed document chunked, embedded and tokenized, not yet written."""
         limit = min(self.config.chunk_tokens, self.embedder.max_tokens)
         chunks = chunk_document(parsed, sha[:16], self.embedder.count_tokens, limit,
@@ -282,7 +291,7 @@ class DocumentStore:
         tokens = [tokenize(t) for t in texts]
         doc = NewDocument(sha[:16], parsed.name, sha, parsed.format, parsed.page_count,
                           [(c.page, c.char_start, c.char_end, c.text) for c in chunks])
-        return _Prepared(parsed.name, doc, vectors, tokens)
+        return _Prepared(parsed.name, doc, vectors, tokens, original)
 
     def _commit(self, col: _Collection, outcomes: list) -> list[DocumentInfo | FileError]:
         index = self._index(col)
@@ -293,6 +302,9 @@ class DocumentStore:
         infos, chunk_ids = col.db.insert_pending([p.doc for p in todo.values()])
         flat_ids = [cid for ids in chunk_ids for cid in ids]
         try:
+            for info, prepared in zip(infos, todo.values(), strict=True):
+                if prepared.original is not None:  # before "ready": a crash leaves a pending row to clean up
+                    save_original(col.directory, info.id, prepared.original)
             if flat_ids:
                 index.add(flat_ids, np.concatenate([p.vectors for p in todo.values()]),
                           [t for p in todo.values() for t in p.tokens])
@@ -301,10 +313,34 @@ class DocumentStore:
         except BaseException:
             index.remove(flat_ids)
             col.db.delete_documents([info.id for info in infos])
+            forget(col.directory, [info.id for info in infos])
             raise
         by_sha = {info.sha256: info for info in infos}
         return [(by_sha.get(o.doc.sha256) or col.db.find_by_sha(o.doc.sha256)) if isinstance(o, _Prepared) else o
                 for o in outcomes]
+
+    def page_source(self, collection: str, document_id: str, page: int | None = None,
+                    chunk_id: int | None = None) -> PageSource:
+        """What a preview of one page needs (``rag.preview``): the page is ``page``, or the page of
+        ``chunk_id`` when ``page`` is None; ``chunk_id`` must be a passage of that page."""
+        col = self._get(collection)
+        with col.lock:
+            info, fmt = col.db.get_document(document_id), col.db.document_format(document_id)
+            if info is None or fmt is None:
+                raise DocumentNotFound(f"There is no document {document_id!r} in collection {collection!r}.")
+            if chunk_id is not None:
+                found, chunk_page = col.db.chunk_page(document_id, chunk_id)
+                if not found or (page is not None and info.pages is not None and chunk_page != page):
+                    raise PageNotFound(f"Passage {chunk_id} is not on that page of {info.name}.")
+                page = chunk_page if page is None else page
+            if info.pages is None:
+                page = None  # a file without pages is one page
+            elif page is None or not 1 <= page <= info.pages:
+                raise PageNotFound(f"{info.name} has {info.pages} page(s); there is no page {page}.")
+            chunks = col.db.page_chunks(document_id, page)
+        original = original_path(col.directory, document_id)
+        return PageSource(info.id, info.name, fmt, info.pages, page, original if original.is_file() else None,
+                          col.directory, chunks, chunk_id)
 
     # ------------------------------------------------------------ search
 

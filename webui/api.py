@@ -60,6 +60,9 @@ def build_api(services: Services) -> FastAPI:
         from webui.rag_api import include_rag_api
 
         include_rag_api(app, services)
+        from webui.preview_api import include_preview_api
+
+        include_preview_api(app, services)  # GET …/documents/{id}/pages/{n}.png and …/text (cited pages)
     if services.jobs is not None:  # background uploads (POST …/documents?background=true)
         from webui.jobs_api import include_jobs_api
 

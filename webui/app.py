@@ -13,6 +13,8 @@ from webui.chat_images import CSS as IMAGES_CSS
 from webui.chat_tab import build_chat_tab
 from webui.code_tab import build_code_tab
 from webui.i18n import t
+from webui.page_preview import CSS as PREVIEW_CSS
+from webui.page_preview import HEAD as PREVIEW_HEAD
 from webui.reading import CSS as READING_CSS
 from webui.reading import HEAD as READING_HEAD
 from webui.reading import build_theme_switch
@@ -28,8 +30,8 @@ CSS = """
 .dcu-header { display: flex; align-items: baseline; gap: 0.8rem; }
 .dcu-header h1 { margin: 0; }
 footer { visibility: hidden; }
-""" + SESSIONS_CSS + BRANCH_CSS + READING_CSS + FILES_CSS + IMAGES_CSS
-HEAD = BRANCH_HEAD + READING_HEAD  # page scripts (``mount_gradio_app(head=…)``)
+""" + SESSIONS_CSS + BRANCH_CSS + READING_CSS + FILES_CSS + IMAGES_CSS + PREVIEW_CSS
+HEAD = BRANCH_HEAD + READING_HEAD + PREVIEW_HEAD  # page scripts (``mount_gradio_app(head=…)``)
 
 
 def _header(services: Services, blocks: gr.Blocks) -> None:

@@ -38,7 +38,7 @@ from webui.chat_files import ChatFiles
 from webui.chat_images import ChatImages
 from webui.chat_sessions import ChatSessions
 from webui.chat_tools import ChatTools
-from webui.docs_format import escape_md, source_label
+from webui.docs_format import cited_link, file_preview_url
 from webui.i18n import register, text
 from webui.model_picker import loading_notices
 
@@ -203,7 +203,8 @@ class ChatHandlers:
                     item.extra["reasoning_tokens"] = engine.count_tokens(splitter.reasoning)
                 answer["stats"] = stats_line(item, lang)
                 if attached is not None and item.finish_reason != "cancelled":
-                    self._cite(answer, attached, history[-2]["content"], lang)
+                    saved = attached.conversation if self.sessions is not None else None  # previews need it saved
+                    self._cite(answer, attached, history[-2]["content"], lang, saved)
                 if splitter.reasoning and "thinking_s" not in answer:
                     answer["thinking_s"] = round(time.monotonic() - started, 1)
             else:
@@ -214,9 +215,10 @@ class ChatHandlers:
             yield history
 
     @staticmethod
-    def _cite(answer: dict, attached: AttachedPrompt, question: str, lang: str) -> None:
+    def _cite(answer: dict, attached: AttachedPrompt, question: str, lang: str, conversation: str | None = None) -> None:
         """Name the files and pages the answer used, as the Docs tab does: ``[2] report.pdf p.3`` before the
-        stats line; the answer's own numbers checked against what it quotes (``ChatAttachments.cite``)."""
+        stats line; the answer's own numbers checked against what it quotes (``ChatAttachments.cite``). With the
+        saved ``conversation`` each citation links to the page's text (``webui.page_preview``)."""
         said = ReasoningSplitter()  # the answer without its thinking
         said.feed(answer["content"])
         said.finish()
@@ -225,7 +227,9 @@ class ChatHandlers:
         if checked != said.content and content.endswith(said.content):
             answer["content"] = content[:len(content) - len(said.content)] + checked
         if cited:
-            line = " · ".join(f"[{n}] {escape_md(source_label(hit, lang))}" for n, hit in cited)
+            passages = attached.mode == "passages"
+            line = " · ".join(cited_link(n, hit, lang, file_preview_url(conversation, hit, passages) if conversation
+                                         else None) for n, hit in cited)
             answer["stats"] = f"{line} · {answer['stats']}" if answer.get("stats") else line
 
     def respond(self, message: str, system_prompt: str | None = None, temperature: float = 0.7,

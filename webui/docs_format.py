@@ -10,11 +10,13 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
+from urllib.parse import quote
 
 from rag.retrieval import Hit
 from webui.i18n import register, text
 
-__all__ = ["escape_md", "page_label", "source_label", "format_sources", "format_citations",
+__all__ = ["escape_md", "page_label", "source_label", "preview_url", "file_preview_url", "cited_link",
+           "format_sources", "format_citations",
            "format_upload", "format_jobs", "document_rows", "table_headers", "SNIPPET_CHARS"]
 
 SNIPPET_CHARS = 300
@@ -52,7 +54,7 @@ register(
         "docs_sources_none": "No passage in this collection is relevant enough to this question.",
         "docs_score": "score", "docs_no_documents_to_ask": "This collection has no documents yet — upload some files first.",
         "docs_empty_question": "Type a question first.", "docs_no_files": "Choose one or more files to upload.",
-        "docs_stop": "Stop",
+        "docs_stop": "Stop", "docs_show_page": "Show the cited page",
     },
     zh={
         "docs_collection": "文档集", "docs_manage": "管理文档集",
@@ -84,7 +86,7 @@ register(
         "docs_sources_none": "此文档集中没有与这个问题足够相关的段落。",
         "docs_score": "相关度", "docs_no_documents_to_ask": "此文档集还没有文档——请先上传文件。",
         "docs_empty_question": "请先输入问题。", "docs_no_files": "请选择要上传的文件。",
-        "docs_stop": "停止",
+        "docs_stop": "停止", "docs_show_page": "查看引用的页面",
     },
 )
 
@@ -108,23 +110,58 @@ def source_label(hit: Hit, lang: str = "en") -> str:
     return f"{hit.source} {page}" if page else hit.source
 
 
+def preview_url(collection: str, hit: Hit) -> str:
+    """Where the cited page is shown (``webui.preview_api``): its image with the passage marked, or
+    for a file without pages its text."""
+    base = f"/api/collections/{quote(collection, safe=':')}/documents/{quote(hit.document_id, safe='')}"
+    if hit.page is None:
+        return f"{base}/text?chunk={int(hit.chunk_id)}"
+    return f"{base}/pages/{int(hit.page)}.png?chunk={int(hit.chunk_id)}"
+
+
+def file_preview_url(session_id: str, hit: Hit, passage: bool) -> str:
+    """Where the cited page of a file in a Chat message is shown: its text (``webui.preview_api``);
+    ``passage`` when the hit is a passage of the conversation's file index (not a whole page)."""
+    url = f"/api/sessions/{quote(session_id, safe='')}/files/{quote(hit.document_id, safe='')}/text"
+    query = [f"page={int(hit.page)}"] if hit.page is not None else []
+    query += [f"chunk={int(hit.chunk_id)}"] if passage else []
+    return url + ("?" + "&".join(query) if query else "")
+
+
+def cited_link(n: int, hit: Hit, lang: str, url: str | None, bold: bool = False) -> str:
+    """``[n] report.pdf p.3`` in Markdown, a link to ``url`` when given (the page script
+    ``webui.page_preview`` opens it in a panel)."""
+    if url is None:
+        label = f"[{n}] {escape_md(source_label(hit, lang))}"
+        return f"**{label}**" if bold else label
+    # "[n]" as entities inside the link's text: "\\[" would start a formula in the Chatbot (LATEX_DELIMITERS)
+    label = f"&#91;{n}&#93; {escape_md(source_label(hit, lang))}"
+    label = f"**{label}**" if bold else label
+    return f'[{label}]({url} "{text("docs_show_page", lang)}")'
+
+
+def _cited(n: int, hit: Hit, lang: str, collection: str | None, bold: bool = False) -> str:
+    return cited_link(n, hit, lang, None if collection is None else preview_url(collection, hit), bold)
+
+
 def _snippet(value: str, limit: int = SNIPPET_CHARS) -> str:
     flat = " ".join(value.split())
     return flat if len(flat) <= limit else flat[:limit].rstrip() + "…"
 
 
-def format_sources(hits: Sequence[Hit], lang: str = "en") -> str:
-    """The sources panel: one block per numbered hit with file, page, score and a snippet."""
+def format_sources(hits: Sequence[Hit], lang: str = "en", collection: str | None = None) -> str:
+    """The sources panel: one block per numbered hit with file, page, score and a snippet; with
+    ``collection`` each source links to its page."""
     if not hits:
         return text("docs_sources_none", lang)
-    blocks = [f"**[{n}] {escape_md(source_label(hit, lang))}** · {text('docs_score', lang)} {hit.score:.2f}\n"
+    blocks = [f"{_cited(n, hit, lang, collection, bold=True)} · {text('docs_score', lang)} {hit.score:.2f}\n"
               f"> {escape_md(_snippet(hit.text))}" for n, hit in enumerate(hits, 1)]
     return "\n\n".join(blocks)
 
 
-def format_citations(hits: Sequence[Hit], lang: str = "en") -> str:
-    """The short line under an answer: ``[1] report.pdf p.3 · [2] guide.md``."""
-    return " · ".join(f"[{n}] {escape_md(source_label(hit, lang))}" for n, hit in enumerate(hits, 1))
+def format_citations(hits: Sequence[Hit], lang: str = "en", collection: str | None = None) -> str:
+    """The short line under an answer: ``[1] report.pdf p.3 · [2] guide.md`` (links with ``collection``)."""
+    return " · ".join(_cited(n, hit, lang, collection) for n, hit in enumerate(hits, 1))
 
 
 def format_upload(result, before: set[str], lang: str = "en") -> str:

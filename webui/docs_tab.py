@@ -235,7 +235,8 @@ class DocsHandlers:
             for item in answer_stream(self.services, storage, question, int(top_k), bool(strict), history, cancel,
                                       params=params, session_id=f"docs-{key}", user=user, model=model):
                 if isinstance(item, tuple):
-                    sources, answer["meta"] = format_sources(item[1], lang), format_citations(item[1], lang)
+                    ref = collection or DEFAULT_COLLECTION  # sources link to their pages (webui.page_preview)
+                    sources, answer["meta"] = format_sources(item[1], lang, ref), format_citations(item[1], lang, ref)
                 elif isinstance(item, GenerationStats):
                     answer.pop("pending", None)
                     answer["meta"] = " · ".join(p for p in (answer.get("meta"), stats_line(item, lang)) if p)

@@ -100,7 +100,7 @@ def test_questions_land_on_the_right_file_and_page(api, uploaded):
     for question, source, page in QUESTIONS:
         hits = search(api, COLLECTION, question)
         assert hits, f"no hit for {question!r}"
-        assert all(set(h) == {"document_id", "source", "page", "text", "score"} for h in hits)
+        assert all(set(h) == {"document_id", "source", "page", "text", "score", "chunk_id"} for h in hits)
         results.append((question, (hits[0]["source"], hits[0]["page"]), (source, page)))
     wrong = [r for r in results if r[1] != r[2]]
     print(f"\nfile+page top-1 over REST: {len(results) - len(wrong)}/{len(results)}")

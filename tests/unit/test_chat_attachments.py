@@ -34,8 +34,10 @@ def last(generator):
 
 
 def shown(markdown: str) -> str:
-    """Markdown as read on the screen: file names are escaped in it (``report\\.pdf``)."""
-    return re.sub(r"\\(.)", r"\1", markdown)
+    """Markdown as read on the screen: file names are escaped in it (``report\\.pdf``), citations are
+    links to the cited page (``[&#91;2&#93; report\\.pdf p\\.2](/api/sessions/… "…")``)."""
+    markdown = re.sub(r'\[([^\]]*)\]\(/api/sessions/[^ )]+ "[^"]*"\)', r"\1", markdown)
+    return re.sub(r"\\(.)", r"\1", markdown.replace("&#91;", "[").replace("&#93;", "]"))
 
 
 def docx_bytes(*paragraphs: str) -> bytes:
@@ -207,6 +209,9 @@ def test_files_too_large_for_the_budget_are_searched_in_a_per_conversation_index
     assert "biodiesel from tank B7" in sent and "plant.pdf p.2" in sent
     assert len(sent.split()) < 500  # passages, not the whole file (~1000 words)
     assert re.match(r"\[\d\] plant\.pdf p\.2 · ", shown(history[-1]["stats"])), history[-1]["stats"]
+    # The citation links to that page's text, the passage marked (webui.preview_api, tests/unit/test_page_preview.py)
+    assert re.match(rf"\[&#91;\d&#93; plant\\\.pdf p\\\.2\]\(/api/sessions/{sessions.current(request())}/files/\w+/text"
+                    r"\?page=2&chunk=\d+ ", history[-1]["stats"]), history[-1]["stats"]
     conversation = sessions.current(request())
     index = services.attachments.index
     assert collection_name(conversation) in index.list_collections()

@@ -106,7 +106,7 @@ def test_search_returns_contract_hits_and_delete_removes_a_document(client):
     docs = upload(client, ("report.pdf", REPORT), ("manual.pdf", MANUAL)).json()["documents"]
     hits = client.post("/api/collections/default/search",
                        json={"query": "How often should I descale the kettle?", "top_k": 3}).json()["hits"]
-    assert hits and all(set(h) == {"document_id", "source", "page", "text", "score"} for h in hits)
+    assert hits and all(set(h) == {"document_id", "source", "page", "text", "score", "chunk_id"} for h in hits)
     assert (hits[0]["source"], hits[0]["page"]) == ("manual.pdf", 2)
     manual_id = next(d["id"] for d in docs if d["name"] == "manual.pdf")
     assert hits[0]["document_id"] == manual_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import deque
@@ -198,10 +199,12 @@ def test_ask_streams_the_answer_with_numbered_sources(handlers, services, files)
     chat, sources, history, box = updates[0]
     assert sources == "Searching the collection…" and chat[-1]["content"] == "…" and box == ""
     chat, sources, history, box = updates[-1]
-    assert sources.startswith("**[1] report\\.pdf p\\.2** · score ")
+    # Each source links to its page, the passage marked (webui.preview_api); "[1]" as entities in the link
+    assert re.match(r'\[\*\*&#91;1&#93; report\\\.pdf p\\\.2\*\*\]\(/api/collections/default/documents/\w+/pages/2\.png'
+                    r'\?chunk=\d+ "Show the cited page"\) · score ', sources), sources
     assert "> Warranty terms\\. The warranty period for the X200 pump is 36 months" in sources
     assert history[-1]["content"] == "The warranty lasts 36 months [1]."
-    assert chat[-1]["content"].startswith("The warranty lasts 36 months [1].\n\n<sub>[1] report\\.pdf p\\.2")
+    assert chat[-1]["content"].startswith("The warranty lasts 36 months [1].\n\n<sub>[&#91;1&#93; report\\.pdf p\\.2](/api/")
     assert "TTFT" in chat[-1]["content"] and [m["role"] for m in history] == ["user", "assistant"]
     assert "pending" not in history[-1]
     assert services.engine.calls[0]["params"].max_new_tokens == 128
@@ -217,7 +220,7 @@ def test_the_sources_panel_is_filled_before_the_model_is_asked(handlers, service
     shown_before_the_model = None
     for _chat, sources, _history, _box in handlers.ask("What is the warranty period of the X200 pump?", "default",
                                                        3, True, 128, [], None, request()):
-        if sources.startswith("**[1] report\\.pdf p\\.2**") and shown_before_the_model is None:
+        if sources.startswith("[**&#91;1&#93; report\\.pdf p\\.2**]") and shown_before_the_model is None:
             shown_before_the_model = services.engine.calls == []  # no queue, tokenizing or prefill yet
     assert shown_before_the_model is True and len(services.engine.calls) == 1
 

@@ -79,7 +79,7 @@ def test_add_search_and_document_info(store):
     hits = store.search("default", "How long is the X200 pump warranty?")
     assert hits[0].source == "guide.md" and "36 months" in hits[0].text
     assert hits[0].text.startswith("Pump guide > Warranty\n")
-    assert set(hits[0].to_dict()) == {"document_id", "source", "page", "text", "score"}
+    assert set(hits[0].to_dict()) == {"document_id", "source", "page", "text", "score", "chunk_id"}
     assert hits[0].document_id == result.documents[0].id
     assert store.search("default", "食堂几点开门？")[0].source == "notes.txt"
     assert store.search("default", "   ") == []

@@ -102,6 +102,13 @@ EXPECTATIONS: dict[tuple[str, str], Expect] = {
     ("POST", "/api/collections/{collection}/search"): Expect(200, url="/api/collections/default/search",
                                                              kwargs=SEARCH),
     ("POST", "/api/collections/{collection}/ask"): Expect(200, url="/api/collections/default/ask", kwargs=ASK),
+    # previews of a cited page: a document the caller's collection does not hold is 404 like a missing one
+    ("GET", "/api/collections/{collection}/documents/{document_id}/pages/{page}.png"): Expect(
+        404, url="/api/collections/default/documents/no-such-document/pages/1.png"),
+    ("GET", "/api/collections/{collection}/documents/{document_id}/text"): Expect(
+        404, url="/api/collections/default/documents/no-such-document/text?page=1"),
+    ("GET", "/api/sessions/{session_id}/files/{file_id}/text"): Expect(
+        404, url="/api/sessions/{session}/files/no-such-file/text?page=1"),  # alice's conversation has no files
     # sharing: only the owner reads or sets it; another user's (or a missing) collection is 404
     ("GET", "/api/collections/{collection}/sharing"): Expect(200, url="/api/collections/default/sharing"),
     ("PUT", "/api/collections/{collection}/sharing"): Expect(404, url="/api/collections/root:default/sharing",
