@@ -133,6 +133,11 @@ class MetadataDB:
             self._conn.executemany("UPDATE documents SET status = 'ready' WHERE id = ?",
                                    [(d,) for d in document_ids])
 
+    def rename_document(self, document_id: str, name: str) -> bool:
+        """Give a document a new source name (its chunks stay as they are); False if there is none."""
+        with self._transaction():
+            return self._conn.execute("UPDATE documents SET name = ? WHERE id = ?", (name, document_id)).rowcount > 0
+
     def delete_documents(self, document_ids: Sequence[str]) -> list[int]:
         """Delete documents (any status) and their chunks; returns the deleted chunk ids."""
         with self._transaction():

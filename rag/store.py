@@ -211,6 +211,14 @@ class DocumentStore:
             index.remove(chunk_ids)
             index.save()
 
+    def rename_document(self, collection: str, document_id: str, name: str) -> DocumentInfo:
+        """The document under a new source name (a renamed file): nothing is re-embedded."""
+        col = self._get(collection)
+        with col.lock:
+            if not col.db.rename_document(document_id, sanitize_name(name)):
+                raise DocumentNotFound(f"There is no document {document_id!r} in collection {collection!r}.")
+            return col.db.get_document(document_id)
+
     def add_files(self, collection: str, files: Sequence[tuple[str, bytes]],
                   progress: Progress | None = None) -> AddResult:
         """Parse, chunk, embed and index files; per-file errors are reported, not raised."""

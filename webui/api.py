@@ -60,6 +60,10 @@ def build_api(services: Services) -> FastAPI:
         from webui.rag_api import include_rag_api
 
         include_rag_api(app, services)
+    if services.sync is not None:  # GET|PUT|DELETE /api/collections/{c}/source (folder sync)
+        from webui.sync_api import include_sync_api
+
+        include_sync_api(app, services)
     if services.jobs is not None:  # background uploads (POST …/documents?background=true)
         from webui.jobs_api import include_jobs_api
 
