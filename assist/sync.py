@@ -22,7 +22,7 @@ from pathlib import Path
 from assist.errors import JobNotFound, NoSuchCollection, NotFollowing, SyncError
 from assist.sessions import LOCAL_OWNER
 from assist.sync_config import SyncConfig, check_folder
-from assist.sync_pass import PassReport, run_pass
+from assist.sync_pass import PassReport, has_changes, run_pass
 from assist.sync_state import Source, SyncState
 from rag.errors import CollectionNotFound
 
@@ -132,8 +132,11 @@ class FolderSync:
                 "watching": grant.storage in self._watches, "pass": {"state": state, "job": job},
                 "files": len(self.state.files(grant.storage)), "last_pass": self.state.last_pass(grant.storage)}
 
-    def request_pass(self, storage: str) -> str | None:
-        """Queue a pass of ``storage`` (joining one already queued); the job id, None if it follows nothing."""
+    def request_pass(self, storage: str, force: bool = True) -> str | None:
+        """Queue a pass of ``storage`` (joining one already queued); the job id, None if it follows nothing.
+        ``force=False`` (the timer, the watcher): only when sizes or mtimes say something changed."""
+        if not force and not self._changed(storage):
+            return None
         with self._lock:
             if self._stop.is_set():
                 return None
@@ -181,6 +184,23 @@ class FolderSync:
 
     # -- internals ---------------------------------------------------------------------------
 
+    def _changed(self, storage: str) -> bool:
+        """Whether ``storage``'s folder changed since its last pass; if not, the check is noted
+        (``checked_at``) so the badge can say how fresh the collection is."""
+        source = self.state.source(storage)
+        if source is None:
+            return False
+        try:
+            if has_changes(self.store, self.state, source, self.config.root):
+                return True
+        except CollectionNotFound:
+            return True  # the pass finds that out and forgets the source
+        last = self.state.last_pass(storage)
+        if last is not None:
+            last["checked_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            self.state.set_last_pass(storage, last)
+        return False
+
     def _active(self, job_id: str, owner: str) -> bool:
         try:
             return self.jobs.get(job_id, owner).status in ("queued", "running")
@@ -202,8 +222,8 @@ class FolderSync:
                 again = storage in self._again
                 self._again.discard(storage)
                 self._last_end[storage] = time.monotonic()
-        if again:
-            self.request_pass(storage)
+        if again:  # asked for while it ran: once more if anything changed meanwhile
+            self.request_pass(storage, force=False)
         elif report is not None and report.deferred:  # files being written: look again shortly
             self._later(storage, max(self.config.debounce_s, 0.5))
         documents = ([{"name": p, "change": "added"} for p in report.added]
@@ -221,7 +241,7 @@ class FolderSync:
             old = self._debounce.get(storage)
             if old is not None:
                 old.cancel()
-            timer = self._debounce[storage] = threading.Timer(delay, self.request_pass, (storage,))
+            timer = self._debounce[storage] = threading.Timer(delay, self.request_pass, (storage, False))
             timer.daemon = True
             timer.start()
 
@@ -235,7 +255,7 @@ class FolderSync:
                         last = self._last_end.get(source.storage)
                     if not busy and (last is None or now - last >= source.interval_s):
                         self._last_end[source.storage] = now  # not again until this pass has ended
-                        self.request_pass(source.storage)
+                        self.request_pass(source.storage, force=False)
             except Exception:  # the timer must outlive one bad tick (a closed database at shutdown …)
                 if not self._stop.is_set():
                     log.exception("folder sync timer")

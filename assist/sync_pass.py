@@ -24,7 +24,7 @@ from assist.sync_state import FileRow, Source, SyncState
 from rag.errors import DocumentNotFound
 from rag.parsing import SUPPORTED_EXTENSIONS, sanitize_name
 
-__all__ = ["PassReport", "run_pass", "scan_folder"]
+__all__ = ["PassReport", "run_pass", "scan_folder", "has_changes"]
 
 Progress = Callable[[float, str], None]
 
@@ -91,6 +91,21 @@ def scan_folder(folder: Path, root: Path | None = None) -> tuple[dict[str, tuple
             if path.is_file():
                 found[rel] = (st.st_mtime_ns, st.st_size)
     return found, refused
+
+
+def has_changes(store, state: SyncState, source: Source, root: Path | None = None) -> bool:
+    """Whether a pass would have anything to do (sizes and mtimes only; nothing is read): the timer
+    and the watcher start a pass, a job, only then, so a quiet folder leaves no trail of empty jobs."""
+    folder = Path(source.folder)
+    if not folder.is_dir():  # reported once by a failed pass, not again at every tick
+        return (state.last_pass(source.storage) or {}).get("status") != "failed"
+    seen, _ = scan_folder(folder, root)
+    known = state.files(source.storage)
+    if set(seen) != set(known):
+        return True
+    present = {d.id for d in store.list_documents(source.storage)}
+    return any((row.mtime_ns, row.size) != seen[rel] or (row.error is None and row.document_id not in present)
+               for rel, row in known.items())
 
 
 def _read_stable(path: Path) -> tuple[bytes, tuple[int, int]] | None:

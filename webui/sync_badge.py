@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from assist.errors import AssistError
 from webui.i18n import register, text
 
-__all__ = ["sync_badge"]
+__all__ = ["sync_badge", "format_badge", "sync_change_line"]
 
 _SHOWN_FAILURES = 3
 
@@ -22,10 +22,14 @@ register(
     en={"sync_synced": "⟳ synced from {folder}", "sync_running": "⟳ syncing from {folder}…",
         "sync_pending": "⟳ follows {folder} · first pass pending", "sync_files": "{n} files",
         "sync_failed": "{n} failed", "sync_pass_failed": "last pass failed: {message}",
+        "sync_change_added": "added", "sync_change_updated": "updated", "sync_change_renamed": "renamed from {old}",
+        "sync_change_removed": "removed (deleted from the folder)",
         "sync_now": "just now", "sync_min": "{n} min ago", "sync_hours": "{n} h ago", "sync_days": "{n} d ago"},
     zh={"sync_synced": "⟳ 同步自 {folder}", "sync_running": "⟳ 正在同步 {folder}…",
         "sync_pending": "⟳ 跟随 {folder} · 等待首次同步", "sync_files": "{n} 个文件",
         "sync_failed": "{n} 个失败", "sync_pass_failed": "上次同步失败：{message}",
+        "sync_change_added": "已添加", "sync_change_updated": "已更新", "sync_change_renamed": "由 {old} 改名",
+        "sync_change_removed": "已移除（文件夹中已删除）",
         "sync_now": "刚刚", "sync_min": "{n} 分钟前", "sync_hours": "{n} 小时前", "sync_days": "{n} 天前"},
 )
 
@@ -45,6 +49,14 @@ def _ago(stamp: str, lang: str, now: datetime | None = None) -> str:
     return text("sync_days", lang, n=int(seconds // 86400))
 
 
+def sync_change_line(doc: dict, lang: str = "en") -> str:
+    """One file of a folder-sync pass job (``{"name", "change", "from"?}``) as a line of the upload report."""
+    change = doc.get("change", "")
+    what = text(f"sync_change_{change}", lang, old=html.escape(doc.get("from", ""))) if change in (
+        "added", "updated", "renamed", "removed") else html.escape(change)
+    return f"⟳ <b>{html.escape(doc.get('name', ''))}</b> — {what}"
+
+
 def format_badge(status: dict, lang: str = "en", now: datetime | None = None) -> str:
     """The badge's HTML for a ``FolderSync.status`` answer."""
     folder = html.escape(status["folder"])
@@ -54,7 +66,8 @@ def format_badge(status: dict, lang: str = "en", now: datetime | None = None) ->
     elif not last:
         parts = [text("sync_pending", lang, folder=folder)]
     else:
-        parts = [text("sync_synced", lang, folder=folder), _ago(last.get("finished_at", ""), lang, now)]
+        fresh = max(last.get("finished_at") or "", last.get("checked_at") or "")  # a check that found no change
+        parts = [text("sync_synced", lang, folder=folder), _ago(fresh, lang, now)]
     if last and last.get("status") == "failed":
         parts.append(text("sync_pass_failed", lang, message=html.escape(last.get("message", ""))))
     elif last:

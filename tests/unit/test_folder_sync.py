@@ -281,6 +281,26 @@ def test_a_change_during_a_pass_is_taken_by_the_next(world, folder, embedder):
     assert len(names(services)) == 2
 
 
+def test_the_timer_starts_a_job_only_when_something_changed(tmp_path, root, folder, embedder):
+    services, sync = make_sync(tmp_path / "data", root, embedder, interval_s=0.2)
+    try:
+        sync.start()
+        follow(services, sync, folder)
+        time.sleep(1.5)  # several ticks past the interval, nothing changed
+        assert len(services.jobs.list(LOCAL)) == 1
+        assert sync.state.last_pass("manuals")["checked_at"] >= sync.state.last_pass("manuals")["finished_at"]
+        (folder / "pump.txt").write_text("The X200 pump filter: every ten days.")
+        deadline = time.monotonic() + 30
+        while sync.state.last_pass("manuals")["updated"] != ["pump.txt"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert len(services.jobs.list(LOCAL)) == 2
+    finally:
+        sync.close()
+        services.jobs.close()
+        services.store.close()
+
+
 def test_events_start_a_pass(tmp_path, root, folder, embedder):
     services, sync = make_sync(tmp_path / "data", root, embedder, events=True, debounce_s=0.2, interval_s=3600)
     try:

@@ -163,6 +163,8 @@ def test_the_docs_tab_shows_a_sync_badge(tmp_path, folder):
         assert f"synced from {folder.resolve()}" in badge["value"] and "just now" in badge["value"]
         assert "2 files" in badge["value"] and "1 failed" in badge["value"]
         assert "bad&lt;b&gt;.pdf" in badge["value"] and "damaged" in badge["value"]  # escaped, with the reason
+        report = handlers.resume()[0]  # the owner's recent jobs include the pass: shown, not mistaken for uploads
+        assert "⟳ <b>pump.txt</b> — added" in report and "bad&lt;b&gt;.pdf" in report
         status = services.sync.status("local", "manuals")
         later = datetime.now(timezone.utc) + timedelta(minutes=2, seconds=5)
         assert "2 min ago" in format_badge(status, "en", now=later)
