@@ -119,8 +119,9 @@ def serve(settings: dict[str, object]) -> int:
                            tools=tools if tools.enabled else None))
     finally:
         tools.close()  # MCP server processes end with the app
-        sync.close()  # before the jobs: no pass is queued after the worker stops
-        jobs.close()
+        sync.stop()  # before the jobs: no pass is queued after the worker stops
+        jobs.close()  # a running pass ends at its next step (files done so far stay recorded)
+        sync.close()
         models.close()
     return 0
 

@@ -69,7 +69,8 @@ class FolderSync:
         self._timer = threading.Thread(target=self._tick, name="folder-sync", daemon=True)
         self._timer.start()
 
-    def close(self) -> None:
+    def stop(self) -> None:
+        """No new passes (timer, watcher and requests end); a running one goes on until the jobs stop it."""
         self._stop.set()
         with self._lock:
             for timer in self._debounce.values():
@@ -79,6 +80,10 @@ class FolderSync:
         if self._observer is not None:
             self._observer.stop()
             self._observer.join(timeout=5)
+
+    def close(self) -> None:
+        """``stop`` and close the state; stop the jobs (``IngestJobs.close``) in between when a pass may run."""
+        self.stop()
         self.state.close()
 
     # -- requests ----------------------------------------------------------------------------

@@ -77,8 +77,9 @@ def make_sync(data: Path, root: Path, embedder, **config):
 def world(tmp_path, root, embedder):
     services, sync = make_sync(tmp_path / "data", root, embedder)
     yield services, sync
-    sync.close()
+    sync.stop()
     services.jobs.close()
+    sync.close()
     services.store.close()
 
 
@@ -230,8 +231,9 @@ def test_restart_between_passes(tmp_path, root, folder, embedder):
     services, sync = make_sync(tmp_path / "data", root, embedder)
     follow(services, sync, folder)
     kettle_id = names(services)["kettle.md"]
-    sync.close()
+    sync.stop()
     services.jobs.close()
+    sync.close()
     services.store.close()
     # While the server is down: one file edited, one deleted, one renamed, one added.
     (folder / "pump.txt").write_text("The X200 pump intake filter: replace it every four weeks.")
@@ -253,8 +255,9 @@ def test_restart_between_passes(tmp_path, root, folder, embedder):
         assert "four weeks" in services.collections.search(LOCAL, "manuals", "X200 intake filter weeks")[0].text
         assert embedder.texts - before <= 4  # only the edited and the new file were embedded (a chunk or two each)
     finally:
-        sync.close()
+        sync.stop()
         services.jobs.close()
+        sync.close()
         services.store.close()
 
 
@@ -281,6 +284,39 @@ def test_a_change_during_a_pass_is_taken_by_the_next(world, folder, embedder):
     assert len(names(services)) == 2
 
 
+def test_a_pass_cut_short_by_shutdown_is_finished_after_the_restart(tmp_path, root, folder, embedder):
+    from assist.ingest_jobs import STOP_MESSAGE
+
+    services, sync = make_sync(tmp_path / "data", root, embedder)
+    follow(services, sync, folder)
+    (folder / "a.txt").write_text("Version A. The valve V-7 is inspected weekly.")
+    embedder.gate = threading.Event()
+    job_id = sync.request_pass("manuals")
+    assert embedder.waiting.wait(10)
+    sync.stop()
+    closing = threading.Thread(target=services.jobs.close)  # waits for the running pass to stop
+    closing.start()
+    time.sleep(0.2)
+    embedder.gate.set()
+    closing.join(30)
+    embedder.gate = None
+    report = sync.state.last_pass("manuals")
+    assert report["status"] == "failed" and "shutting down" in report["message"]
+    assert "a.txt" not in names(services) and "a.txt" not in sync.state.files("manuals")  # not half-indexed
+    sync.close()
+    services.store.close()
+    services, sync = make_sync(tmp_path / "data", root, embedder)
+    try:
+        assert services.jobs.get(job_id, LOCAL).status == "failed"
+        assert STOP_MESSAGE in services.jobs.get(job_id, LOCAL).message
+        assert sync_pass(services, sync)["added"] == ["a.txt"] and "a.txt" in names(services)
+    finally:
+        sync.stop()
+        services.jobs.close()
+        sync.close()
+        services.store.close()
+
+
 def test_the_timer_starts_a_job_only_when_something_changed(tmp_path, root, folder, embedder):
     services, sync = make_sync(tmp_path / "data", root, embedder, interval_s=0.2)
     try:
@@ -296,8 +332,9 @@ def test_the_timer_starts_a_job_only_when_something_changed(tmp_path, root, fold
             time.sleep(0.05)
         assert len(services.jobs.list(LOCAL)) == 2
     finally:
-        sync.close()
+        sync.stop()
         services.jobs.close()
+        sync.close()
         services.store.close()
 
 
@@ -316,8 +353,9 @@ def test_events_start_a_pass(tmp_path, root, folder, embedder):
             assert time.monotonic() < deadline, sync.state.last_pass("manuals")
             time.sleep(0.05)
     finally:
-        sync.close()
+        sync.stop()
         services.jobs.close()
+        sync.close()
         services.store.close()
 
 
@@ -381,6 +419,7 @@ def test_sync_tables_in_the_config(tmp_path, root, folder, embedder):
             time.sleep(0.05)
         assert sync.status(LOCAL, "handbooks")["origin"] == "config"
     finally:
-        sync.close()
+        sync.stop()
         services.jobs.close()
+        sync.close()
         services.store.close()

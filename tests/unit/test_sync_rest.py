@@ -56,8 +56,9 @@ def client(tmp_path, folder):
     services, app = build(tmp_path, tmp_path / "root")
     with TestClient(app) as client:
         yield client
-    services.sync.close()
+    services.sync.stop()
     services.jobs.close()
+    services.sync.close()
     services.store.close()
 
 
@@ -137,8 +138,9 @@ def test_without_a_sync_root_folder_sync_is_off(tmp_path, folder):
         message = response.json()["error"]["message"]
         assert "Folder sync is off" in message and "--sync-root" in message
     finally:
-        services.sync.close()
+        services.sync.stop()
         services.jobs.close()
+        services.sync.close()
         services.store.close()
 
 
@@ -173,6 +175,7 @@ def test_the_docs_tab_shows_a_sync_badge(tmp_path, folder):
 
         assert build_app(services) is not None  # the tab builds with the badge and its timer
     finally:
-        services.sync.close()
+        services.sync.stop()
         services.jobs.close()
+        services.sync.close()
         services.store.close()
