@@ -212,10 +212,13 @@ class DocumentStore:
             index.save()
 
     def rename_document(self, collection: str, document_id: str, name: str) -> DocumentInfo:
-        """The document under a new source name (a renamed file): nothing is re-embedded."""
+        """The document under a new source name (a renamed file): nothing is re-embedded (the
+        vectors keep the old title; the text shown starts with the new one)."""
         col = self._get(collection)
         with col.lock:
-            if not col.db.rename_document(document_id, sanitize_name(name)):
+            info = col.db.get_document(document_id)
+            titles = (document_title(info.name), document_title(sanitize_name(name))) if info else None
+            if not col.db.rename_document(document_id, sanitize_name(name), titles):
                 raise DocumentNotFound(f"There is no document {document_id!r} in collection {collection!r}.")
             return col.db.get_document(document_id)
 

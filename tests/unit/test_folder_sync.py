@@ -181,7 +181,10 @@ def test_a_renamed_file_keeps_its_document(world, folder, embedder):
     assert report["added"] == report["removed"] == []
     assert names(services)["x200-pump.txt"] == document_id and "pump.txt" not in names(services)
     assert embedder.texts == before  # nothing re-embedded
-    assert sources(services, "intake filter X200 pump")[0] == "x200-pump.txt"
+    hit = services.collections.search(LOCAL, "manuals", "intake filter X200 pump", top_k=1)[0]
+    assert hit.source == "x200-pump.txt" and hit.text.startswith("The X200 pump")  # no stale title before it
+    chunk = services.store._get("manuals").db.chunks_by_ids([hit.chunk_id])[hit.chunk_id]
+    assert chunk[3].startswith("x200-pump\n")  # the title the retrievers see follows the new name
 
 
 def test_identical_files_share_one_document_until_both_are_gone(world, folder):
