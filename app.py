@@ -72,7 +72,11 @@ def serve(settings: dict[str, object]) -> int:
     from webui.services import Services
 
     _, web = build_configs(settings)
-    sync_config = build_sync_config(settings)  # a bad [[sync]] table fails fast
+    sync_config = build_sync_config(settings)  # a bad [[sync]] table fails fast, before the model loads
+    from assist.sync_config import check_folder
+
+    for entry in sync_config.entries:
+        check_folder(sync_config, entry.folder)  # outside --sync-root, missing, or no --sync-root at all
     identity_config = build_identity_config(settings)  # a wrong --ldap-* / --oidc-* fails fast too
     models = build_models(settings)  # before the slow load: a wrong --model fails fast
     from assist.sandbox import sandbox_status

@@ -12,6 +12,9 @@ Jobs belong to the owner who submitted them: another owner's id is "not found". 
 cancel a queued or running job (``cancel``): it ends at its next progress step, before anything
 is written, and is marked failed with ``CANCEL_MESSAGE``; once the store has begun writing (the
 last few per cent), the job finishes instead.
+
+``submit_task`` runs other indexing work on the same worker as a job of its own (a folder-sync
+pass, ``assist.sync``): same progress, cancelling and restart rules, its own documents/errors.
 """
 
 from __future__ import annotations

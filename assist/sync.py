@@ -24,12 +24,12 @@ from assist.sessions import LOCAL_OWNER
 from assist.sync_config import SyncConfig, check_folder
 from assist.sync_pass import PassReport, has_changes, run_pass
 from assist.sync_state import Source, SyncState
+from assist.sync_watch import FolderWatcher
 from rag.errors import CollectionNotFound
 
 __all__ = ["FolderSync"]
 
 log = logging.getLogger(__name__)
-_IGNORED_EVENTS = ("opened", "closed_no_write")  # our own reads during a pass must not start another
 
 
 class FolderSync:
@@ -48,8 +48,7 @@ class FolderSync:
         self._last_end: dict[str, float] = {}  # storage -> time.monotonic() a pass ended
         self._pass_locks: dict[str, threading.Lock] = {}
         self._debounce: dict[str, threading.Timer] = {}
-        self._watches: dict[str, tuple] = {}  # storage -> (watch, handler)
-        self._observer = None
+        self._watcher: FolderWatcher | None = None  # file-system events (config.events)
         self._stop = threading.Event()
         self._timer: threading.Thread | None = None
 
@@ -59,11 +58,15 @@ class FolderSync:
         """Apply the ``[[sync]]`` tables, watch every followed folder, start the timer (first passes now)."""
         if not self.config.enabled:
             return
-        for entry in self.config.entries:
-            owner = entry.owner or LOCAL_OWNER
-            self._follow(owner, entry.collection, entry.folder, entry.interval_s, "config", start_pass=False)
+        listed = {self._follow(entry.owner or LOCAL_OWNER, entry.collection, entry.folder, entry.interval_s,
+                               "config", start_pass=False) for entry in self.config.entries}
+        for source in self.state.sources():  # a table taken out of the config file: no longer followed
+            if source.origin == "config" and source.storage not in listed:
+                log.info("folder sync: %s is no longer in the config; it stops following %s (documents kept)",
+                         source.storage, source.folder)
+                self.state.drop_source(source.storage)
         if self.config.events:
-            self._start_observer()
+            self._watcher = FolderWatcher(lambda storage: self._later(storage, self.config.debounce_s))
             for source in self.state.sources():
                 self._watch(source)
         self._timer = threading.Thread(target=self._tick, name="folder-sync", daemon=True)
@@ -77,9 +80,8 @@ class FolderSync:
                 timer.cancel()
         if self._timer is not None:
             self._timer.join(timeout=5)
-        if self._observer is not None:
-            self._observer.stop()
-            self._observer.join(timeout=5)
+        if self._watcher is not None:
+            self._watcher.close()
 
     def close(self) -> None:
         """``stop`` and close the state; stop the jobs (``IngestJobs.close``) in between when a pass may run."""
@@ -132,9 +134,11 @@ class FolderSync:
             state = ("running" if grant.storage in self._running else
                      "queued" if grant.storage in self._queued else "idle")
             job = self._queued.get(grant.storage) or self._current.get(grant.storage)
+        if state == "queued" and not self._active(job, source.owner):  # cancelled before it started
+            state, job = "idle", None
         return {"collection": grant.label(user), "owner": source.owner, "folder": source.folder,
                 "interval_s": source.interval_s, "origin": source.origin, "since": source.created_at,
-                "watching": grant.storage in self._watches, "pass": {"state": state, "job": job},
+                "watching": self._watcher is not None and self._watcher.watching(grant.storage), "pass": {"state": state, "job": job},
                 "files": len(self.state.files(grant.storage)), "last_pass": self.state.last_pass(grant.storage)}
 
     def request_pass(self, storage: str, force: bool = True) -> str | None:
@@ -265,41 +269,10 @@ class FolderSync:
                 if not self._stop.is_set():
                     log.exception("folder sync timer")
 
-    def _start_observer(self) -> None:
-        try:
-            from watchdog.observers import Observer
-
-            self._observer = Observer()
-            self._observer.daemon = True
-            self._observer.start()
-        except Exception as exc:  # no inotify here, limits reached …: the timer alone keeps folders in step
-            log.warning("folder sync: file-system events unavailable (%s); passes run on the timer only", exc)
-            self._observer = None
-
     def _watch(self, source: Source) -> None:
-        if self._observer is None or self._stop.is_set():
-            return
-        from watchdog.events import FileSystemEventHandler
-
-        sync, storage = self, source.storage
-
-        class _Handler(FileSystemEventHandler):
-            def on_any_event(self, event) -> None:
-                if event.event_type not in _IGNORED_EVENTS:
-                    sync._later(storage, sync.config.debounce_s)
-
-        self._unwatch(storage)
-        try:
-            handler = _Handler()
-            watch = self._observer.schedule(handler, source.folder, recursive=True)
-            self._watches[storage] = (watch, handler)
-        except Exception as exc:  # e.g. too many inotify watches: this folder is kept in step by the timer
-            log.warning("folder sync: cannot watch %s (%s); its passes run on the timer only", source.folder, exc)
+        if self._watcher is not None and not self._stop.is_set():
+            self._watcher.watch(source.storage, source.folder)
 
     def _unwatch(self, storage: str) -> None:
-        entry = self._watches.pop(storage, None)
-        if entry is not None and self._observer is not None:
-            try:
-                self._observer.remove_handler_for_watch(entry[1], entry[0])
-            except (KeyError, ValueError):
-                pass
+        if self._watcher is not None:
+            self._watcher.unwatch(storage)

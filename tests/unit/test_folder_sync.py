@@ -426,3 +426,12 @@ def test_sync_tables_in_the_config(tmp_path, root, folder, embedder):
         services.jobs.close()
         sync.close()
         services.store.close()
+    services, sync = make_sync(tmp_path / "data", root, embedder)  # the table taken out of the file
+    try:
+        sync.start()
+        assert sync.state.source("handbooks") is None and len(names(services, "handbooks")) == 2  # documents kept
+    finally:
+        sync.stop()
+        services.jobs.close()
+        sync.close()
+        services.store.close()
