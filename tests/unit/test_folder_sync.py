@@ -435,3 +435,27 @@ def test_sync_tables_in_the_config(tmp_path, root, folder, embedder):
         services.jobs.close()
         sync.close()
         services.store.close()
+
+
+def test_a_file_being_written_while_read_is_left_for_the_next_pass(world, folder, monkeypatch):
+    import assist.sync_pass as sync_pass_module
+
+    services, sync = world
+    follow(services, sync, folder)
+    (folder / "pump.txt").write_text("The X200 pump filter: every five weeks.")
+    real = sync_pass_module._read_stable
+    calls = []
+
+    def writing_during_the_first_read(path):  # as if the size or mtime moved while it was read
+        calls.append(path.name)
+        return None if len(calls) == 1 else real(path)
+
+    monkeypatch.setattr(sync_pass_module, "_read_stable", writing_during_the_first_read)
+    report = sync_pass(services, sync)
+    assert report["deferred"] == ["pump.txt"] and report["updated"] == []
+    assert "six months" in services.collections.search(LOCAL, "manuals", "X200 intake filter")[0].text
+    deadline = time.monotonic() + 30  # a pass follows by itself shortly after
+    while (sync.state.last_pass("manuals") or {}).get("updated") != ["pump.txt"]:
+        assert time.monotonic() < deadline, sync.state.last_pass("manuals")
+        time.sleep(0.05)
+    assert "five weeks" in services.collections.search(LOCAL, "manuals", "X200 pump filter weeks")[0].text
