@@ -23,6 +23,7 @@ from app_settings import (
     build_models,
     build_quota_config,
     build_sandbox_config,
+    build_sync_config,
     build_tools_config,
     parser,
     resolve_settings,
@@ -71,6 +72,11 @@ def serve(settings: dict[str, object]) -> int:
     from webui.services import Services
 
     _, web = build_configs(settings)
+    sync_config = build_sync_config(settings)  # a bad [[sync]] table fails fast, before the model loads
+    from assist.sync_config import check_folder
+
+    for entry in sync_config.entries:
+        check_folder(sync_config, entry.folder)  # outside --sync-root, missing, or no --sync-root at all
     identity_config = build_identity_config(settings)  # a wrong --ldap-* / --oidc-* fails fast too
     models = build_models(settings)  # before the slow load: a wrong --model fails fast
     from assist.sandbox import sandbox_status
@@ -102,15 +108,24 @@ def serve(settings: dict[str, object]) -> int:
     from assist.ingest_jobs import IngestJobs
 
     jobs = IngestJobs(store, web.data_dir)  # marks jobs a previous run left unfinished as failed
+    collections = UserCollections(store, access, audit.record, groups=users.groups_of)
+    from assist.sync import FolderSync
+
+    sync = FolderSync(sync_config, store, collections, jobs, web.data_dir)
     try:
+        sync.start()  # [[sync]] tables applied; a first pass of every followed folder is queued
+        if sync_config.enabled:
+            print(f"Folder sync: folders under {sync_config.root} may be followed "
+                  f"({len(sync.state.sources())} followed now).", flush=True)
         serve_web(Services(models=models, web=web, store=store, embedder=embedder, rag_config=rag_config,
                            sessions=sessions, users=users, identity=identity, audit=audit, jobs=jobs, quotas=quotas,
-                           collections=UserCollections(store, access, audit.record, groups=users.groups_of),
-                           sandbox=sandbox,
+                           collections=collections, sandbox=sandbox, sync=sync,
                            tools=tools if tools.enabled else None))
     finally:
         tools.close()  # MCP server processes end with the app
-        jobs.close()
+        sync.stop()  # before the jobs: no pass is queued after the worker stops
+        jobs.close()  # a running pass ends at its next step (files done so far stay recorded)
+        sync.close()
         models.close()
     return 0
 

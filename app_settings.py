@@ -23,7 +23,7 @@ except ImportError:  # Python 3.10 (common on DTK images)
 
 __all__ = ["OPTIONS", "Option", "parser", "resolve_settings", "build_config", "build_configs", "build_models",
            "build_model_specs", "build_quota_config", "build_sandbox_config", "build_tools_config",
-           "build_identity_config", "parse_env"]
+           "build_identity_config", "build_sync_config", "parse_env"]
 
 
 @dataclass(frozen=True)
@@ -42,12 +42,14 @@ def _config_classes() -> tuple[type, ...]:
     from assist.identity.config import IdentityConfig
     from assist.quotas import QuotaConfig
     from assist.sandbox import SandboxConfig
+    from assist.sync_config import SyncConfig
     from assist.tools.config import ToolsConfig
     from engine.config import EngineConfig, ModelsConfig
     from rag.config import RagConfig
     from webui.services import WebConfig
 
-    return EngineConfig, ModelsConfig, RagConfig, WebConfig, QuotaConfig, SandboxConfig, ToolsConfig, IdentityConfig
+    return (EngineConfig, ModelsConfig, RagConfig, WebConfig, QuotaConfig, SandboxConfig, ToolsConfig, IdentityConfig,
+            SyncConfig)
 
 
 def _kind(annotation: str) -> type:
@@ -133,6 +135,8 @@ def resolve_settings(args: argparse.Namespace, environ: dict[str, str] | None = 
             settings["models"] = _model_tables(config_path, flat.pop("models"))
         if "mcp_servers" in flat:  # [[mcp_servers]]: checked by build_tools_config
             settings["mcp_servers"] = flat.pop("mcp_servers")
+        if "sync" in flat:  # [[sync]]: folders collections follow, checked by build_sync_config
+            settings["sync"] = flat.pop("sync")
         unknown = sorted(set(flat) - set(settings))
         if unknown:
             hints = [f"{key} (did you mean {close[0]}?)" if (close := difflib.get_close_matches(key, settings, 1))
@@ -274,3 +278,10 @@ def build_tools_config(settings: dict[str, object]):
     from assist.tools.config import ToolsConfig, parse_mcp_servers
 
     return build_config(ToolsConfig, settings, mcp_servers=parse_mcp_servers(settings.get("mcp_servers")))
+
+
+def build_sync_config(settings: dict[str, object]):
+    """Folder sync: --sync-root and friends (flags) and the admin's ``[[sync]]`` tables (config file only)."""
+    from assist.sync_config import SyncConfig, parse_sync_entries
+
+    return build_config(SyncConfig, settings, entries=parse_sync_entries(settings.get("sync")))

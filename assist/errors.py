@@ -9,7 +9,8 @@ from __future__ import annotations
 __all__ = ["AssistError", "SessionError", "SessionNotFound", "InvalidImport", "UserError", "UnknownUser",
            "NotAuthenticated", "TooManyAttempts", "JobNotFound", "TooManyJobs",
            "AccessError", "NoSuchCollection", "NotAllowed", "CollectionNameTaken", "InvalidSharing", "QuotaExceeded",
-           "SandboxError", "SandboxOff", "SandboxUnavailable", "SandboxBusy"]
+           "SandboxError", "SandboxOff", "SandboxUnavailable", "SandboxBusy", "SyncError", "SyncOff",
+           "NotFollowing"]
 
 
 class AssistError(Exception):
@@ -141,3 +142,21 @@ class SandboxBusy(SandboxError):
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class SyncError(AssistError):
+    """A folder cannot be followed as asked (outside the sync root, missing, bad [[sync]] table)."""
+
+    http_status = 400
+
+
+class SyncOff(SyncError):
+    """The server was started without ``--sync-root``: following folders is the admin's choice."""
+
+    http_status = 403
+
+
+class NotFollowing(SyncError):
+    """The collection follows no folder."""
+
+    http_status = 404

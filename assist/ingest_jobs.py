@@ -12,6 +12,9 @@ Jobs belong to the owner who submitted them: another owner's id is "not found". 
 cancel a queued or running job (``cancel``): it ends at its next progress step, before anything
 is written, and is marked failed with ``CANCEL_MESSAGE``; once the store has begun writing (the
 last few per cent), the job finishes instead.
+
+``submit_task`` runs other indexing work on the same worker as a job of its own (a folder-sync
+pass, ``assist.sync``): same progress, cancelling and restart rules, its own documents/errors.
 """
 
 from __future__ import annotations
@@ -23,13 +26,13 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from assist.errors import JobNotFound, TooManyJobs
+from assist.errors import AssistError, JobNotFound, TooManyJobs
 from rag.errors import RagError
 from rag.store import AddResult, FileError
 
@@ -59,6 +62,8 @@ CREATE INDEX IF NOT EXISTS jobs_by_owner ON jobs(owner, created_at);
 _ACTIVE = "('queued', 'running')"  # SQL: the states of a job that is not finished
 _SAVE_EVERY_S = 0.25  # progress is written at most this often (the final state always)
 _KEEP_FINISHED = 200  # finished jobs kept per owner; older ones are forgotten
+# submit_task: task(progress) -> (status "done"|"failed", message, documents [dict], errors [FileError | dict])
+Task = Callable[[Callable[[float, str], None]], tuple[str, str, list, list]]
 
 
 @dataclass(frozen=True)
@@ -203,10 +208,10 @@ class IngestJobs:
             self._conn.execute(f"UPDATE jobs SET {columns} WHERE id = ? AND status IN {_ACTIVE}",
                                [*values.values(), job_id])
 
-    def _run(self, job_id: str, collection: str, names: list[str], early: list[FileError]) -> None:
-        directory = self.spool / job_id
+    def _progress(self, job_id: str):
+        """The job's progress callback: saved now and then; raises ``_Stopping`` once the job is
+        cancelled or the server stops (before 1.0, which comes after the final write)."""
         last = [0.0]
-        before: set[str] = set()
 
         def progress(fraction: float, message: str) -> None:
             if fraction < 1.0:  # 1.0 comes after the final write
@@ -219,6 +224,43 @@ class IngestJobs:
                 last[0] = now
                 self._update(job_id, progress=min(max(fraction, 0.0), 0.999), message=message)
 
+        return progress
+
+    def submit_task(self, owner: str, collection: str, label: str, task: Task) -> IngestJob:
+        """Queue other indexing work (a folder-sync pass) as a job of ``owner`` on the same worker:
+        ``task(progress)`` returns ``(status, message, documents, errors)``; a ``progress`` call
+        raises once the job is cancelled or the server stops (let it pass)."""
+        job_id, now = uuid.uuid4().hex, _now()
+        with self._lock, self._conn:
+            self._conn.execute(
+                "INSERT INTO jobs (id, owner, collection, files, status, progress, message, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, 'queued', 0, 'Waiting', ?, ?)",
+                (job_id, owner, collection, json.dumps([label]), now, now))
+        self._pool.submit(self._run_task, job_id, task)
+        return self.get(job_id, owner)
+
+    def _run_task(self, job_id: str, task: Task) -> None:
+        try:
+            if job_id in self._cancelled:
+                raise _Stopping(CANCEL_MESSAGE)
+            self._update(job_id, status="running", message="Starting")
+            status, message, documents, errors = task(self._progress(job_id))
+        except (RagError, AssistError, _Stopping) as exc:
+            status, message, documents, errors = "failed", str(exc), [], []
+        except Exception as exc:  # a bug: recorded on the job and logged in full
+            log.exception("job %s failed", job_id)
+            status, message, documents, errors = "failed", f"The job failed unexpectedly: {exc}", [], []
+        finally:
+            with self._lock:
+                self._cancelled.discard(job_id)
+        self._update(job_id, status=status, progress=1.0, message=message, documents=json.dumps(documents),
+                     errors=json.dumps([e.to_dict() if isinstance(e, FileError) else e for e in errors]))
+        self._forget_old()
+
+    def _run(self, job_id: str, collection: str, names: list[str], early: list[FileError]) -> None:
+        directory = self.spool / job_id
+        before: set[str] = set()
+        progress = self._progress(job_id)
         try:
             if job_id in self._cancelled:  # cancelled while it waited: never started
                 raise _Stopping(CANCEL_MESSAGE)

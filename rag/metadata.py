@@ -133,6 +133,20 @@ class MetadataDB:
             self._conn.executemany("UPDATE documents SET status = 'ready' WHERE id = ?",
                                    [(d,) for d in document_ids])
 
+    def rename_document(self, document_id: str, name: str, titles: tuple[str, str] | None = None) -> bool:
+        """Give a document a new source name; False if there is none. ``titles`` (old, new): chunks
+        that start with the old title (``chunk_titles``) are made to start with the new one."""
+        with self._transaction():
+            if not self._conn.execute("UPDATE documents SET name = ? WHERE id = ?", (name, document_id)).rowcount:
+                return False
+            old, new = titles or ("", "")
+            if old and old != new:
+                for sep in ("\n", " > "):
+                    self._conn.execute(
+                        "UPDATE chunks SET text = ? || substr(text, ?) WHERE document_id = ? AND substr(text, 1, ?) = ?",
+                        (new + sep, len(old + sep) + 1, document_id, len(old + sep), old + sep))
+            return True
+
     def delete_documents(self, document_ids: Sequence[str]) -> list[int]:
         """Delete documents (any status) and their chunks; returns the deleted chunk ids."""
         with self._transaction():

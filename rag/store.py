@@ -218,6 +218,17 @@ class DocumentStore:
             index.save()
             forget(col.directory, [document_id])
 
+    def rename_document(self, collection: str, document_id: str, name: str) -> DocumentInfo:
+        """The document under a new source name (a renamed file): nothing is re-embedded (the
+        vectors keep the old title; the text shown starts with the new one)."""
+        col = self._get(collection)
+        with col.lock:
+            info = col.db.get_document(document_id)
+            titles = (document_title(info.name), document_title(sanitize_name(name))) if info else None
+            if not col.db.rename_document(document_id, sanitize_name(name), titles):
+                raise DocumentNotFound(f"There is no document {document_id!r} in collection {collection!r}.")
+            return col.db.get_document(document_id)
+
     def add_files(self, collection: str, files: Sequence[tuple[str, bytes]],
                   progress: Progress | None = None) -> AddResult:
         """Parse, chunk, embed and index files; per-file errors are reported, not raised."""

@@ -63,6 +63,10 @@ def build_api(services: Services) -> FastAPI:
         from webui.preview_api import include_preview_api
 
         include_preview_api(app, services)  # GET …/documents/{id}/pages/{n}.png and …/text (cited pages)
+    if services.sync is not None:  # GET|PUT|DELETE /api/collections/{c}/source (folder sync)
+        from webui.sync_api import include_sync_api
+
+        include_sync_api(app, services)
     if services.jobs is not None:  # background uploads (POST …/documents?background=true)
         from webui.jobs_api import include_jobs_api
 

@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from rag.retrieval import Hit
 from webui.i18n import register, text
+from webui.sync_badge import sync_change_line
 
 __all__ = ["escape_md", "page_label", "source_label", "preview_url", "file_preview_url", "cited_link",
            "format_sources", "format_citations",
@@ -206,6 +207,9 @@ def format_jobs(jobs, lang: str = "en") -> str:
                         f'style="width:100%"></progress></div>')
             continue
         for doc in job.documents:
+            if doc.get("change"):  # a folder-sync pass (assist.sync): added, updated, renamed or removed
+                rows.append(f'<div class="docs-job" data-status="done">{sync_change_line(doc, lang)}</div>')
+                continue
             if doc.get("existing"):
                 duplicates += 1
                 line = f"↩ <b>{html.escape(doc['name'])}</b> — {text('docs_duplicate', lang)}"

@@ -32,6 +32,7 @@ from webui.docs_sharing import build_sharing
 from webui.i18n import language_of, t, text
 from webui.model_picker import loading_notices, model_picker
 from webui.reading import LATEX_DELIMITERS, inline_math
+from webui.sync_badge import sync_badge
 
 __all__ = ["DocsHandlers", "build_docs_tab"]
 
@@ -39,6 +40,7 @@ _DOMAIN = domain_error_types()
 _RUNNING = ("queued", "running")
 POLL_S = 1.0  # how often a page with running uploads asks for their progress
 RECENT_S = 600  # a reloaded page shows the outcome of uploads started this long ago
+BADGE_S = 20.0  # how often the folder-sync badge is refreshed
 
 
 
@@ -116,6 +118,11 @@ class DocsHandlers:
         table = {"headers": table_headers(lang), "data": document_rows(docs)}
         picker = gr.update(choices=[(d.name, d.id) for d in docs], value=None)
         return table, gr.update(visible=not docs, value=text("docs_empty", lang)), picker, [d.id for d in docs]
+
+    def sync_badge(self, collection: str, request: gr.Request | None = None):
+        """The folder-sync badge under the selector: shown only for a collection that follows a folder."""
+        badge = sync_badge(self.services, current_owner(request), collection, language_of(request))
+        return gr.update(value=badge, visible=bool(badge))
 
     def upload(self, files, collection: str, watched: dict | None = None, request: gr.Request | None = None):
         """Queue one job per file -> (report with progress bars, file box cleared, watched jobs, timer on)."""
@@ -284,6 +291,7 @@ def build_docs_tab(services, cancels: CancelRegistry | None = None) -> DocsHandl
                                      # collections made later (other tabs, REST) must be accepted by /ask;
                                      # an unknown name gets the store's "no collection named" message
                                      allow_custom_value=True)
+            badge = gr.HTML(visible=False, elem_id="docs-sync-badge")
             with gr.Accordion(t("docs_manage"), open=False):
                 with gr.Row(equal_height=True):
                     new_name = gr.Textbox(label=t("docs_new_collection"), placeholder=t("docs_new_placeholder"),
@@ -343,6 +351,12 @@ def build_docs_tab(services, cancels: CancelRegistry | None = None) -> DocsHandl
               api_visibility="private").then(handlers.uploads_running, [watched], [cancel_uploads], queue=False,
                                              api_visibility="private")
     collection.change(handlers.documents, [collection], listing, queue=False, api_visibility="private")
+    sync = getattr(services, "sync", None)
+    if sync is not None and sync.config.enabled:  # the badge: on selection, and kept fresh ("2 min ago")
+        badge_timer = gr.Timer(BADGE_S)
+        for trigger in (*triggers, collection.change, badge_timer.tick):
+            trigger(handlers.sync_badge, [collection], [badge], queue=False, api_visibility="private",
+                    show_progress="hidden")
     create.click(handlers.create_collection, [new_name], [collection, status, new_name], api_visibility="private")
     new_name.submit(handlers.create_collection, [new_name], [collection, status, new_name], api_visibility="private")
     delete_col.click(handlers.ask_delete_collection, [collection], [confirm_box, confirm_text],

@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # types only: building Services must not import the heavy par
     from assist.quotas import Quotas
     from assist.sandbox import SandboxConfig
     from assist.sessions import SessionStore
+    from assist.sync import FolderSync
     from assist.tools.registry import ToolRegistry
     from assist.users import UserStore
     from engine.engine import Engine
@@ -92,6 +93,7 @@ class Services:
     tools: ToolRegistry | None = None  # MCP servers and built-in tools for Chat and /api/chat; None: no tools
     presets: PresetStore | None = None  # Chat presets (default: beside the conversations, presets.sqlite3)
     attachments: ChatAttachments | None = None  # files in Chat messages (default: indexed beside the documents)
+    sync: FolderSync | None = None  # collections that follow a folder (--sync-root); None: no folder sync
 
     def _groups_of(self, user: str) -> tuple[str, ...]:
         """The groups of ``user``'s last sign-in (group shares); looked up each time, users may be set later."""

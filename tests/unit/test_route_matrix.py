@@ -28,6 +28,8 @@ from assist.identity.config import IdentityConfig
 from assist.identity.signin import build_identity
 from assist.presets import PresetStore
 from assist.sessions import SessionStore
+from assist.sync import FolderSync
+from assist.sync_config import SyncConfig
 from assist.users import UserStore
 from bench.live_app import free_port
 from webui.server import create_asgi_app
@@ -114,6 +116,14 @@ EXPECTATIONS: dict[tuple[str, str], Expect] = {
     ("PUT", "/api/collections/{collection}/sharing"): Expect(404, url="/api/collections/root:default/sharing",
                                                              kwargs={"json": {"users": ["bob"], "mode": "read"}},
                                                              by_caller={"root": 200}),
+    # folder sync: anyone who may read a collection sees its source; only admins (root, the API key, dana) set it
+    ("GET", "/api/collections/{collection}/source"): Expect(404, url="/api/collections/no-such-collection/source"),
+    ("PUT", "/api/collections/{collection}/source"): Expect(
+        403, url="/api/collections/synced/source", kwargs={"json": {"folder": "docs", "interval_s": 3600}},
+        by_caller={"root": 200, "api key": 200, "dana (ldap)": 200}),
+    ("DELETE", "/api/collections/{collection}/source"): Expect(
+        403, url="/api/collections/no-such-collection/source",
+        by_caller={"root": 404, "api key": 404, "dana (ldap)": 404}),
     ("GET", "/api/usage"): Expect(200),  # counts and tokens; all users for admins, one's own row otherwise
     # the code sandbox is off here (no --sandbox): signed-in callers are told so, never run anything
     ("POST", "/api/code/run"): Expect(403, kwargs={"json": {"language": "python", "code": "print(1)"}}),
@@ -242,6 +252,9 @@ def world(tmp_path_factory):
     services.presets = PresetStore(data / "presets.sqlite3")
     services.users, services.audit = users, AuditLog(data / "audit.jsonl")
     services.web = type(services.web)(data_dir=data, api_key=API_KEY, auth=(("alice", "pw-alice-1"),))
+    (data / "srv" / "docs").mkdir(parents=True)
+    services.sync = FolderSync(SyncConfig(root=data / "srv", events=False), services.store, services.collections,
+                               services.jobs, data)
     app = create_asgi_app(services)
     session = services.sessions.create("alice", messages=[{"role": "user", "content": "alice's secret"}])
     tokens = {name: users.create_token(name, "matrix")[1] for name in ("alice", "root", "carol")}
