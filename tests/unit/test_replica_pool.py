@@ -5,6 +5,7 @@ against real llama.cpp servers is tests/integration/test_replica_pool_live.py.""
 from __future__ import annotations
 
 import json
+import re
 import threading
 
 import httpx
@@ -210,3 +211,34 @@ def test_the_prober_thread_stops_on_close():
     assert thread is not None and thread.is_alive()
     backend.close()
     assert not thread.is_alive()
+
+
+# --- where people see the replicas: System tab, /api/health, /metrics ---
+
+def test_system_tab_health_and_metrics_show_each_replica():
+    from fastapi.testclient import TestClient
+
+    from engine.engine import Engine
+    from webui.api import build_api
+    from webui.services import Services
+    from webui.system_tab import render_markdown, system_snapshot
+
+    servers = Servers(a="ok", b="refuse")
+    engine = Engine(pool_backend(servers))
+    try:
+        engine.chat(USER)
+        services = Services(engine=engine)
+        panel = render_markdown(system_snapshot(services, smi=False))
+        assert "Model servers (replicas)" in panel
+        assert "`a.test` 🟢 up · in flight 0 · 1 requests · 0 errors" in panel
+        assert "`b.test` 🔴 DOWN" in panel and "cannot connect" in panel
+        assert "模型服务器" in render_markdown(system_snapshot(services, smi=False), "zh")
+        client = TestClient(build_api(services))
+        rows = client.get("/api/health").json()["models"][0]["replicas"]
+        assert [(r["name"], r["up"], r["requests"]) for r in rows] == [("a.test", True, 1), ("b.test", False, 0)]
+        metrics = client.get("/metrics").text
+        assert re.search(r'dcu_chat_replica_up\{model="[^"]+",replica="a.test"\} 1.0', metrics)
+        assert re.search(r'dcu_chat_replica_up\{model="[^"]+",replica="b.test"\} 0.0', metrics)
+        assert 'dcu_chat_replica_requests_total{' in metrics and "dcu_chat_replica_request_duration_seconds_count" in metrics
+    finally:
+        engine.close()
