@@ -242,3 +242,12 @@ def test_system_tab_health_and_metrics_show_each_replica():
         assert 'dcu_chat_replica_requests_total{' in metrics and "dcu_chat_replica_request_duration_seconds_count" in metrics
     finally:
         engine.close()
+
+
+def test_config_show_masks_per_replica_keys(capsys):
+    import app
+
+    app.show_config({"models": [{"alias": "team", "base_url": [A, {"url": B, "api_key": "secret-b"}]}],
+                     "remote_api_key": "K1;K2"})
+    shown = capsys.readouterr().out
+    assert "secret-b" not in shown and "K1" not in shown and B in shown
