@@ -11,6 +11,7 @@ flight, requests, errors, latency) are what the System tab, ``/api/health`` and 
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +23,8 @@ from engine.errors import ReplicasDown
 from engine.upstreams import Upstream
 
 __all__ = ["Replica", "ReplicaPool", "PROBE_INTERVAL_S", "describe"]
+
+log = logging.getLogger(__name__)
 
 PROBE_INTERVAL_S = 5.0
 PROBE_TIMEOUT_S = 3.0
@@ -168,7 +171,14 @@ class ReplicaPool:
         for replica in self.replicas:
             if self._stop.is_set():
                 return
-            self.probe(replica)
+            try:
+                self.probe(replica)
+            except Exception as exc:  # noqa: BLE001 - the prober must outlive any one odd answer
+                log.warning("Health check of %s failed unexpectedly: %r", replica.url, exc)
+                with self._lock, replica._lock:
+                    replica.last_error = f"health check failed: {exc!r}"[:200]
+                    replica.failures += 1
+                    replica.up = replica.up and replica.failures < FAILURES_TO_OPEN
 
     def start(self) -> None:
         if self._thread is None:

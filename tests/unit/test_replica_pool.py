@@ -41,6 +41,8 @@ class Servers:
     def __call__(self, request: httpx.Request) -> httpx.Response:
         host = request.url.host.split(".")[0]
         mode = self.modes[host]
+        if mode == "explode":
+            raise KeyError("unexpected")
         if mode == "refuse":
             raise httpx.ConnectError("Connection refused", request=request)
         self.keys[host] = request.headers.get("authorization")
@@ -251,3 +253,16 @@ def test_config_show_masks_per_replica_keys(capsys):
                      "remote_api_key": "K1;K2"})
     shown = capsys.readouterr().out
     assert "secret-b" not in shown and "K1" not in shown and B in shown
+
+
+def test_an_odd_health_answer_does_not_stop_the_prober():
+    servers = Servers(a="ok", b="ok")
+    backend = pool_backend(servers)
+    try:
+        servers.modes["b"] = "explode"  # the handler raises KeyError: not an HTTP error at all
+        backend.pool.probe_all()
+        backend.pool.probe_all()
+        state = replicas(backend)
+        assert state["a.test"]["up"] and not state["b.test"]["up"] and "health check failed" in state["b.test"]["last_error"]
+    finally:
+        backend.close()
