@@ -266,3 +266,13 @@ def test_an_odd_health_answer_does_not_stop_the_prober():
         assert state["a.test"]["up"] and not state["b.test"]["up"] and "health check failed" in state["b.test"]["last_error"]
     finally:
         backend.close()
+
+
+def test_a_toml_models_table_takes_a_list_of_servers(tmp_path):
+    from app_settings import build_model_specs, parser, resolve_settings
+
+    path = tmp_path / "pool.toml"
+    path.write_text(f'[[models]]\nalias = "team"\nbackend = "openai"\nremote_api_key = "KA"\n'
+                    f'base_url = ["{A}", {{ url = "{B}", api_key = "KB" }}]\n', encoding="utf-8")
+    spec = build_model_specs(resolve_settings(parser().parse_args(["--config", str(path)]), environ={}))[0]
+    assert upstreams(spec.config.base_url, spec.config.remote_api_key) == [Upstream(A, "KA"), Upstream(B, "KB")]
