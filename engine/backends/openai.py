@@ -252,9 +252,10 @@ class OpenAIBackend:
             self.pool.failed(replica, describe(exc), refused=isinstance(exc, httpx.ConnectError))
             if not answer.chunks:
                 raise _BeforeFirstToken(transport_error(exc, replica.url)) from exc
+            again = (" Ask again: another server of this model answers if one is up." if len(self.pool.replicas) > 1
+                     else " Ask again once it is back.")
             raise RemoteError(f"The model server {replica.name} stopped in the middle of this answer ({describe(exc)}); "
-                              "the answer above is cut off. Ask again: another server of this model will "
-                              "answer if one is up.") from exc
+                              f"the answer above is cut off.{again}") from exc
         self.pool.succeeded(replica, time.perf_counter() - began)
 
     def _fill_counts(self, stats: GenerationStats, usage: dict | None, messages: list[dict],
