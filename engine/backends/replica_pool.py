@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 PROBE_INTERVAL_S = 5.0
 PROBE_TIMEOUT_S = 3.0
+RECHECK_S = 1.0  # a request finding every replica down probes each again at most this often
 FAILURES_TO_OPEN = 2  # failed requests or probes in a row that take a replica out
 
 
@@ -45,6 +47,7 @@ class Replica:
     finished: int = 0  # answered to the end (the latency mean is over these)
     latency_sum_s: float = 0.0
     last_error: str = ""
+    probed_at: float = 0.0  # time.monotonic() of the last health check
     health_path: str | None = None  # "/health" or "models", found by the first probe that answers
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -87,12 +90,24 @@ class ReplicaPool:
     # --- choosing and accounting ---
 
     def choose(self, exclude: tuple[Replica, ...] = ()) -> Replica:
-        """The replica that is up with the fewest requests in flight (ties: fewest requests so far)."""
+        """The replica that is up with the fewest requests in flight (ties: fewest requests so far).
+
+        With none up, a request's first choice checks them again at once (at most once a second
+        each) rather than waiting for the prober: a server that just came back answers now."""
+        replica = self._pick(exclude)
+        if replica is None and not exclude:
+            for candidate in self.replicas:
+                if time.monotonic() - candidate.probed_at >= RECHECK_S:
+                    self.probe(candidate)
+            replica = self._pick(exclude)
+        if replica is None:
+            raise self.down_error()
+        return replica
+
+    def _pick(self, exclude: tuple[Replica, ...]) -> Replica | None:
         with self._lock:
             candidates = [r for r in self.replicas if r.up and r not in exclude]
-            if not candidates:
-                raise self.down_error()
-            return min(candidates, key=lambda r: (r.in_flight, r.requests))
+            return min(candidates, key=lambda r: (r.in_flight, r.requests)) if candidates else None
 
     def any_other_up(self, exclude: tuple[Replica, ...]) -> bool:
         return any(r.up and r not in exclude for r in self.replicas)
@@ -139,6 +154,7 @@ class ReplicaPool:
 
     def probe(self, replica: Replica) -> bool:
         """One health check; updates ``up``. ``/health`` at the root first, ``models`` where there is none."""
+        replica.probed_at = time.monotonic()
         paths = [replica.health_path] if replica.health_path else ["/health", "models"]
         error = "no answer"
         for path in paths:

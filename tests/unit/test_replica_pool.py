@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 
 import httpx
 import pytest
 
 from engine.backends.openai import OpenAIBackend
+from engine.backends.replica_pool import RECHECK_S
 from engine.config import EngineConfig, SamplingParams
 from engine.errors import ConfigError, RemoteError, ReplicasDown
 from engine.stats import GenerationStats
@@ -276,3 +278,18 @@ def test_a_toml_models_table_takes_a_list_of_servers(tmp_path):
                     f'base_url = ["{A}", {{ url = "{B}", api_key = "KB" }}]\n', encoding="utf-8")
     spec = build_model_specs(resolve_settings(parser().parse_args(["--config", str(path)]), environ={}))[0]
     assert upstreams(spec.config.base_url, spec.config.remote_api_key) == [Upstream(A, "KA"), Upstream(B, "KB")]
+
+
+def test_with_every_replica_down_a_request_checks_them_again_before_giving_up():
+    servers = Servers(a="ok", b="ok")
+    backend = pool_backend(servers)
+    try:
+        servers.modes.update(a="refuse", b="refuse")
+        with pytest.raises(RemoteError):
+            run(backend)
+        assert not any(r["up"] for r in replicas(backend).values())
+        servers.modes["a"] = "ok"  # back before the prober's next round (5 s)
+        time.sleep(RECHECK_S + 0.1)
+        assert run(backend)[0] == "Hello from a"  # found at once by the request itself
+    finally:
+        backend.close()
