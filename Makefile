@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.dcu-chat-installed
 ARGS ?=
 
-.PHONY: setup run test test-fast bench bench-gpu lint doctor app-deps test-deps clean
+.PHONY: setup run test test-fast bench bench-gpu bench-pool lint doctor app-deps test-deps clean
 
 # Install the Debian packages in $(1) that are missing (sudo when not root); $(2) says what for.
 define install_debs
@@ -70,6 +70,11 @@ bench: setup
 # on a 2-layer model in seconds (any machine). bench/gpu_device_run.sh is the one-call device run.
 bench-gpu: setup
 	$(PY) -m bench.gpu --budget-s 420 $(ARGS)
+
+# One app process in front of two llama.cpp servers: its CPU per streamed token and added latency
+# at 1-64 concurrent chats (bench/pool_capacity.py; docs/deploy.md quotes it).
+bench-pool: setup
+	$(PY) -m bench.pool_capacity $(ARGS)
 
 lint: setup
 	$(PY) -m ruff check .

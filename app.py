@@ -152,6 +152,8 @@ def show_config(settings: dict[str, object]) -> int:
     secret = {o.name for o in OPTIONS if o.secret}
 
     def masked(name: str, value):
+        if isinstance(value, list) and any(isinstance(v, dict) for v in value):  # base_url = [{url, api_key}]
+            return [{**v, "api_key": "***"} if isinstance(v, dict) and v.get("api_key") else v for v in value]
         return "***" if name in secret and value else value
 
     for name, value in settings.items():

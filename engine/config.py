@@ -11,6 +11,8 @@ from pathlib import Path
 
 from engine.embedded import EMBEDDED_MODEL
 from engine.errors import ConfigError
+from engine.upstreams import normalize as normalize_upstreams
+from engine.upstreams import upstreams
 
 __all__ = ["EngineConfig", "ModelsConfig", "SamplingParams", "default_cache_dir", "DEFAULT_CONTEXT_CAP"]
 
@@ -105,12 +107,14 @@ class EngineConfig:
     # requests decoded together in one batch; 1 turns batching off
     max_batch: int = field(default=8, metadata={"help": "requests decoded together (1 turns batching off)"})
     base_url: str | None = field(default=None, metadata={
-        "help": "with --backend openai: the server's /v1 URL, e.g. http://10.0.0.5:8000/v1"})
+        "help": "with --backend openai: the server's /v1 URL, e.g. http://10.0.0.5:8000/v1; several replicas "
+            "of one model: URLs separated by ';' (requests go to the least busy one that is up)"})
     remote_model: str | None = field(default=None, metadata={
         "help": "with --backend openai: model name on the remote server (default: the first one it "
             "lists)"})
     remote_api_key: str | None = field(default=None, metadata={
-        "help": "with --backend openai: API key of the remote server", "secret": True})
+        "help": "with --backend openai: API key of the remote server (several URLs: one key for all, or "
+            "K1;K2 in --base-url's order)", "secret": True})
     tensor_parallel_size: int = field(default=1, metadata={"help": "with --backend vllm: number of cards"})
     # llama.cpp: layers offloaded to the GPU; None = all when the build offloads
     gpu_layers: int | None = field(default=None, metadata={
@@ -144,6 +148,11 @@ class EngineConfig:
             raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)} (got {self.backend!r}).")
         if self.backend == "openai" and not self.base_url:
             raise ConfigError("--backend openai needs --base-url, e.g. http://127.0.0.1:8000/v1.")
+        base_url, key = normalize_upstreams(self.base_url, self.remote_api_key)  # a TOML list -> "A;B"
+        object.__setattr__(self, "base_url", base_url)
+        object.__setattr__(self, "remote_api_key", key)
+        if self.backend == "openai":
+            upstreams(base_url, key)  # checked now: a wrong list fails at start, not at first use
         if self.gpu_layers is not None and self.gpu_layers < -1:
             raise ConfigError(f"--gpu-layers must be -1 (all), 0 (none) or a layer count (got {self.gpu_layers}).")
         if self.llamacpp_prompt_lookup < 0:

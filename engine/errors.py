@@ -16,6 +16,7 @@ __all__ = [
     "PromptTooLong",
     "GenerationError",
     "RemoteError",
+    "ReplicasDown",
     "UnknownModel",
 ]
 
@@ -66,6 +67,12 @@ class RemoteError(EngineError):
     """A remote model server (``--backend openai``) could not be reached or answered with an error."""
 
     http_status = 502
+
+
+class ReplicasDown(RemoteError):
+    """Every upstream server of a remote model is down (engine/backends/replica_pool.py)."""
+
+    http_status = 503
 
 
 class UnknownModel(EngineError, LookupError):

@@ -13,7 +13,12 @@ from __future__ import annotations
 import threading
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    InfoMetricFamily,
+    SummaryMetricFamily,
+)
 
 from engine.stats import GenerationStats
 
@@ -106,6 +111,28 @@ class _LiveModels:
             info.add_metric([alias, str(i.backend), str(i.device), str(i.dtype), str(i.quantization or "none")],
                             {"name": str(i.model)})
         yield info
+        yield from _replica_families(statuses)
+
+
+def _replica_families(statuses: dict):
+    """Each upstream server of the remote models (engine/backends/replica_pool.py), labelled by host:port."""
+    labels = ["model", "replica"]
+    up = GaugeMetricFamily("dcu_chat_replica_up", "1 while a remote model's server answers its health checks", labels=labels)
+    flight = GaugeMetricFamily("dcu_chat_replica_in_flight", "Requests on a remote model's server now", labels=labels)
+    requests = CounterMetricFamily("dcu_chat_replica_requests", "Requests sent to a remote model's server", labels=labels)
+    errors = CounterMetricFamily("dcu_chat_replica_errors", "Requests that failed on a remote model's server",
+                                 labels=labels)
+    latency = SummaryMetricFamily("dcu_chat_replica_request_duration_seconds",
+                                  "Time of answered requests on a remote model's server", labels=labels)
+    for alias, status in statuses.items():
+        for replica in status.backend.replicas:
+            key = [alias, replica["name"]]
+            up.add_metric(key, 1.0 if replica["up"] else 0.0)
+            flight.add_metric(key, float(replica["in_flight"]))
+            requests.add_metric(key, float(replica["requests"]))
+            errors.add_metric(key, float(replica["errors"]))
+            latency.add_metric(key, count_value=replica["finished"], sum_value=replica["latency_sum_s"])
+    yield from (up, flight, requests, errors, latency)
 
 
 _attach_lock = threading.Lock()

@@ -46,6 +46,7 @@ class ModelCard:
     info: EngineInfo | None  # once loaded
     running: int = 0  # requests on it now
     sees_images: bool = False  # user turns may carry images (engine/images.py)
+    replicas: tuple[dict, ...] = ()  # a loaded remote model's servers (engine/backends/replica_pool.py)
 
     def to_dict(self) -> dict:
         """Plain data for /api/health and the System tab."""
@@ -55,6 +56,8 @@ class ModelCard:
         if self.info is not None:
             row.update(name=self.info.model, device=self.info.device, dtype=self.info.dtype,
                        quantization=self.info.quantization, context_length=self.info.context_length)
+        if self.replicas:
+            row["replicas"] = [dict(r) for r in self.replicas]
         return row
 
 
@@ -274,7 +277,7 @@ class ModelRegistry:
                 loaded=engine is not None, loading=loading, default=spec.alias == self.default,
                 weights_bytes=self._weights(self._entries[spec.alias]) if not spec.remote else 0,
                 info=status.info if status else None, running=status.running if status else 0,
-                sees_images=_sees(engine, config)))
+                sees_images=_sees(engine, config), replicas=status.backend.replicas if status else ()))
         return cards
 
     def close(self) -> None:

@@ -28,13 +28,16 @@ register(
         "sys_none": "no accelerator: running on the CPU", "sys_tools": "Tools (MCP servers)",
         "sys_tool_idle": "not started yet (starts on first use)", "sys_tool_starting": "starting…",
         "sys_tool_ready": "running", "sys_tool_failed": "FAILED", "sys_tool_crashed": "stopped (restarts on next use)",
-        "sys_tool_stopped": "stopped"},
+        "sys_tool_stopped": "stopped", "sys_replicas": "Model servers (replicas)", "sys_replica_up": "up",
+        "sys_replica_down": "DOWN", "sys_replica_counts": "in flight {f} · {n} requests · {e} errors"},
     zh={"sys_models": "模型列表", "sys_loaded": "已加载", "sys_not_loaded": "未加载（首次使用时加载）",
         "sys_loading": "加载中…", "sys_default": "默认", "sys_model": "模型", "sys_device": "设备", "sys_cpu": "CPU 与内存", "sys_engine": "引擎",
         "sys_monitor": "厂商监控工具", "sys_auto_refresh": "每 3 秒刷新", "sys_refresh": "立即刷新",
         "sys_none": "没有加速卡：在 CPU 上运行", "sys_tools": "工具（MCP 服务器）",
         "sys_tool_idle": "尚未启动（首次使用时启动）", "sys_tool_starting": "启动中…", "sys_tool_ready": "运行中",
-        "sys_tool_failed": "失败", "sys_tool_crashed": "已停止（下次使用时重启）", "sys_tool_stopped": "已停止"},
+        "sys_tool_failed": "失败", "sys_tool_crashed": "已停止（下次使用时重启）", "sys_tool_stopped": "已停止",
+        "sys_replicas": "模型服务器（副本）", "sys_replica_up": "在线", "sys_replica_down": "离线",
+        "sys_replica_counts": "进行中 {f} · 请求 {n} · 错误 {e}"},
 )
 
 
@@ -121,6 +124,25 @@ def _tools_lines(rows: list[dict], lang: str) -> list[str]:
     return lines
 
 
+def _replica_lines(rows: list[dict], lang: str) -> list[str]:
+    """Each server of the remote models: up or down, its load, its errors and mean latency."""
+    from webui.adapters import literal_html
+
+    remote = [row for row in rows if row.get("replicas")]
+    if not remote:
+        return []
+    lines = ["", f"### {text('sys_replicas', lang)}"]
+    for row in remote:
+        lines.append(f"- **{row['id']}**")
+        for rep in row["replicas"]:
+            state = f"🟢 {text('sys_replica_up', lang)}" if rep["up"] else f"🔴 {text('sys_replica_down', lang)}"
+            counts = text("sys_replica_counts", lang, f=rep["in_flight"], n=rep["requests"], e=rep["errors"])
+            latency = f" · {rep['latency_s']:.2f} s" if rep.get("latency_s") is not None else ""
+            why = f" — {literal_html(rep['last_error'])}" if rep["last_error"] and not rep["up"] else ""
+            lines.append(f"  - `{rep['name']}` {state} · {counts}{latency}{why}")
+    return lines
+
+
 def render_markdown(snap: dict, lang: str = "en") -> str:
     model, lines = snap["model"], []
     if model is not None:
@@ -134,6 +156,7 @@ def render_markdown(snap: dict, lang: str = "en") -> str:
             lines.append(f"- {model['backend_detail']}")
     if len(snap.get("models", ())) > 1:
         lines += _models_lines(snap["models"], lang)
+    lines += _replica_lines(snap.get("models") or [], lang)
     lines += ["", f"### {text('sys_device', lang)}"]
     if not snap["accelerators"]:
         lines.append(text("sys_none", lang))

@@ -36,6 +36,8 @@ class BackendState:
 
     peak_batch: int = 0  # largest decoding batch so far; 0 where the backend does not batch itself
     kv_cache: CacheStats | None = None  # KV caches kept for reuse across turns; None where not kept here
+    # remote models: each upstream server (engine/backends/replica_pool.py Replica.snapshot)
+    replicas: tuple[dict, ...] = ()
 
 
 class ChatBackend(Protocol):
