@@ -8,11 +8,20 @@ reranker), so the table says what each change bought:
   the original stop list only, hybrid weights 0.5 / 0.5);
 * ``+titles``: every chunk starts with its document's title (``RagConfig.chunk_titles``);
 * ``+zh query``: question and function words dropped from queries only (``rag.tokenizer``);
+* ``+passages``: a chunk's lexical score blends in its best 32-token window's share of the
+  query's IDF (``rag.retrieval.PASSAGE_WEIGHT``; issue 23) — kept: real hit@1 0.698 -> 0.714;
+* ``tried: zh bigrams`` (not kept): Chinese character bigrams added to document and query tokens,
+  so compounds split differently by jieba still meet — real zh hit@1 fell (23 -> 20 of 32) while
+  hit@5 rose by one, and lexical scores shrank towards the relevance threshold;
+* ``tried: zh dense 0.2`` (not kept): the MiniLM cosine weighed 0.2 for Chinese queries instead of
+  0 — hit@5 up (0.889 -> 0.905), hit@1 down (0.714 -> 0.683), and at 0.3 the generated set lost
+  one top hit; the embedder does not know Chinese, so its rank order stays out;
 * ``+reranker``: a cross-encoder over the fused top ``rerank_candidates`` — only with
   ``--reranker-model DIR`` (none is bundled, so by default this stage says "skipped").
 
 Fusion weights are swept on the final stage without a reranker (``weights``); the defaults stay
-where that sweep is flat. ``context`` is how often the expected answer text lies inside the top
+where that sweep is flat. Also tried on the real set and not kept (issue 23, no stage): windows of
+16 or 24 tokens, a passage share of 0.5, or the max of chunk and window (hit@1 0.62-0.67). ``context`` is how often the expected answer text lies inside the top
 hit alone versus the top hit widened by its neighbouring chunks (``DocumentStore.expand``).
 
 Embeddings are cached by text within the run, so stages that keep chunk texts reuse them.
@@ -61,6 +70,60 @@ def _old_query_tokens() -> Iterator[None]:
     from rag import tokenizer
 
     with mock.patch("rag.store.tokenize", lambda text, query=False: tokenizer.tokenize(text)):
+        yield
+
+
+@contextmanager
+def _no_passages() -> Iterator[None]:
+    """Hybrid search without passage-level lexical scoring (before issue 23)."""
+    from functools import partial
+
+    from rag.retrieval import hybrid_search
+
+    with mock.patch("rag.store.hybrid_search", partial(hybrid_search, passage_weight=0.0)):
+        yield
+
+
+@contextmanager
+def _before_passages() -> Iterator[None]:
+    with _old_query_tokens(), _no_passages():
+        yield
+
+
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{2,}")
+
+
+@contextmanager
+def _zh_bigrams() -> Iterator[None]:
+    """Tried: every Chinese character bigram not already a token, in documents and queries."""
+    import unicodedata
+
+    from rag import tokenizer
+
+    def tokenize(text: str, query: bool = False) -> list[str]:
+        tokens = tokenizer.tokenize(text, query=query)
+        have = set(tokens) | tokenizer._STOPWORDS | (tokenizer._QUERY_STOPWORDS if query else frozenset())
+        runs = _CJK_RUN.findall(unicodedata.normalize("NFKC", text).lower())
+        return tokens + [run[i:i + 2] for run in runs for i in range(len(run) - 1) if run[i:i + 2] not in have]
+
+    with mock.patch("rag.store.tokenize", tokenize):
+        yield
+
+
+@contextmanager
+def _zh_dense(weight: float = 0.2) -> Iterator[None]:
+    """Tried: the embedder's cosine weighed ``weight`` for Chinese queries instead of 0."""
+    from rag.retrieval import detect_language, hybrid_search
+    from rag.store import DocumentStore
+
+    original = DocumentStore.search
+
+    def store_search(self, collection, query, *args, **kwargs):
+        zh = {"dense_weight": weight, "lexical_weight": 1 - weight} if detect_language(query) == "zh" else {}
+        with mock.patch("rag.store.hybrid_search", lambda *a, **kw: hybrid_search(*a, **(kw | zh))):
+            return original(self, collection, query, *args, **kwargs)
+
+    with mock.patch.object(DocumentStore, "search", store_search):
         yield
 
 
@@ -123,9 +186,12 @@ def run(quick: bool = False, reranker_model: str | None = None) -> dict:
         reranker = CrossEncoderReranker(reranker_model)
         reranker.load()
     final: dict = {}
-    stages = [("baseline", {"chunk_titles": False}, _old_query_tokens),
-              ("+titles", {"chunk_titles": True}, _old_query_tokens),
-              ("+zh query", final, nullcontext)]
+    stages = [("baseline", {"chunk_titles": False}, _before_passages),
+              ("+titles", {"chunk_titles": True}, _before_passages),
+              ("+zh query", final, _no_passages),
+              ("+passages", final, nullcontext),
+              ("tried: zh bigrams", final, _zh_bigrams),
+              ("tried: zh dense 0.2", final, _zh_dense)]
     out: dict = {"embedder": inner.name, "device": inner.device, "stages": [],
                  "sets": {name: {"questions": len(c.questions), "files": len(c.files)} for name, c in corpora.items()}}
     for stage, config, patch in stages:

@@ -200,6 +200,36 @@ class CollectionIndex:
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(int(self._ids[r]), float(scores[r])) for r in top if scores[r] > 0]
 
+    def passage_scores(self, tokens: Sequence[str], ids: Sequence[int], window: int = 32) -> np.ndarray:
+        """Per-chunk share of the query's IDF found inside the chunk's best window of ``window``
+        tokens, in [0, 1] (0 for unknown ids). BM25 rewards terms anywhere in a chunk; this
+        rewards the terms standing together, as an answer's sentence has them."""
+        out = np.zeros(len(ids), dtype=np.float32)
+        n = len(self._ids)
+        terms = list(dict.fromkeys(tokens))
+        if not n or not terms:
+            return out
+        self._lexical()  # document frequencies
+        df = np.array([self._df[self._vocab[t]] if t in self._vocab else 0 for t in terms], dtype=np.float64)
+        idf = np.log1p((n - df + 0.5) / (df + 0.5))  # bm25s's "lucene" IDF, as lexical_scores_all
+        weight = {self._vocab[t]: idf[k] for k, t in enumerate(terms) if t in self._vocab}
+        if not weight:
+            return out
+        wanted = np.fromiter(weight, dtype=np.int64)
+        values = np.array([weight[int(t)] for t in wanted])
+        step = max(1, window // 4)
+        for j, chunk_id in enumerate(ids):
+            row = self._row.get(int(chunk_id))
+            if row is None:
+                continue
+            # (tokens x query terms) presence; each window counts a term once.
+            hits = self._tokens[row][:, None] == wanted[None, :]
+            if not hits.any():
+                continue
+            starts = range(0, max(1, len(hits) - window + 1), step)
+            out[j] = max(float(values[hits[s:s + window].any(axis=0)].sum()) for s in starts)
+        return np.minimum(1.0, out / max(float(idf.sum()), 1e-9)).astype(np.float32)
+
     def lexical_scores(self, tokens: Sequence[str], ids: Sequence[int]) -> np.ndarray:
         scores = self.lexical_scores_all(tokens)
         return np.array([scores[self._row[int(i)]] if int(i) in self._row else 0.0 for i in ids], dtype=np.float32)

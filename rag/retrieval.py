@@ -24,8 +24,14 @@ from rag.index import CollectionIndex
 from rag.rerank import Reranker
 from rag.tables import find_tables, is_table_line
 
-__all__ = ["Hit", "Scored", "detect_language", "hybrid_search", "join_overlapping", "rerank_hits"]
+__all__ = ["PASSAGE_WEIGHT", "Hit", "Scored", "detect_language", "hybrid_search", "join_overlapping", "rerank_hits"]
 
+# Passage-level lexical scoring: a chunk's lexical score is 70% its BM25 coverage, 30% the share
+# of the query's IDF inside its best 32-token window. Measured in bench/rag_quality.py
+# ("+passages"): real set hit@1 0.698 -> 0.714, hit@5 0.873 -> 0.889; windows of 16-24 tokens
+# or a larger share (0.5, or the max of both) did worse.
+PASSAGE_WEIGHT = 0.3
+PASSAGE_TOKENS = 32
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
@@ -74,12 +80,14 @@ def hybrid_search(
     dense_weight: float = 0.5,
     lexical_weight: float = 0.5,
     min_score: float = 0.0,
+    passage_weight: float = PASSAGE_WEIGHT,
 ) -> list[Scored]:
     """Best ``top_k`` chunks with blended score >= ``min_score``, best first.
 
     Candidates are the union of the dense and the lexical top ``candidates``; every candidate
     then gets both scores exactly, so a chunk found by one retriever is not penalized for
-    being just outside the other's shortlist.
+    being just outside the other's shortlist. A candidate's lexical score is its BM25 coverage
+    blended (``passage_weight``) with the coverage of its best ``PASSAGE_TOKENS``-token window.
     """
     if not len(index) or top_k < 1:
         return []
@@ -92,6 +100,8 @@ def hybrid_search(
         return []
     dense = np.clip(index.dense_scores(vector, ids), 0.0, 1.0)
     lexical = index.lexical_scores(tokens, ids)
+    if passage_weight > 0:
+        lexical = (1 - passage_weight) * lexical + passage_weight * index.passage_scores(tokens, ids, PASSAGE_TOKENS)
     total = dense_weight + lexical_weight
     blended = (dense_weight * dense + lexical_weight * lexical) / total
     order = sorted(range(len(ids)), key=lambda n: (-blended[n], ids[n]))

@@ -155,3 +155,32 @@ def test_index_falls_back_to_exact_search_when_it_shrinks(tmp_path):
     index.remove(list(range(500)))
     assert index.search_dense(vectors[550], 1)[0][0] == 550
     assert not index.is_ann
+
+
+FILLER = " ".join(f"filler{n}" for n in range(40))
+TOGETHER = f"kiwi mango {FILLER}"  # the query's words side by side, as an answer's sentence has them
+APART = f"kiwi {FILLER} mango"  # the same words and length, 40 tokens apart
+
+
+def test_passage_score_is_the_query_share_in_the_best_window(tmp_path):
+    index = build(tmp_path, texts=[TOGETHER, APART, "nothing relevant here"])
+    query = tokenize("kiwi mango")
+    together, apart, other, unknown = index.passage_scores(query, [1, 2, 3, 99], window=32)
+    assert together == pytest.approx(1.0)
+    assert 0.3 < apart < 0.7  # one of two equally rare words per window
+    assert other == 0 and unknown == 0
+    assert not index.passage_scores([], [1]).any()
+    # BM25 alone cannot tell them apart: same words, same length.
+    assert index.lexical_scores(query, [1])[0] == pytest.approx(index.lexical_scores(query, [2])[0])
+
+
+def test_hybrid_search_prefers_the_chunk_whose_words_stand_together(tmp_path):
+    from rag.retrieval import hybrid_search
+
+    index = build(tmp_path, texts=[APART, TOGETHER])  # the scattered one has the lower id: wins ties
+    query, vector = tokenize("kiwi mango"), EMB.embed(["kiwi mango"])[0]
+    plain = hybrid_search(index, vector, query, dense_weight=0.0, lexical_weight=1.0, passage_weight=0.0)
+    assert [s.chunk_id for s in plain] == [1, 2] and plain[0].score == pytest.approx(plain[1].score)
+    scored = hybrid_search(index, vector, query, dense_weight=0.0, lexical_weight=1.0)
+    assert [s.chunk_id for s in scored] == [2, 1] and scored[0].score > scored[1].score
+    assert all(0.0 <= s.lexical <= 1.0 for s in scored)
