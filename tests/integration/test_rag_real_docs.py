@@ -3,8 +3,8 @@ English and Chinese, a Markdown README) with the real bundled embedder and the d
 
 The thresholds sit a little below what was measured when they were set (hit@1 0.661, hit@5
 0.857 over 56 questions; see bench/rag_quality.py and docs/performance.md; with the 7 table-cell
-questions over two reports with ruled tables: 0.698 and 0.873 over 63), so a change that makes
-retrieval worse fails here.
+questions over two reports with ruled tables: 0.698 and 0.873 over 63; with passage-level lexical
+scoring, issue 23: 0.714 and 0.889), so a change that makes retrieval worse fails here.
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ def test_hit_at_1_and_5_on_real_documents(real_store):
     print(f"\nreal documents: hit@1 = {hit1:.3f}  hit@5 = {hit5:.3f}  over {len(every)} questions")
     print("\n".join(rows))
     assert len(ranks["en"]) >= 20 and len(ranks["zh"]) >= 20
-    assert hit1 >= 0.6
-    assert hit5 >= 0.8
+    assert hit1 >= 0.65
+    assert hit5 >= 0.84
     for lang, values in ranks.items():  # neither language may carry the other
         assert sum(r is not None for r in values) / len(values) >= 0.7, lang
 
