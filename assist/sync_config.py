@@ -12,10 +12,10 @@ collection. ``check_folder`` is the one place that decides whether a folder may 
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from assist.config_keys import unknown_key
 from assist.errors import SyncError, SyncOff
 
 __all__ = ["SyncConfig", "SyncEntry", "parse_sync_entries", "check_folder", "OFF_MESSAGE"]
@@ -95,11 +95,8 @@ def parse_sync_entries(tables) -> tuple[SyncEntry, ...]:
         where = f"[[sync]] #{number}"
         if not isinstance(table, dict):
             raise SyncError(f"{where} must be a table with a collection and a folder.")
-        unknown = sorted(set(table) - set(_KEYS))
-        if unknown:
-            close = difflib.get_close_matches(unknown[0], _KEYS, 1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
-            raise SyncError(f"{where}: unknown key {unknown[0]!r}{hint}; the keys are {', '.join(_KEYS)}.")
+        if (message := unknown_key(where, table, _KEYS)):
+            raise SyncError(message)
         collection, folder = table.get("collection"), table.get("folder")
         if not isinstance(collection, str) or not collection.strip():
             raise SyncError(f"{where}: collection must be the name of a collection, e.g. collection = \"manuals\".")

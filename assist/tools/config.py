@@ -19,10 +19,10 @@ that name the table and the key.
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
 
+from assist.config_keys import unknown_key
 from assist.tools.errors import ToolConfigError
 
 __all__ = ["McpServerConfig", "ToolsConfig", "parse_mcp_servers", "SERVER_NAME"]
@@ -96,11 +96,8 @@ def _server(number: int, table) -> McpServerConfig:
     where = f"[[mcp_servers]] #{number}"
     if not isinstance(table, dict):
         raise ToolConfigError(f"{where} must be a table with a name and a command or url.")
-    unknown = sorted(set(table) - set(_KEYS))
-    if unknown:
-        close = difflib.get_close_matches(unknown[0], _KEYS, 1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        raise ToolConfigError(f"{where}: unknown key {unknown[0]!r}{hint}; the keys are {', '.join(_KEYS)}.")
+    if (message := unknown_key(where, table, _KEYS)):
+        raise ToolConfigError(message)
     name = table.get("name")
     if not isinstance(name, str) or not SERVER_NAME.match(name) or name in RESERVED:
         raise ToolConfigError(f"{where}: name must be 1-32 letters, digits, '_' or '-', starting with a letter "
