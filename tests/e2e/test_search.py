@@ -16,6 +16,8 @@ def answer_of(page: Page, question: str) -> str:
     send_chat(page, question)
     answer = page.locator("#chatbot [data-testid=bot]").first
     wait_answer_done(answer)
+    # the list is refreshed after the answer: wait for it, so that refresh cannot land after a search
+    expect(page.locator("#session-list label", has_text=question[:20])).to_have_count(1, timeout=SLOW_MS)
     return answer.locator("p").first.inner_text()
 
 
@@ -36,6 +38,8 @@ def chinese_word(answer: str, question: str) -> str:
 
 def find_and_open(page: Page, word: str, title: str) -> None:
     page.locator("#session-new").click()  # the conversation is not the open one any more
+    # the new chat's list lands before the search's, or it would replace the hits with every title
+    expect(page.locator("#chatbot [data-testid=user]")).to_have_count(0, timeout=SLOW_MS)
     box = page.locator("#session-search input, #session-search textarea").first
     box.fill(word)
     hit = page.locator("#session-list label", has_text=title[:20])
