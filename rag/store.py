@@ -9,44 +9,41 @@ outside the collection lock (searches keep working meanwhile); only the final wr
 as pending, index add + save, metadata ready — holds it. A file that fails becomes a
 ``FileError`` and the others still go in; a failure while writing rolls the batch back, so the
 index and the existing documents are never left half-changed. When a collection is opened, the
-index is reconciled with the metadata (leftovers of a crash removed, missing chunks re-embedded,
-everything re-embedded after a change of embedding model).
+index is reconciled with the metadata (``rag.reconcile``); the work before the write is ``rag.additions``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import logging
 import re
 import shutil
 import threading
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from rag.chunking import chunk_document, document_title
+from rag.additions import AddResult, FileError, Prepared, prepare_file, prepare_parsed
+from rag.chunking import document_title
 from rag.config import RagConfig
-from rag.document_files import forget, forget_others, original_path, save_original
+from rag.document_files import forget, original_path, save_original
 from rag.embedding import Embedder, Progress
 from rag.errors import (
     CollectionExists,
     CollectionNotFound,
     DocumentNotFound,
-    EmptyFile,
     InvalidName,
     PageNotFound,
     RagError,
     TooManyFiles,
 )
 from rag.index import CollectionIndex
-from rag.metadata import DocumentInfo, MetadataDB, NewDocument
-from rag.ocr import OcrOptions
-from rag.parsing import ParsedDocument, parse_document, sanitize_name
+from rag.metadata import DocumentInfo, MetadataDB
+from rag.parsing import ParsedDocument, sanitize_name
 from rag.preview import PageSource
+from rag.reconcile import reconcile
 from rag.rerank import Reranker
 from rag.retrieval import Hit, detect_language, hybrid_search, join_overlapping, rerank_hits
 from rag.tokenizer import tokenize
@@ -54,41 +51,8 @@ from rag.tokenizer import tokenize
 __all__ = ["AddResult", "DocumentInfo", "DocumentStore", "FileError", "DEFAULT_COLLECTION", "check_collection_name",
            "rerank_hits"]  # rerank_hits re-exported for callers
 
-log = logging.getLogger(__name__)
-
 DEFAULT_COLLECTION = "default"
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-
-
-@dataclass(frozen=True)
-class FileError:
-    name: str
-    error: str
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "error": self.error}
-
-
-@dataclass(frozen=True)
-class AddResult:
-    """One entry per uploaded file: in ``documents`` (new or already present) or in ``errors``."""
-
-    documents: list[DocumentInfo] = field(default_factory=list)
-    errors: list[FileError] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return {"documents": [d.to_dict() for d in self.documents], "errors": [e.to_dict() for e in self.errors]}
-
-
-@dataclass
-class _Prepared:
-    """A file parsed, chunked and embedded, not yet written."""
-
-    name: str
-    doc: NewDocument
-    vectors: np.ndarray
-    tokens: list[list[str]]
-    original: bytes | None = None  # kept for previews (rag.document_files)
 
 
 class _Collection:
@@ -169,24 +133,7 @@ class DocumentStore:
             return col.index
         index = CollectionIndex.load(col.directory / "index", self.embedder.dim, embedder=self.embedder.name,
                                      ann_threshold=self.config.ann_threshold)
-        pending = col.db.pending_documents()
-        if pending:
-            log.warning("%s: removing %d document(s) left unfinished by a crash", col.name, len(pending))
-            col.db.delete_documents(pending)
-            forget(col.directory, pending)
-        forget_others(col.directory, [d.id for d in col.db.list_documents()])
-        wanted = col.db.ready_chunk_ids()
-        present = set(index.ids.tolist())
-        extra, missing = present - wanted, wanted - present
-        index.remove(sorted(extra))
-        if missing:
-            log.warning("%s: embedding %d chunk(s) missing from the index", col.name, len(missing))
-            rows = col.db.chunk_texts(sorted(missing))
-            texts = [text for _, text in rows]
-            vectors = self.embedder.embed(texts, batch_size=self.config.embed_batch_size)
-            index.add([cid for cid, _ in rows], vectors, [tokenize(t) for t in texts])
-        if extra or missing or pending:
-            index.save()
+        reconcile(col.name, col.directory, col.db, index, self.embedder, self.config.embed_batch_size)
         col.index = index
         return index
 
@@ -237,7 +184,7 @@ class DocumentStore:
             raise TooManyFiles(f"{len(files)} files were sent at once; the limit is "
                                f"{self.config.max_files_per_upload}. Upload them in smaller groups.")
         report = progress or (lambda fraction, message: None)
-        outcomes: list[DocumentInfo | FileError | _Prepared] = []
+        outcomes: list[DocumentInfo | FileError | Prepared] = []
         for i, (filename, data) in enumerate(files):
             lo, hi = 0.9 * i / len(files), 0.9 * (i + 1) / len(files)
             try:
@@ -245,14 +192,14 @@ class DocumentStore:
             except RagError as exc:
                 outcomes.append(FileError(sanitize_name(filename), str(exc)))
         report(0.9, "Indexing")
-        if any(isinstance(o, _Prepared) for o in outcomes):
+        if any(isinstance(o, Prepared) for o in outcomes):
             with col.lock:
                 outcomes = self._commit(col, outcomes)
         report(1.0, "Done")
         return AddResult(documents=[o for o in outcomes if isinstance(o, DocumentInfo)],
                          errors=[o for o in outcomes if isinstance(o, FileError)])
 
-    def _prepare(self, col: _Collection, filename: str, data: bytes, report: Progress) -> DocumentInfo | _Prepared:
+    def _prepare(self, col: _Collection, filename: str, data: bytes, report: Progress) -> DocumentInfo | Prepared:
         sha = hashlib.sha256(data).hexdigest()
         with col.lock:
             if col.deleted:
@@ -262,53 +209,32 @@ class DocumentStore:
                 save_original(col.directory, existing.id, data)  # indexed before previews: now it has pages
         if existing is not None:
             return existing  # same bytes already indexed: nothing to do
-        # Reading (with OCR the slow part) takes the first 30 %, embedding most of the rest.
-        report(0.0, f"Parsing {sanitize_name(filename)}")
-        config = self.config
-        ocr = OcrOptions(config.ocr_langs, config.ocr_dpi) if config.ocr_langs else None
-        parsed = parse_document(data, filename, max_bytes=config.max_file_bytes, max_pages=config.max_pages,
-                                ocr=ocr, progress=lambda f, m: report(0.3 * f, m))
-        return self._embedded(parsed, sha, report, original=data)
+        return prepare_file(filename, data, sha, self.config, self.embedder, report)
 
     def add_parsed(self, collection: str, documents: Sequence[tuple[ParsedDocument, str]]) -> AddResult:
         """``add_files`` for documents read already: ``(parsed, sha256 hex)`` each, the id being its first
         16 characters (Chat attachments keep their text, not their bytes)."""
         col = self._get(collection)
-        outcomes: list[DocumentInfo | FileError | _Prepared] = []
+        outcomes: list[DocumentInfo | FileError | Prepared] = []
         for parsed, sha in documents:
             with col.lock:
                 existing = col.db.find_by_sha(sha)
             try:
-                outcomes.append(existing or self._embedded(parsed, sha, lambda fraction, message: None))
+                outcomes.append(existing or prepare_parsed(parsed, sha, self.config, self.embedder,
+                                                           lambda fraction, message: None))
             except RagError as exc:
                 outcomes.append(FileError(parsed.name, str(exc)))
-        if any(isinstance(o, _Prepared) for o in outcomes):
+        if any(isinstance(o, Prepared) for o in outcomes):
             with col.lock:
                 outcomes = self._commit(col, outcomes)
         return AddResult(documents=[o for o in outcomes if isinstance(o, DocumentInfo)],
                          errors=[o for o in outcomes if isinstance(o, FileError)])
 
-    def _embedded(self, parsed: ParsedDocument, sha: str, report: Progress, original: bytes | None = None) -> _Prepared:
-        """A parsed document chunked, embedded and tokenized, not yet written."""
-        limit = min(self.config.chunk_tokens, self.embedder.max_tokens)
-        chunks = chunk_document(parsed, sha[:16], self.embedder.count_tokens, limit,
-                                min(self.config.chunk_overlap, limit // 2), titles=self.config.chunk_titles)
-        if not chunks:
-            raise EmptyFile(f"{parsed.name} contains no text.")
-        report(0.3, f"Embedding {parsed.name} ({len(chunks)} chunks)")
-        texts = [c.text for c in chunks]
-        vectors = self.embedder.embed(texts, batch_size=self.config.embed_batch_size,
-                                      progress=lambda f, m: report(0.3 + 0.65 * f, f"{parsed.name}: {m}"))
-        tokens = [tokenize(t) for t in texts]
-        doc = NewDocument(sha[:16], parsed.name, sha, parsed.format, parsed.page_count,
-                          [(c.page, c.char_start, c.char_end, c.text) for c in chunks])
-        return _Prepared(parsed.name, doc, vectors, tokens, original)
-
     def _commit(self, col: _Collection, outcomes: list) -> list[DocumentInfo | FileError]:
         index = self._index(col)
-        todo: dict[str, _Prepared] = {}
+        todo: dict[str, Prepared] = {}
         for item in outcomes:
-            if isinstance(item, _Prepared) and col.db.find_by_sha(item.doc.sha256) is None:
+            if isinstance(item, Prepared) and col.db.find_by_sha(item.doc.sha256) is None:
                 todo.setdefault(item.doc.sha256, item)  # identical files in one upload: index once
         infos, chunk_ids = col.db.insert_pending([p.doc for p in todo.values()])
         flat_ids = [cid for ids in chunk_ids for cid in ids]
@@ -327,7 +253,7 @@ class DocumentStore:
             forget(col.directory, [info.id for info in infos])
             raise
         by_sha = {info.sha256: info for info in infos}
-        return [(by_sha.get(o.doc.sha256) or col.db.find_by_sha(o.doc.sha256)) if isinstance(o, _Prepared) else o
+        return [(by_sha.get(o.doc.sha256) or col.db.find_by_sha(o.doc.sha256)) if isinstance(o, Prepared) else o
                 for o in outcomes]
 
     def page_source(self, collection: str, document_id: str, page: int | None = None,
