@@ -21,6 +21,10 @@ from rag.tokenizer import tokenize
 
 __all__ = ["AddResult", "FileError", "Prepared", "prepare_file", "prepare_parsed"]
 
+# The share of a file's progress bar that reading takes (with OCR the slow part); embedding most of the rest.
+_READING = 0.3
+_EMBEDDING = 0.65
+
 
 @dataclass(frozen=True)
 class FileError:
@@ -44,9 +48,8 @@ class AddResult:
 
 @dataclass
 class Prepared:
-    """A file parsed, chunked and embedded, not yet written."""
+    """A file parsed, chunked and embedded, not yet written (its name is ``doc.name``)."""
 
-    name: str
     doc: NewDocument
     vectors: np.ndarray
     tokens: list[list[str]]
@@ -55,12 +58,11 @@ class Prepared:
 
 def prepare_file(filename: str, data: bytes, sha: str, config: RagConfig, embedder: Embedder,
                  report: Progress) -> Prepared:
-    """An uploaded file read (OCR where configured) and prepared; ``RagError`` when it cannot be.
-    Reading (with OCR the slow part) reports the first 30 %, embedding most of the rest."""
+    """An uploaded file read (OCR where configured) and prepared; ``RagError`` when it cannot be."""
     report(0.0, f"Parsing {sanitize_name(filename)}")
     ocr = OcrOptions(config.ocr_langs, config.ocr_dpi) if config.ocr_langs else None
     parsed = parse_document(data, filename, max_bytes=config.max_file_bytes, max_pages=config.max_pages,
-                            ocr=ocr, progress=lambda f, m: report(0.3 * f, m))
+                            ocr=ocr, progress=lambda f, m: report(_READING * f, m))
     return prepare_parsed(parsed, sha, config, embedder, report, original=data)
 
 
@@ -72,10 +74,10 @@ def prepare_parsed(parsed: ParsedDocument, sha: str, config: RagConfig, embedder
                             min(config.chunk_overlap, limit // 2), titles=config.chunk_titles)
     if not chunks:
         raise EmptyFile(f"{parsed.name} contains no text.")
-    report(0.3, f"Embedding {parsed.name} ({len(chunks)} chunks)")
+    report(_READING, f"Embedding {parsed.name} ({len(chunks)} chunks)")
     texts = [c.text for c in chunks]
     vectors = embedder.embed(texts, batch_size=config.embed_batch_size,
-                             progress=lambda f, m: report(0.3 + 0.65 * f, f"{parsed.name}: {m}"))
+                             progress=lambda f, m: report(_READING + _EMBEDDING * f, f"{parsed.name}: {m}"))
     doc = NewDocument(sha[:16], parsed.name, sha, parsed.format, parsed.page_count,
                       [(c.page, c.char_start, c.char_end, c.text) for c in chunks])
-    return Prepared(parsed.name, doc, vectors, [tokenize(t) for t in texts], original)
+    return Prepared(doc, vectors, [tokenize(t) for t in texts], original)
